@@ -1,0 +1,200 @@
+"""The sandbox: run(language, source, stdin, limits, slot) -> Result, under the strongest isolation the host allows.
+
+Never imports Flask: usable and testable with plain function calls.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from . import limits as reasons
+from .cgroups import Cgroups, Counters, SlotGroup
+from .isolation import Bubblewrap, SandboxError, Unconfined
+from .languages import BY_NAME, Language, installed
+from .limits import Limits, Result
+from .process import OutputListener, execute
+
+__all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
+
+log = logging.getLogger(__name__)
+
+DISK_FULL_MARKERS = ("No space left on device", "ENOSPC")
+FILE_TOO_LARGE_MARKERS = ("File too large", "EFBIG")
+LEFTOVER_KILL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    # "bubblewrap" (the default, refuses to run without it) or "none" (development only)
+    isolation: str = "bubblewrap"
+    # worker slot N runs as uid/gid uid_base + N when the engine is root
+    uid_base: int = 61000
+    # name of the engine's cgroup tree; "" turns cgroups off
+    cgroup_name: str = "live-code-engine"
+    # where unconfined runs get their temporary directories
+    scratch_dir: str | None = None
+
+
+class Sandbox:
+    """Runs untrusted programs; one instance per engine process, shared by its worker threads."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.as_root = os.geteuid() == 0
+        self.cgroups = Cgroups.detect(self.settings.cgroup_name) if self.as_root and self.settings.cgroup_name else None
+        self.unavailable_reason: str | None = None
+        self.isolation: Bubblewrap | Unconfined
+        if self.settings.isolation == "none":
+            log.warning("ISOLATION IS OFF: user code runs without namespaces. Never do this in production.")
+            self.isolation = Unconfined(self.settings.scratch_dir)
+        else:
+            try:
+                self.isolation = Bubblewrap()
+            except SandboxError as error:
+                self.unavailable_reason = str(error)
+                self.isolation = Unconfined(self.settings.scratch_dir)
+        self._groups: dict[int, SlotGroup] = {}
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable_reason is None
+
+    def self_test(self) -> None:
+        """Run a smoke program through the real path; on failure, refuse runs and say why."""
+        if not self.available:
+            return
+        language = next(iter(installed()), None)
+        if language is None:
+            self.unavailable_reason = "no language toolchain is installed"
+            return
+        result = self.run(language, language.smoke_program.encode(), b"", Limits(), slot=0)
+        if result.exit_code != 0 or result.stdout.strip() != "OK":
+            self.unavailable_reason = f"the sandbox failed its self-test: {result.stderr.strip()[:500]!r}"
+            log.error("sandbox refused: %s", self.unavailable_reason)
+
+    def describe(self) -> dict[str, object]:
+        """What confines a run on this host, for /health and /languages."""
+        confined = self.isolation.name == "bubblewrap"
+        return {
+            "isolation": self.isolation.name if self.available else "unavailable",
+            "available": self.available,
+            "reason": self.unavailable_reason,
+            "namespaces": ["user", "pid", "network", "mount", "ipc", "uts"] if confined else [],
+            "unprivileged_uid_per_slot": self.as_root,
+            "cgroups": self.cgroups.version if self.cgroups else None,
+            "memory_limit_by": "cgroup" if self.cgroups else "rlimit_as",
+            "process_limit_by": "cgroup+rlimit_nproc" if self.cgroups else "rlimit_nproc",
+            "enforced": ["wall_time", "cpu_time", "memory", "processes", "output", "file_size", "open_files"]
+            + (["disk"] if confined else []),
+            "warning": None if confined else "isolation is off: development only",
+        }
+
+    def slot_user(self, slot: int) -> int | None:
+        return self.settings.uid_base + slot if self.as_root else None
+
+    def slot_group(self, slot: int) -> SlotGroup | None:
+        if self.cgroups is None:
+            return None
+        if slot not in self._groups:
+            self._groups[slot] = self.cgroups.slot(slot)
+        return self._groups[slot]
+
+    def clear_slot(self, slot: int, thorough: bool = False) -> None:
+        """Kill whatever a slot's run left behind; thorough also hunts its uid (a dead engine's runs)."""
+        group = self.slot_group(slot)
+        # inside bubblewrap the PID namespace already ends every process with the run
+        user = self.slot_user(slot) if thorough or self.isolation.name == "none" else None
+        deadline = time.monotonic() + LEFTOVER_KILL_SECONDS
+        while time.monotonic() < deadline:
+            leftovers = group.pids() if group else []
+            if user is not None:
+                leftovers += [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == user]
+            if not leftovers:
+                return
+            if group:
+                group.kill_all()
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.01)
+        log.error("slot %s still has processes after %.0f s", slot, LEFTOVER_KILL_SECONDS)
+
+    def run(
+        self,
+        language: Language,
+        source: bytes,
+        stdin: bytes,
+        limits: Limits,
+        slot: int,
+        on_output: OutputListener | None = None,
+    ) -> Result:
+        """Run source as language in worker slot `slot`, and say how it ended."""
+        if not self.available:
+            raise SandboxError(self.unavailable_reason)
+        group = self.slot_group(slot)
+        if group:
+            group.apply(limits.memory_bytes, limits.processes)
+        before = group.counters() if group else Counters(0, 0)
+        try:
+            with self.isolation.launch(language, source, limits, self.slot_user(slot), group) as launch:
+                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+        finally:
+            self.clear_slot(slot)
+        after = group.counters() if group else Counters(0, 0)
+        stderr = outcome.stderr.decode("utf-8", errors="replace")
+        returncode = outcome.returncode
+        if returncode is not None and returncode < 0:
+            # a signal, told the way a shell and bubblewrap tell it
+            returncode = 128 - returncode
+        reason = _why_it_stopped(
+            language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after
+        )
+        return Result(
+            exit_code=returncode,
+            stdout=outcome.stdout.decode("utf-8", errors="replace"),
+            stderr=stderr,
+            stdout_truncated=outcome.stdout_truncated,
+            stderr_truncated=outcome.stderr_truncated,
+            duration_ms=outcome.duration_ms,
+            reason=reason,
+        )
+
+
+def _why_it_stopped(
+    language: Language,
+    returncode: int | None,
+    stderr: str,
+    timed_out: bool,
+    output_exceeded: bool,
+    before: Counters,
+    after: Counters,
+) -> str | None:
+    if timed_out:
+        return reasons.TIMEOUT
+    if output_exceeded:
+        return reasons.OUTPUT_LIMIT
+    if after.oom_kills > before.oom_kills:
+        return reasons.MEMORY_LIMIT
+    if returncode == 128 + signal.SIGXCPU:
+        return reasons.CPU_TIME_LIMIT
+    if returncode == 0:
+        return None
+    tail = stderr[-2000:]
+    if any(marker in tail for marker in language.memory_error_markers):
+        return reasons.MEMORY_LIMIT
+    if returncode == 128 + signal.SIGXFSZ or any(marker in tail for marker in FILE_TOO_LARGE_MARKERS):
+        return reasons.FILE_SIZE_LIMIT
+    if any(marker in tail for marker in DISK_FULL_MARKERS):
+        return reasons.DISK_LIMIT
+    if after.pids_max_hits > before.pids_max_hits:
+        return reasons.PROCESS_LIMIT
+    if returncode is not None and returncode > 128:
+        return reasons.SIGNAL
+    return reasons.NONZERO_EXIT

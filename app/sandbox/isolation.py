@@ -1,0 +1,196 @@
+"""How a program is confined: bubblewrap namespaces plus rlimits, or (development only) rlimits alone."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .cgroups import SlotGroup
+from .languages import Language
+from .limits import Limits
+from .process import Launch
+
+WORKDIR = "/box"
+SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+INFO_TIMEOUT_SECONDS = 5.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be set up for a run: the program never started."""
+
+
+def rlimit_prefix(limits: Limits, address_space: bool) -> list[str]:
+    """prlimit argv that applies a run's rlimits to everything it execs."""
+    cpu = max(1, int(limits.cpu_seconds))
+    argv = [
+        "prlimit",
+        # soft limit sends SIGXCPU, the hard one a second later SIGKILL
+        f"--cpu={cpu}:{cpu + 1}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+    ]
+    if address_space:
+        argv.append(f"--as={limits.memory_bytes}")
+    return [*argv, "--"]
+
+
+def program_env(language: Language, home: str) -> dict[str, str]:
+    """The whole environment a program sees: nothing of the server's."""
+    return {"PATH": SEARCH_PATH, "HOME": home, "LANG": "C.UTF-8", **dict(language.env)}
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_info(fd: int) -> dict[str, int]:
+    """bwrap's --info-fd JSON, read against a deadline so a broken bwrap cannot hang a worker."""
+    data = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], INFO_TIMEOUT_SECONDS)
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:
+            raise SandboxError("bubblewrap exited before the sandbox was ready")
+        data += chunk
+        try:
+            return json.loads(data)
+        except ValueError:
+            continue
+
+
+class Bubblewrap:
+    """User, PID, network, mount, IPC and UTS namespaces from bubblewrap; rlimits from prlimit."""
+
+    name = "bubblewrap"
+
+    def __init__(self, executable: str | None = None) -> None:
+        self.executable = executable or shutil.which("bwrap")
+        if not self.executable:
+            raise SandboxError("bubblewrap (bwrap) is not installed")
+
+    def base_argv(self, language: Language, limits: Limits) -> list[str]:
+        argv = [
+            self.executable,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop", "ALL",
+            "--uid", "65534",
+            "--gid", "65534",
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+        ]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            target = os.readlink(f"/{link}") if os.path.islink(f"/{link}") else None
+            if target:
+                argv += ["--symlink", target, f"/{link}"]
+        for path in language.extra_binds:
+            argv += ["--ro-bind-try", path, path]
+        argv += [
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
+            "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
+            "--chdir", WORKDIR,
+            "--clearenv",
+        ]
+        for key, value in program_env(language, WORKDIR).items():
+            argv += ["--setenv", key, value]
+        return argv
+
+    @contextmanager
+    def launch(
+        self, language: Language, source: bytes, limits: Limits, user: int | None, group: SlotGroup | None
+    ) -> Iterator[Launch]:
+        open_fds: set[int] = set()
+
+        def close(*fds: int) -> None:
+            # each fd is closed once: a second close could hit a number another thread reuses
+            for fd in fds:
+                if fd in open_fds:
+                    open_fds.discard(fd)
+                    os.close(fd)
+
+        source_fd = _memfd("source", source)
+        open_fds.add(source_fd)
+        child_fds = [source_fd]
+        argv = rlimit_prefix(limits, address_space=group is None) + self.base_argv(language, limits)
+        argv += ["--file", str(source_fd), f"{WORKDIR}/{language.source_file}"]
+        release = _no_release
+        if group is not None:
+            info_read, info_write = os.pipe()
+            block_read, block_write = os.pipe()
+            open_fds.update((info_read, info_write, block_read, block_write))
+            child_fds += [info_write, block_read]
+            argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
+
+            def release(process: subprocess.Popen[bytes]) -> None:
+                # the program waits on block-fd until both bwrap processes are in the slot's groups
+                close(info_write, block_read)
+                info = _read_info(info_read)
+                group.add(process.pid)
+                group.add(int(info["child-pid"]))
+                os.write(block_write, b"go")
+
+        try:
+            yield Launch(
+                argv=[*argv, "--", *language.run_argv()],
+                env={"PATH": SEARCH_PATH},
+                cwd="/",
+                user=user,
+                pass_fds=tuple(child_fds),
+                release=release,
+            )
+        finally:
+            close(*list(open_fds))
+
+
+class Unconfined:
+    """Development only: rlimits, a private temp directory and a scrubbed environment, no namespaces."""
+
+    name = "none"
+
+    def __init__(self, scratch_dir: str | None = None) -> None:
+        self.scratch_dir = scratch_dir
+
+    @contextmanager
+    def launch(
+        self, language: Language, source: bytes, limits: Limits, user: int | None, group: SlotGroup | None
+    ) -> Iterator[Launch]:
+        workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch_dir))
+        try:
+            (workdir / language.source_file).write_bytes(source)
+            if user is not None:
+                os.chown(workdir, user, user)
+                os.chown(workdir / language.source_file, user, user)
+
+            def release(process: subprocess.Popen[bytes]) -> None:
+                if group is not None:
+                    group.add(process.pid)
+
+            yield Launch(
+                argv=rlimit_prefix(limits, address_space=group is None) + language.run_argv(),
+                env=program_env(language, str(workdir)),
+                cwd=str(workdir),
+                user=user,
+                release=release,
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _no_release(process: subprocess.Popen[bytes]) -> None:
+    return None
