@@ -64,7 +64,7 @@ class Sandbox:
     def available(self) -> bool:
         return self.unavailable_reason is None
 
-    def self_test(self) -> None:
+    def self_test(self, slot: int) -> None:
         """Run a smoke program through the real path; on failure, refuse runs and say why."""
         if not self.available:
             return
@@ -72,7 +72,7 @@ class Sandbox:
         if language is None:
             self.unavailable_reason = "no language toolchain is installed"
             return
-        result = self.run(language, language.smoke_program.encode(), b"", Limits(), slot=0)
+        result = self.run(language, language.smoke_program.encode(), b"", Limits(), slot)
         if result.exit_code != 0 or result.stdout.strip() != "OK":
             self.unavailable_reason = f"the sandbox failed its self-test: {result.stderr.strip()[:500]!r}"
             log.error("sandbox refused: %s", self.unavailable_reason)

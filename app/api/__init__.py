@@ -1,0 +1,28 @@
+"""The HTTP API: one flask-restx Namespace per module, Swagger UI at /docs."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_restx import Api
+
+from .. import errors
+from . import executions, health, languages, schemas, sessions
+
+NAMESPACES = (sessions, executions, languages, health)
+
+
+def init_app(app: Flask) -> Api:
+    api = Api(
+        app,
+        title="Live Code Execution Engine",
+        version="1.0",
+        description="Code sessions with autosave, sandboxed runs and their results. "
+        'Every error is JSON: {"error": "<code>", "message": "<sentence>"}, with the status the '
+        "contract names (400/422 bad input, 404, 409, 413, 429, 503).",
+        doc="/docs",
+    )
+    api.errorhandler(Exception)(errors.as_json)
+    for model in schemas.MODELS:
+        api.models[model.name] = model
+    for module in NAMESPACES:
+        api.add_namespace(module.ns, path=module.PATH)
+    return api

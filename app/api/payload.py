@@ -1,0 +1,50 @@
+"""Reading request bodies and query parameters strictly, with a clear 4xx for anything off."""
+from __future__ import annotations
+
+import json
+import math
+
+from flask import request
+from jsonschema import Draft7Validator
+
+from ..errors import APIError
+
+
+def json_body(schema: dict) -> dict:
+    """The request's JSON object, checked against schema; an empty body is {}."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        data: object = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise APIError("invalid_json", f"The body is not valid JSON: {error}.", 400) from None
+    if not isinstance(data, dict):
+        raise APIError("invalid_json", "The body must be a JSON object.", 400)
+    problems = sorted(Draft7Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if problems:
+        first = problems[0]
+        where = ".".join(str(p) for p in first.path) or "body"
+        raise APIError(
+            "validation_error",
+            f"{where}: {first.message}",
+            422,
+            fields={".".join(str(p) for p in e.path) or "body": e.message for e in problems},
+        )
+    return data
+
+
+def query_number(name: str, default: float, minimum: float, maximum: float, integer: bool = False) -> float:
+    """A numeric query parameter within [minimum, maximum], or a 400 that says what is allowed."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or not minimum <= value <= maximum:
+        kind = "a whole number" if integer else "a number"
+        raise APIError("invalid_parameter", f"{name} must be {kind} from {minimum:g} to {maximum:g}.", 400)
+    return value

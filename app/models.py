@@ -1,0 +1,102 @@
+"""CodeSession and Execution, and the one place an execution's status may change."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+QUEUED, RUNNING, COMPLETED, FAILED, TIMEOUT = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"
+TERMINAL = frozenset({COMPLETED, FAILED, TIMEOUT})
+# status only moves forward; FAILED straight from QUEUED covers runs that can never start
+ALLOWED_MOVES: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({RUNNING, FAILED}),
+    RUNNING: frozenset({COMPLETED, FAILED, TIMEOUT}),
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored: SQLite keeps no time zones."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class CodeSession(db.Model):
+    __tablename__ = "code_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    language: Mapped[str] = mapped_column(String(32))
+    source_code: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    executions: Mapped[list[Execution]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Execution(db.Model):
+    __tablename__ = "executions"
+    __table_args__ = (
+        # the session's history, newest first
+        Index("ix_executions_session_queued", "session_id", "queued_at"),
+        # the dispatcher's "oldest queued" and the reaper's "running" scans
+        Index("ix_executions_status_queued", "status", "queued_at"),
+        UniqueConstraint("session_id", "idempotency_key", name="uq_executions_idempotency"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("code_sessions.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(32))
+    source_code: Mapped[str] = mapped_column(Text)
+    stdin: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    stdout: Mapped[str] = mapped_column(Text, default="")
+    stderr: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None]
+    execution_time_ms: Mapped[int | None]
+    compile_time_ms: Mapped[int | None]
+    stdout_truncated: Mapped[bool] = mapped_column(default=False)
+    stderr_truncated: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(String(64))
+    # limits the run was given, as JSON text, so a result can say what it was held to
+    limits: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # which engine process runs it, and until when that claim is good (see runner.reap_abandoned)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+
+    session: Mapped[CodeSession | None] = relationship(back_populates="executions")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def move(execution_id: str, to: str, **fields: object) -> bool:
+    """Move an execution to status `to` if its current status allows it; True if this call moved it.
+
+    A conditional UPDATE, so two engine processes racing for the same row cannot both win.
+    """
+    allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves]
+    if not allowed_from:
+        raise ValueError(f"no status may move to {to}")
+    moved = db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status.in_(allowed_from))
+        .values(status=to, **fields)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return moved.rowcount == 1

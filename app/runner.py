@@ -1,0 +1,255 @@
+"""The bounded run pool: claims QUEUED executions from the database and drives each to a terminal state."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+import psutil
+from flask import Flask
+from sqlalchemy import select
+
+from . import models
+from .events import Hub
+from .extensions import db
+from .models import Execution, move, utcnow
+from .sandbox import BY_NAME, Limits, Result, Sandbox, SandboxError
+from .slots import SlotPool
+
+log = logging.getLogger(__name__)
+
+# how often the dispatcher looks at the database without being woken: executions queued by
+# another process, or left behind by one that died, are seen within this
+DISPATCH_TICK_SECONDS = 0.5
+# a RUNNING execution whose lease ran out belongs to an engine that died: it ends FAILED
+LEASE_GRACE_SECONDS = 10.0
+REAP_EVERY_SECONDS = 2.0
+CLAIM_BATCH = 16
+SELF_TEST_SLOT_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker thread needs of a claimed execution: plain data, no ORM object across threads."""
+
+    execution_id: str
+    language: str
+    source_code: str
+    stdin: str
+    limits: Limits
+
+
+class Runner:
+    def __init__(self, app: Flask, sandbox: Sandbox, hub: Hub) -> None:
+        self.app = app
+        self.sandbox = sandbox
+        self.hub = hub
+        self.workers = int(app.config["RUN_WORKERS"])
+        self.slots = SlotPool(app.config["SLOT_LOCK_DIR"], int(app.config["RUN_SLOTS"]))
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="run")
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._cleared_slots: set[int] = set()
+        self._last_reap = 0.0
+        self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
+
+    def start(self) -> None:
+        """Prove the sandbox works (or record why not), then start claiming work."""
+        deadline = time.monotonic() + SELF_TEST_SLOT_WAIT_SECONDS
+        slot = self.slots.acquire()
+        while slot is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            slot = self.slots.acquire()
+        if slot is not None:
+            try:
+                self.sandbox.clear_slot(slot, thorough=True)
+                self._cleared_slots.add(slot)
+                self.sandbox.self_test(slot)
+            finally:
+                self.slots.release(slot)
+        self._dispatcher.start()
+
+    def wake(self) -> None:
+        """Tell the dispatcher there may be work: called after a run is queued or a worker frees up."""
+        self._wake.set()
+
+    @property
+    def accepting(self) -> bool:
+        return not self._stopping.is_set()
+
+    @property
+    def busy(self) -> int:
+        with self._busy_lock:
+            return self._busy
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._dispatcher.is_alive():
+            self._dispatcher.join(timeout)
+        self._pool.shutdown(wait=True)
+
+    def _dispatch_forever(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(DISPATCH_TICK_SECONDS)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                with self.app.app_context():
+                    self._reap_if_due()
+                    self._dispatch()
+            except Exception:
+                # the dispatcher must outlive any one bad moment of the database
+                log.exception("dispatch failed; retrying on the next tick")
+            finally:
+                with self.app.app_context():
+                    db.session.remove()
+
+    def _dispatch(self) -> None:
+        while not self._stopping.is_set():
+            with self._busy_lock:
+                if self._busy >= self.workers:
+                    return
+            slot = self.slots.acquire()
+            if slot is None:
+                return
+            job = self._claim_next()
+            if job is None:
+                self.slots.release(slot)
+                return
+            with self._busy_lock:
+                self._busy += 1
+            self._pool.submit(self._run, job, slot)
+
+    def _claim_next(self) -> Job | None:
+        candidates = db.session.scalars(
+            select(Execution.id)
+            .where(Execution.status == models.QUEUED)
+            .order_by(Execution.queued_at)
+            .limit(CLAIM_BATCH)
+        ).all()
+        for execution_id in candidates:
+            execution = db.session.get(Execution, execution_id)
+            if execution is None:
+                continue
+            limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
+            now = utcnow()
+            lease = now + timedelta(seconds=limits.timeout_seconds + LEASE_GRACE_SECONDS)
+            job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
+            if move(execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
+                self.hub.publish(execution_id, "status", models.RUNNING)
+                return job
+        return None
+
+    def _run(self, job: Job, slot: int) -> None:
+        try:
+            with self.app.app_context():
+                try:
+                    if slot not in self._cleared_slots:
+                        # the first use in this process: an engine that died may have left a run here
+                        self.sandbox.clear_slot(slot, thorough=True)
+                        self._cleared_slots.add(slot)
+                    result = self._execute(job, slot)
+                    self._finish(job.execution_id, result)
+                except SandboxError as error:
+                    log.error("sandbox failure on %s: %s", job.execution_id, error)
+                    self._fail(job.execution_id, "sandbox_error", str(error))
+                except Exception:
+                    log.exception("internal error running %s", job.execution_id)
+                    self._fail(job.execution_id, "internal_error", "")
+                finally:
+                    db.session.remove()
+        finally:
+            self.slots.release(slot)
+            with self._busy_lock:
+                self._busy -= 1
+            self._wake.set()
+
+    def _execute(self, job: Job, slot: int) -> Result:
+        language = BY_NAME.get(job.language)
+        if language is None or not language.is_installed():
+            raise SandboxError(f"language {job.language!r} is no longer installed")
+
+        def on_output(stream: str, text: str) -> None:
+            self.hub.publish(job.execution_id, stream, text)
+
+        return self.sandbox.run(
+            language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output
+        )
+
+    def _finish(self, execution_id: str, result: Result) -> None:
+        if result.reason is None:
+            status = models.COMPLETED
+        elif result.timed_out:
+            status = models.TIMEOUT
+        else:
+            status = models.FAILED
+        self._end(
+            execution_id,
+            status,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            exit_code=result.exit_code,
+            execution_time_ms=result.duration_ms,
+            compile_time_ms=result.compile_ms,
+            stdout_truncated=result.stdout_truncated,
+            stderr_truncated=result.stderr_truncated,
+            error=result.reason,
+        )
+
+    def _fail(self, execution_id: str, error: str, message: str) -> None:
+        self._end(execution_id, models.FAILED, error=error, stderr=message)
+
+    def _end(self, execution_id: str, status: str, **fields: object) -> None:
+        if move(execution_id, status, finished_at=utcnow(), lease_expires_at=None, **fields):
+            self.hub.publish(execution_id, "final", status)
+
+    def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < REAP_EVERY_SECONDS:
+            return
+        self._last_reap = now
+        self.reap_abandoned()
+
+    def reap_abandoned(self) -> int:
+        """End FAILED("interrupted") every RUNNING execution whose engine process is gone."""
+        now = utcnow()
+        rows = db.session.execute(
+            select(Execution.id, Execution.claimed_by, Execution.lease_expires_at).where(
+                Execution.status == models.RUNNING
+            )
+        ).all()
+        reaped = 0
+        for execution_id, claimed_by, lease in rows:
+            if claimed_by == self.instance_id:
+                continue
+            if (lease is not None and lease < now) or _claimer_is_dead(claimed_by):
+                if move(execution_id, models.FAILED, finished_at=now, error="interrupted", lease_expires_at=None):
+                    self.hub.publish(execution_id, "final", models.FAILED)
+                    reaped += 1
+        if reaped:
+            log.warning("ended %d executions interrupted by an engine that stopped", reaped)
+        return reaped
+
+
+def _claimer_is_dead(claimed_by: str | None) -> bool:
+    """True when the claiming engine process ran on this host and no longer exists."""
+    if not claimed_by:
+        return True
+    host, _, rest = claimed_by.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    return not psutil.pid_exists(int(pid_text))

@@ -1,0 +1,59 @@
+"""What /health reports: database, run pool, and the isolation in force."""
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+from sqlalchemy import func, select, text
+
+from .. import models
+from ..catalog import default_limits
+from ..extensions import db
+from ..models import Execution
+from .executions import engine
+
+
+def database() -> tuple[dict[str, object], int]:
+    started = time.perf_counter()
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 (any database failure is the answer here)
+        db.session.rollback()
+        return {"status": "error", "error": type(error).__name__}, 503
+    return {
+        "status": "ok",
+        "dialect": db.engine.dialect.name,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }, 200
+
+
+def workers() -> dict[str, object]:
+    runner = engine().runner
+    counts = dict(
+        db.session.execute(
+            select(Execution.status, func.count())
+            .where(Execution.status.in_([models.QUEUED, models.RUNNING]))
+            .group_by(Execution.status)
+        ).all()
+    )
+    return {
+        "pool_size": runner.workers,
+        "busy": runner.busy,
+        "idle": runner.workers - runner.busy,
+        "slots_machine_wide": runner.slots.count,
+        "queue_depth": counts.get(models.QUEUED, 0),
+        "running": counts.get(models.RUNNING, 0),
+        "queue_max": current_app.config["QUEUE_MAX"],
+        "accepting": runner.accepting,
+        "listeners": engine().hub.subscriber_count,
+    }
+
+
+def overall() -> tuple[dict[str, object], int]:
+    parts = engine()
+    sandbox = parts.sandbox.describe()
+    serving = parts.sandbox.available and parts.runner.accepting
+    status = "ok" if serving else ("shutting_down" if not parts.runner.accepting else "unavailable")
+    if serving and sandbox["warning"]:
+        status = "degraded"
+    return {"status": status, "isolation": sandbox, "limits": default_limits().as_dict()}, 200 if serving else 503

@@ -1,0 +1,96 @@
+"""Code sessions: create, read, autosave with optimistic locking, delete, and run."""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from .. import catalog
+from ..errors import APIError
+from ..extensions import db
+from ..models import CodeSession, Execution, utcnow
+from . import executions
+
+
+def create(language: str = "python", source_code: str | None = None, template_code: str | None = None) -> CodeSession:
+    catalog.language_named(language)
+    code = source_code if source_code is not None else (template_code or "")
+    executions.check_size("source_code", code, "SOURCE_MAX_BYTES")
+    session = CodeSession(language=language, source_code=code)
+    db.session.add(session)
+    db.session.commit()
+    return session
+
+
+def get(session_id: str) -> CodeSession:
+    session = db.session.get(CodeSession, session_id)
+    if session is None:
+        raise APIError("not_found", f"No code session {session_id}.", 404)
+    return session
+
+
+def parse_version(value: object) -> int:
+    """A version from the body or an If-Match header ("3", "\\"3\\"", W/"3")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise APIError("invalid_version", f"Version {value!r} is not a whole number.", 400)
+    return int(text)
+
+
+def autosave(session_id: str, changes: dict[str, object], expected_version: object | None) -> CodeSession:
+    """Apply changes and bump the version, atomically; a stale expected_version gets 409."""
+    session = get(session_id)
+    values: dict[str, object] = {}
+    if "language" in changes:
+        values["language"] = catalog.language_named(str(changes["language"])).name
+    if "source_code" in changes:
+        executions.check_size("source_code", str(changes["source_code"]), "SOURCE_MAX_BYTES")
+        values["source_code"] = changes["source_code"]
+    condition = [CodeSession.id == session_id]
+    if expected_version is not None:
+        condition.append(CodeSession.version == parse_version(expected_version))
+    # one conditional UPDATE: two tabs saving at once cannot both pass the version check
+    saved = db.session.execute(
+        update(CodeSession)
+        .where(*condition)
+        .values(version=CodeSession.version + 1, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if saved.rowcount != 1:
+        db.session.refresh(session)
+        raise APIError(
+            "version_conflict",
+            f"The session is at version {session.version}; reload it before saving.",
+            409,
+            current_version=session.version,
+        )
+    db.session.refresh(session)
+    return session
+
+
+def delete(session_id: str) -> None:
+    session = get(session_id)
+    db.session.delete(session)
+    db.session.commit()
+
+
+def list_executions(session_id: str, limit: int, offset: int) -> tuple[list[Execution], int]:
+    get(session_id)
+    query = select(Execution).where(Execution.session_id == session_id)
+    total = db.session.scalar(select(db.func.count()).select_from(query.subquery()))
+    page = db.session.scalars(query.order_by(Execution.queued_at.desc(), Execution.id).limit(limit).offset(offset)).all()
+    return list(page), total
+
+
+def run(session_id: str, stdin: str = "", idempotency_key: str | None = None) -> tuple[Execution, bool]:
+    """Queue a run of the session's current code; (execution, created) where created is False for a replayed key."""
+    session = get(session_id)
+    existing = executions.find_by_idempotency_key(session_id, idempotency_key)
+    if existing is not None:
+        return existing, False
+    execution = executions.submit(session.language, session.source_code, stdin, session_id, idempotency_key)
+    return execution, True

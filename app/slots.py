@@ -1,0 +1,47 @@
+"""Machine-wide worker slots: file locks that cap concurrent runs across every engine process.
+
+A slot owns a uid and a cgroup, which are machine-wide, so two processes must never hold the same
+slot. flock() gives exactly that, and the kernel drops the lock of a process that dies.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+
+class SlotPool:
+    def __init__(self, directory: str | Path, count: int) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count = count
+        self._lock = threading.Lock()
+        self._held: dict[int, int] = {}
+
+    def acquire(self) -> int | None:
+        """A free slot's index, now held by this process, or None when all are taken."""
+        with self._lock:
+            for index in range(self.count):
+                if index in self._held:
+                    continue
+                fd = os.open(self.directory / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                self._held[index] = fd
+                return index
+            return None
+
+    def release(self, index: int) -> None:
+        with self._lock:
+            fd = self._held.pop(index)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)

@@ -1,0 +1,59 @@
+"""Fixtures: a real engine (real sandbox, real runner) over a fresh SQLite file per test."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+
+TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT"}
+
+
+@pytest.fixture
+def config(tmp_path) -> dict:
+    """Test settings; a test may change them before asking for `app`."""
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'engine.db'}",
+        "RUN_TIMEOUT_SECONDS": 2.0,
+        "RUN_CPU_SECONDS": 2,
+    }
+
+
+@pytest.fixture
+def app(config) -> Iterator[Flask]:
+    app = create_app(config)
+    yield app
+    app.extensions["engine"].runner.shutdown()
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def run_code(client) -> Callable[..., dict]:
+    """POST a one-shot run and long-poll it to its end; returns the final execution."""
+
+    def run(source: str, stdin: str = "", language: str = "python", wait: float = 30) -> dict:
+        rv = client.post("/executions", json={"language": language, "source_code": source, "stdin": stdin})
+        assert rv.status_code == 202, rv.json
+        return wait_terminal(client, rv.json["execution_id"], wait)
+
+    return run
+
+
+def wait_terminal(client: FlaskClient, execution_id: str, seconds: float = 30) -> dict:
+    """Long-poll until the execution is terminal, failing the test past the deadline."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rv = client.get(f"/executions/{execution_id}?wait=10")
+        assert rv.status_code == 200, rv.json
+        if rv.json["status"] in TERMINAL:
+            return rv.json
+    raise AssertionError(f"execution {execution_id} not terminal after {seconds} s")
