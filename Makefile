@@ -5,8 +5,8 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the engine needs: the sandbox (bubblewrap, prlimit) and the interpreters it runs
-SYSTEM_PACKAGES ?= bubblewrap util-linux python3
-SYSTEM_COMMANDS ?= bwrap prlimit /usr/bin/python3
+SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless
+SYSTEM_COMMANDS ?= bwrap prlimit /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

@@ -21,13 +21,22 @@ def default_limits() -> Limits:
     )
 
 
+def compile_limits() -> Limits:
+    """The compile step's limits: the run's, with its own time and memory."""
+    config = current_app.config
+    timeout = float(config["COMPILE_TIMEOUT_SECONDS"])
+    return default_limits().with_overrides(
+        timeout_seconds=timeout,
+        cpu_seconds=int(timeout),
+        memory_bytes=int(config["COMPILE_MEMORY_BYTES"]),
+        file_size_bytes=64 * 1024 * 1024,
+        disk_bytes=64 * 1024 * 1024,
+    )
+
+
 def limits_for(language: Language) -> Limits:
     """The configured limits, with what the language needs more of."""
-    base = default_limits()
-    raised = {
-        name: max(value, getattr(base, name)) for name, value in language.limit_overrides.items()
-    }
-    return base.with_overrides(**raised)
+    return default_limits().raised(language.limit_overrides)
 
 
 def language_named(name: str) -> Language:

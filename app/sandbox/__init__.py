@@ -7,14 +7,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import psutil
 
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
-from .isolation import Bubblewrap, SandboxError, Unconfined
+from .compile_cache import CompileCache
+from .isolation import Bubblewrap, SandboxError, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
 from .process import OutputListener, execute
@@ -38,6 +41,14 @@ class Settings:
     cgroup_name: str = "live-code-engine"
     # where unconfined runs get their temporary directories
     scratch_dir: str | None = None
+    # compiled artifacts, shared by every engine on the host
+    compile_cache_dir: str = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
+    compile_cache_bytes: int = 256 * 1024 * 1024
+    # the compile step's limits (languages may raise them)
+    compile_limits: Limits = Limits(
+        timeout_seconds=15.0, cpu_seconds=15, memory_bytes=512 * 1024 * 1024, file_size_bytes=64 * 1024 * 1024,
+        disk_bytes=64 * 1024 * 1024,
+    )
 
 
 class Sandbox:
@@ -59,6 +70,7 @@ class Sandbox:
                 self.unavailable_reason = str(error)
                 self.isolation = Unconfined(self.settings.scratch_dir)
         self._groups: dict[int, SlotGroup] = {}
+        self.compile_cache = CompileCache(self.settings.compile_cache_dir, self.settings.compile_cache_bytes)
 
     @property
     def available(self) -> bool:
@@ -135,15 +147,55 @@ class Sandbox:
         slot: int,
         on_output: OutputListener | None = None,
     ) -> Result:
-        """Run source as language in worker slot `slot`, and say how it ended."""
+        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended."""
         if not self.available:
             raise SandboxError(self.unavailable_reason)
+        build_dir = None
+        compile_ms = None
+        if language.compile:
+            build_dir, compile_ms, failure = self._compiled(language, source, slot)
+            if failure is not None:
+                return failure
+        result = self._launch(language, source, stdin, limits, slot, Step(build_dir=build_dir), on_output)
+        return replace(result, compile_ms=compile_ms)
+
+    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
+        """(artifacts directory, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
+        cache = self.compile_cache
+        key = cache.key(language, source)
+        cached = cache.lookup(key)
+        if cached is not None:
+            return cached, 0, None
+        staging = cache.staging(self.slot_user(slot))
+        limits = self.settings.compile_limits.raised(language.compile_limit_overrides)
+        compiled = self._launch(language, source, b"", limits, slot, Step(compile=True, build_dir=staging), None)
+        if compiled.reason is None:
+            return cache.publish(key, staging), compiled.duration_ms, None
+        cache.discard(staging)
+        stderr = compiled.stderr
+        if compiled.reason != reasons.NONZERO_EXIT:
+            stderr += f"\ncompilation stopped: {compiled.reason.replace('_', ' ')}\n"
+        failed = replace(
+            compiled, stderr=stderr, reason=reasons.COMPILE_ERROR, duration_ms=0, compile_ms=compiled.duration_ms
+        )
+        return None, compiled.duration_ms, failed
+
+    def _launch(
+        self,
+        language: Language,
+        source: bytes,
+        stdin: bytes,
+        limits: Limits,
+        slot: int,
+        step: Step,
+        on_output: OutputListener | None,
+    ) -> Result:
         group = self.slot_group(slot)
         if group:
             group.apply(limits.memory_bytes, limits.processes)
         before = group.counters() if group else Counters(0, 0)
         try:
-            with self.isolation.launch(language, source, limits, self.slot_user(slot), group) as launch:
+            with self.isolation.launch(language, source, limits, self.slot_user(slot), group, step) as launch:
                 outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
         finally:
             self.clear_slot(slot)

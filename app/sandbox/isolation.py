@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cgroups import SlotGroup
@@ -17,12 +18,27 @@ from .limits import Limits
 from .process import Launch
 
 WORKDIR = "/box"
+BUILD_DIR = "/build"
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 INFO_TIMEOUT_SECONDS = 5.0
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be set up for a run: the program never started."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """Which command of a language to launch: its compile step (writing build_dir) or its run."""
+
+    compile: bool = False
+    # compiled artifacts: written by the compile step, read-only to the run
+    build_dir: Path | None = None
+
+    def argv(self, language: Language, build: str, memory_bytes: int) -> list[str]:
+        if self.compile:
+            return language.compile_argv(build, memory_bytes)
+        return language.run_argv(build, memory_bytes)
 
 
 def rlimit_prefix(limits: Limits, address_space: bool) -> list[str]:
@@ -92,6 +108,8 @@ class Bubblewrap:
             "--gid", "65534",
             "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
+            # symlinks only (java, and others installed through update-alternatives)
+            "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
         ]
         for link in ("bin", "lib", "lib64", "sbin"):
             target = os.readlink(f"/{link}") if os.path.islink(f"/{link}") else None
@@ -113,7 +131,13 @@ class Bubblewrap:
 
     @contextmanager
     def launch(
-        self, language: Language, source: bytes, limits: Limits, user: int | None, group: SlotGroup | None
+        self,
+        language: Language,
+        source: bytes,
+        limits: Limits,
+        user: int | None,
+        group: SlotGroup | None,
+        step: Step = Step(),
     ) -> Iterator[Launch]:
         open_fds: set[int] = set()
 
@@ -127,8 +151,11 @@ class Bubblewrap:
         source_fd = _memfd("source", source)
         open_fds.add(source_fd)
         child_fds = [source_fd]
-        argv = rlimit_prefix(limits, address_space=group is None) + self.base_argv(language, limits)
+        address_space = group is None and language.address_space_limit
+        argv = rlimit_prefix(limits, address_space) + self.base_argv(language, limits)
         argv += ["--file", str(source_fd), f"{WORKDIR}/{language.source_file}"]
+        if step.build_dir is not None:
+            argv += ["--bind" if step.compile else "--ro-bind", str(step.build_dir), BUILD_DIR]
         release = _no_release
         if group is not None:
             info_read, info_write = os.pipe()
@@ -147,7 +174,7 @@ class Bubblewrap:
 
         try:
             yield Launch(
-                argv=[*argv, "--", *language.run_argv()],
+                argv=[*argv, "--", *step.argv(language, BUILD_DIR, limits.memory_bytes)],
                 env={"PATH": SEARCH_PATH},
                 cwd="/",
                 user=user,
@@ -168,7 +195,13 @@ class Unconfined:
 
     @contextmanager
     def launch(
-        self, language: Language, source: bytes, limits: Limits, user: int | None, group: SlotGroup | None
+        self,
+        language: Language,
+        source: bytes,
+        limits: Limits,
+        user: int | None,
+        group: SlotGroup | None,
+        step: Step = Step(),
     ) -> Iterator[Launch]:
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch_dir))
         try:
@@ -182,7 +215,8 @@ class Unconfined:
                     group.add(process.pid)
 
             yield Launch(
-                argv=rlimit_prefix(limits, address_space=group is None) + language.run_argv(),
+                argv=rlimit_prefix(limits, group is None and language.address_space_limit)
+                + step.argv(language, str(step.build_dir or workdir), limits.memory_bytes),
                 env=program_env(language, str(workdir)),
                 cwd=str(workdir),
                 user=user,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import glob
 import re
 import shutil
 import subprocess
@@ -13,34 +14,46 @@ class Language:
     name: str
     # the source is written to this name inside the working directory
     source_file: str
-    # argv that runs the program, {source} is replaced by source_file
+    # argv that runs the program; {source} is the source file, {build} the compiled artifacts'
+    # directory and {heap_mb} three quarters of the memory limit in MiB (for runtimes with a heap flag)
     run: tuple[str, ...]
     # argv that prints the toolchain version, and the pattern that finds it
     version_command: tuple[str, ...]
     version_pattern: str = r"(\d+\.\d+(?:\.\d+)?)"
+    # argv that compiles {source} into {build}; None for interpreted languages
+    compile: tuple[str, ...] | None = None
+    # False for runtimes that reserve far more address space than they use (V8, the JVM):
+    # RLIMIT_AS would kill them at start, so their memory is held by cgroup or heap flag instead
+    address_space_limit: bool = True
     # extra read-only host paths the toolchain needs inside the sandbox
     extra_binds: tuple[str, ...] = ()
     # environment the program sees, beyond the sandbox's own minimal one
     env: tuple[tuple[str, str], ...] = ()
     # what the runtime writes to stderr when it runs out of memory (rlimit mode only)
     memory_error_markers: tuple[str, ...] = ()
-    # per-language changes to the configured default limits
+    # what the language needs more of than the configured defaults (run, then compile step)
     limit_overrides: dict[str, float | int] = field(default_factory=dict)
+    compile_limit_overrides: dict[str, float | int] = field(default_factory=dict)
     # a program that prints OK, for the smoke test
     smoke_program: str = ""
 
-    def run_argv(self) -> list[str]:
-        return [part.format(source=self.source_file) for part in self.run]
+    def run_argv(self, build: str, memory_bytes: int) -> list[str]:
+        return _expand(self.run, self.source_file, build, memory_bytes)
 
-    @property
-    def executable(self) -> str:
-        return self.run[0]
+    def compile_argv(self, build: str, memory_bytes: int) -> list[str]:
+        return _expand(self.compile or (), self.source_file, build, memory_bytes)
 
     def is_installed(self) -> bool:
-        return shutil.which(self.executable) is not None
+        tool = (self.compile or self.run)[0]
+        return shutil.which(tool) is not None
 
     def version(self) -> str | None:
         return _read_version(self.version_command, self.version_pattern)
+
+
+def _expand(argv: tuple[str, ...], source: str, build: str, memory_bytes: int) -> list[str]:
+    heap_mb = max(16, memory_bytes * 3 // 4 // (1024 * 1024))
+    return [part.format(source=source, build=build, heap_mb=heap_mb) for part in argv]
 
 
 @functools.cache
@@ -65,7 +78,49 @@ PYTHON = Language(
     smoke_program='print("OK")',
 )
 
-ALL: tuple[Language, ...] = (PYTHON,)
+JAVASCRIPT = Language(
+    name="javascript",
+    source_file="main.js",
+    run=("/usr/bin/node", "--max-old-space-size={heap_mb}", "{source}"),
+    version_command=("/usr/bin/node", "--version"),
+    address_space_limit=False,
+    memory_error_markers=("JavaScript heap out of memory",),
+    smoke_program='console.log("OK")',
+)
+
+CPP = Language(
+    name="cpp",
+    source_file="main.cpp",
+    compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "{build}/main", "{source}"),
+    run=("{build}/main",),
+    version_command=("/usr/bin/g++", "--version"),
+    version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
+    memory_error_markers=("std::bad_alloc",),
+    # cc1plus alone wants a few hundred MiB on template-heavy code
+    compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
+    smoke_program='#include <iostream>\nint main() { std::cout << "OK" << std::endl; }\n',
+)
+
+# the JVM's own threads count as processes, and its heap and code cache need room
+JAVA_FLAGS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss8m", "-XX:ReservedCodeCacheSize=32m")
+JAVA = Language(
+    name="java",
+    source_file="Main.java",
+    compile=(
+        "/usr/bin/javac", "-J-Xmx{heap_mb}m", *(f"-J{flag}" for flag in JAVA_FLAGS),
+        "-encoding", "UTF-8", "-d", "{build}", "{source}",
+    ),
+    run=("/usr/bin/java", "-Xmx{heap_mb}m", *JAVA_FLAGS, "-cp", "{build}", "Main"),
+    version_command=("/usr/bin/javac", "-version"),
+    address_space_limit=False,
+    memory_error_markers=("java.lang.OutOfMemoryError",),
+    extra_binds=tuple(glob.glob("/etc/java-*")),
+    limit_overrides={"memory_bytes": 512 * 1024 * 1024, "processes": 128},
+    compile_limit_overrides={"memory_bytes": 1024 * 1024 * 1024, "processes": 128},
+    smoke_program='public class Main { public static void main(String[] a) { System.out.println("OK"); } }\n',
+)
+
+ALL: tuple[Language, ...] = (PYTHON, JAVASCRIPT, CPP, JAVA)
 BY_NAME: dict[str, Language] = {language.name: language for language in ALL}
 
 

@@ -27,6 +27,10 @@ class Limits:
         """This limits with the non-None values of changes applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def raised(self, minimums: dict[str, float | int]) -> Limits:
+        """This limits with each named one raised to at least the given minimum."""
+        return replace(self, **{k: max(v, getattr(self, k)) for k, v in minimums.items()})
+
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
