@@ -4,9 +4,10 @@ VENV ?= .venv
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the engine needs: the sandbox (bubblewrap, prlimit) and the interpreters it runs
-SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless
-SYSTEM_COMMANDS ?= bwrap prlimit /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac
+# Debian packages the engine needs: the sandbox (bubblewrap, prlimit) and the interpreters it runs;
+# chromium is for the browser test of the editor (playwright drives it, no browser download)
+SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless chromium
+SYSTEM_COMMANDS ?= bwrap prlimit /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac /usr/bin/chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

@@ -8,14 +8,18 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from . import api, errors, extensions
+from . import api, catalog, cli, errors, extensions, models, web
 from .config import Config
 from .events import Hub
 from .extensions import db
 from .runner import Runner
-from .sandbox import Sandbox, Settings
+from .sandbox import Sandbox, Settings, installed
+from .slots import SlotPool
 
 log = logging.getLogger(__name__)
+
+# warm sandboxes take their slots (uid and cgroup) from a range of their own
+WARM_SLOT_FIRST = 1000
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    # the database lives here: no run's uid may read it, even from outside its sandbox
+    os.chmod(app.instance_path, 0o700)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = app.config.get("DATABASE_URL") or (
             "sqlite:///" + os.path.join(app.instance_path, "engine.db")
@@ -43,21 +49,29 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
     errors.init_app(app)
+    web.init_app(app)
     api.init_app(app)
+    cli.init_app(app)
     _create_tables(app)
 
+    with app.app_context():
+        compile_limits = catalog.compile_limits()
     sandbox = Sandbox(
         Settings(
             isolation=app.config["ISOLATION"],
             uid_base=int(app.config["SANDBOX_UID_BASE"]),
             cgroup_name=app.config["SANDBOX_CGROUP_NAME"],
             scratch_dir=app.config.get("SCRATCH_DIR"),
+            compile_cache_dir=app.config["COMPILE_CACHE_DIR"],
+            compile_cache_bytes=int(app.config["COMPILE_CACHE_BYTES"]),
+            compile_limits=compile_limits,
         )
     )
     hub = Hub()
     runner = Runner(app, sandbox, hub)
     app.extensions["engine"] = Engine(sandbox, hub, runner)
-    if app.config["RUNNER_ENABLED"]:
+    # `flask --app wsgi prune` and the like load the app too, but must not claim runs
+    if app.config["RUNNER_ENABLED"] and not cli.is_maintenance_command():
         runner.start()
     return app
 
@@ -70,3 +84,13 @@ def _create_tables(app: Flask) -> None:
             # several workers starting at once: another one created them first
             if "already exists" not in str(error):
                 raise
+        models.upgrade_schema()
+
+
+def _start_warm_pool(app: Flask, sandbox: Sandbox) -> None:
+    sizes = {name: int(size) for name, size in app.config["WARM_POOL"].items()}
+    with app.app_context():
+        # a warm sandbox serves a run only if it was started with that run's limits
+        limits = {language.name: catalog.limits_for(language) for language in installed()}
+    slots = SlotPool(app.config["SLOT_LOCK_DIR"], int(app.config["WARM_SLOTS"]), first=WARM_SLOT_FIRST)
+    sandbox.start_warm_pool(slots, sizes, lambda language: limits[language.name])

@@ -9,7 +9,16 @@ import tempfile
 class Config:
     # storage: any SQLAlchemy URL; the default is a SQLite file in instance/
     SQLALCHEMY_DATABASE_URI: str | None = None
-    DATABASE_BUSY_TIMEOUT_SECONDS = 10
+    # how long one statement waits for SQLite's write lock before "database is locked"; short,
+    # because app/db_retry.py retries on top of it with jittered backoff (sqlite's own wait has none)
+    DATABASE_BUSY_TIMEOUT_SECONDS = 2.0
+    # a request's whole budget for retrying a locked database; past it the answer is 503 + Retry-After
+    DATABASE_RETRY_SECONDS = 8.0
+    # the first backoff and the most one backoff may grow to (full jitter: uniform in [0, that])
+    DATABASE_RETRY_BASE_SECONDS = 0.05
+    DATABASE_RETRY_MAX_BACKOFF_SECONDS = 1.0
+    # the runner's budget for writing a result: longer, since giving up loses a finished run
+    RUNNER_DATABASE_RETRY_SECONDS = 60.0
     # connections kept per process; extra ones open and close on demand (long-polls hold none)
     DATABASE_POOL_SIZE = 16
 
@@ -20,6 +29,22 @@ class Config:
     SLOT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "live-code-engine-slots")
     # executions waiting to start, across the engine; past it POST run gets 503
     QUEUE_MAX = 500
+
+    # fairness and backpressure per client (docs/reliability.md); 0 turns a limit off
+    # runs a session may start in any 60 s window; past it POST run gets 429 + Retry-After
+    RUNS_PER_MINUTE_PER_SESSION = 10
+    # runs of one session QUEUED or RUNNING at once; one noisy tab cannot fill the queue
+    ACTIVE_RUNS_PER_SESSION = 2
+    # history kept per session; adding one past it deletes the session's oldest finished runs
+    EXECUTIONS_KEPT_PER_SESSION = 100
+    # one-shot POST /executions per client IP in any 60 s window (429 + Retry-After)
+    ONE_SHOT_RUNS_PER_MINUTE_PER_IP = 60
+
+    # retention: finished executions older than this are deleted, and sessions idle this long
+    # (no autosave, no run) go with their executions; pruned every RETENTION_INTERVAL_SECONDS
+    EXECUTION_RETENTION_SECONDS = 24 * 3600
+    SESSION_IDLE_RETENTION_SECONDS = 7 * 24 * 3600
+    RETENTION_INTERVAL_SECONDS = 300
 
     # default limits of one run (languages may raise some, see app/sandbox/languages.py)
     RUN_TIMEOUT_SECONDS = 5.0
@@ -36,15 +61,25 @@ class Config:
     SOURCE_MAX_BYTES = 256 * 1024
     STDIN_MAX_BYTES = 256 * 1024
 
-    # long-poll: the longest ?wait= accepted, and how often a waiter re-reads the database
-    # for executions finished by another engine process (in-process completions wake it at once)
+    # long-poll: the longest ?wait= accepted, and how often each process's watcher looks (one
+    # query for all its waiters) for executions another engine process finished; in-process
+    # completions wake a waiter at once
     LONG_POLL_MAX_SECONDS = 30
-    LONG_POLL_RECHECK_SECONDS = 0.25
+    LONG_POLL_RECHECK_SECONDS = 0.1
 
     # sandbox: "bubblewrap" refuses to run code without it; "none" is for development only
     ISOLATION = "bubblewrap"
     SANDBOX_UID_BASE = 61000
     SANDBOX_CGROUP_NAME = "live-code-engine"
+    # warm sandboxes kept ready per language in each engine process (0 or {} turns them off),
+    # and the machine-wide number of slots they may hold between them
+    WARM_POOL = {"python": 2, "javascript": 1}
+    WARM_SLOTS = 16
+    # compiled languages: the compile step's own limits, and the artifact cache shared by the host
+    COMPILE_TIMEOUT_SECONDS = 15.0
+    COMPILE_MEMORY_BYTES = 512 * 1024 * 1024
+    COMPILE_CACHE_DIR = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
+    COMPILE_CACHE_BYTES = 256 * 1024 * 1024
 
     # runs an engine starts in the background of create_app(); tests may turn it off
     RUNNER_ENABLED = True

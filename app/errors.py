@@ -55,6 +55,11 @@ def to_api_error(error: BaseException) -> APIError:
         if status == 404:
             message = "No such resource."
         return APIError(HTTP_CODES.get(status, "http_error"), message, status)
+    from .db_retry import DatabaseBusy, is_transient
+
+    if is_transient(error):
+        # a lock that outlasted a read nobody retried: the client may try again
+        return DatabaseBusy()
     log.exception("unhandled error", exc_info=error)
     return APIError("internal_error", "The engine hit an unexpected error; it has been logged.", 500)
 

@@ -1,5 +1,6 @@
 """gunicorn settings: threads, not processes, carry the long-polls (each holds a thread while it waits)."""
 import os
+import signal
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # one process holds the run pool; more processes share the machine-wide slots and the database
@@ -15,9 +16,45 @@ keepalive = 5
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 
 
-def worker_exit(server, worker):  # noqa: ANN001 (gunicorn hook)
-    """Stop claiming runs and let the ones under way end before the process goes."""
+# gunicorn's control socket defaults to one path per user, which every engine (and test server)
+# on the host would share; set WEB_CONTROL_SOCKET to a path to have one
+if os.environ.get("WEB_CONTROL_SOCKET"):
+    control_socket = os.environ["WEB_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
+
+def _runner(worker):  # noqa: ANN001, ANN202 (gunicorn objects)
     app = getattr(worker, "wsgi", None)
     engine = getattr(app, "extensions", {}).get("engine") if app else None
-    if engine is not None:
-        engine.runner.shutdown()
+    return engine.runner if engine is not None else None
+
+
+def post_worker_init(worker):  # noqa: ANN001 (gunicorn hook)
+    """Tell the runner the moment SIGTERM arrives: it stops claiming before gunicorn drains requests."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):  # noqa: ANN001, ANN202
+        runner = _runner(worker)
+        if runner is not None:
+            # non-blocking: sets a flag; POST run answers 503 shutting_down from here on
+            runner.begin_shutdown()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def worker_int(worker):  # noqa: ANN001 (gunicorn hook: SIGINT / SIGQUIT, the quick stop)
+    """Stop claiming at once; worker_exit still waits for the runs under way."""
+    runner = _runner(worker)
+    if runner is not None:
+        runner.begin_shutdown()
+
+
+def worker_exit(server, worker):  # noqa: ANN001 (gunicorn hook)
+    """Stop claiming runs and let the ones under way end before the process goes; queued ones stay
+    QUEUED in the database for the next start."""
+    runner = _runner(worker)
+    if runner is not None:
+        runner.shutdown()

@@ -4,10 +4,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, update
+import logging
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, inspect, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .db_retry import retrying
 from .extensions import db
+
+log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, COMPLETED, FAILED, TIMEOUT = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"
 TERMINAL = frozenset({COMPLETED, FAILED, TIMEOUT})
@@ -50,6 +56,8 @@ class Execution(db.Model):
         Index("ix_executions_session_queued", "session_id", "queued_at"),
         # the dispatcher's "oldest queued" and the reaper's "running" scans
         Index("ix_executions_status_queued", "status", "queued_at"),
+        # per-client rate limits and the dispatcher's fairness (who has how many running)
+        Index("ix_executions_owner_queued", "owner", "queued_at"),
         UniqueConstraint("session_id", "idempotency_key", name="uq_executions_idempotency"),
     )
 
@@ -76,6 +84,10 @@ class Execution(db.Model):
     # which engine process runs it, and until when that claim is good (see runner.reap_abandoned)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
+    # whom the run is charged to: the session id, or "ip:<address>" for a one-shot run
+    owner: Mapped[str | None] = mapped_column(String(80))
+    # how many times an engine claimed it: 1 for every run that started (exactly-once is checkable)
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 
@@ -84,19 +96,57 @@ class Execution(db.Model):
         return self.status in TERMINAL
 
 
-def move(execution_id: str, to: str, **fields: object) -> bool:
+def move(execution_id: str, to: str, retry_seconds: float | None = None, **fields: object) -> bool:
     """Move an execution to status `to` if its current status allows it; True if this call moved it.
 
-    A conditional UPDATE, so two engine processes racing for the same row cannot both win.
+    A conditional UPDATE, so two engine processes racing for the same row cannot both win; a
+    locked database is retried (app/db_retry.py) for up to retry_seconds.
     """
     allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves]
     if not allowed_from:
         raise ValueError(f"no status may move to {to}")
-    moved = db.session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status.in_(allowed_from))
-        .values(status=to, **fields)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return moved.rowcount == 1
+    if to == RUNNING:
+        fields["attempts"] = Execution.attempts + 1
+
+    def work() -> bool:
+        moved = db.session.execute(
+            update(Execution)
+            .where(Execution.id == execution_id, Execution.status.in_(allowed_from))
+            .values(status=to, **fields)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        return moved.rowcount == 1
+
+    return retrying(work, retry_seconds)
+
+
+# columns added after the first release: create_all() makes new tables only, so an existing
+# database gets them here (SQLite's ALTER TABLE ADD COLUMN; nullable or with a default)
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "executions": {"owner": "VARCHAR(80)", "attempts": "INTEGER NOT NULL DEFAULT 0"},
+}
+
+
+def upgrade_schema() -> None:
+    """Add the columns and indexes a database made by an older engine lacks."""
+    inspector = inspect(db.engine)
+    for table, columns in ADDED_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name, ddl in columns.items():
+            if name in present:
+                continue
+            try:
+                with db.engine.begin() as connection:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+                log.info("added column %s.%s", table, name)
+            except OperationalError as error:
+                # several workers upgrading at once: another one added it first
+                if "duplicate column" not in str(error):
+                    raise
+    for index in Execution.__table__.indexes:
+        try:
+            index.create(db.engine, checkfirst=True)
+        except OperationalError as error:
+            if "already exists" not in str(error):
+                raise

@@ -8,15 +8,19 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import psutil
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
 
-from . import models
+from . import models, retention
 from .events import Hub
 from .extensions import db
 from .models import Execution, move, utcnow
@@ -32,6 +36,8 @@ DISPATCH_TICK_SECONDS = 0.5
 LEASE_GRACE_SECONDS = 10.0
 REAP_EVERY_SECONDS = 2.0
 CLAIM_BATCH = 16
+# ids per watcher query (SQLite allows a few thousand bound parameters)
+WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
 
 
@@ -61,7 +67,16 @@ class Runner:
         self._stopping = threading.Event()
         self._cleared_slots: set[int] = set()
         self._last_reap = 0.0
+        self._last_prune = 0.0
+        # executions this process is running now: the reaper leaves exactly these alone
+        self._inflight: set[str] = set()
+        # executions someone in this process long-polls for, and how many wait on each
+        self._watched: Counter[str] = Counter()
+        self._announced: set[str] = set()
+        self._watch_lock = threading.Lock()
+        self._watcher_stop = threading.Event()
         self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
+        self._watcher = threading.Thread(target=self._watch_forever, name="watcher", daemon=True)
 
     def start(self) -> None:
         """Prove the sandbox works (or record why not), then start claiming work."""
@@ -72,12 +87,13 @@ class Runner:
             slot = self.slots.acquire()
         if slot is not None:
             try:
-                self.sandbox.clear_slot(slot, thorough=True)
+                self.sandbox.clear_slot(slot)
                 self._cleared_slots.add(slot)
                 self.sandbox.self_test(slot)
             finally:
                 self.slots.release(slot)
         self._dispatcher.start()
+        self._watcher.start()
 
     def wake(self) -> None:
         """Tell the dispatcher there may be work: called after a run is queued or a worker frees up."""
@@ -92,13 +108,76 @@ class Runner:
         with self._busy_lock:
             return self._busy
 
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start."""
+    def is_running(self, execution_id: str) -> bool:
+        """True while this process runs the execution (it will end here, shutdown or not)."""
+        with self._busy_lock:
+            return execution_id in self._inflight
+
+    def begin_shutdown(self) -> None:
+        """Stop claiming work at once (new runs get 503); does not wait. Safe from a signal handler."""
         self._stopping.set()
         self._wake.set()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start."""
+        self.begin_shutdown()
         if self._dispatcher.is_alive():
             self._dispatcher.join(timeout)
         self._pool.shutdown(wait=True)
+        self._watcher_stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout)
+        # the warm sandboxes go last: nothing can take one any more
+        self.sandbox.close()
+
+    @contextmanager
+    def watch(self, execution_id: str) -> Iterator[None]:
+        """While inside, a "final" event is published here when another process finishes the execution."""
+        with self._watch_lock:
+            self._watched[execution_id] += 1
+        try:
+            yield
+        finally:
+            with self._watch_lock:
+                self._watched[execution_id] -= 1
+                if self._watched[execution_id] <= 0:
+                    del self._watched[execution_id]
+                    self._announced.discard(execution_id)
+
+    def _watch_forever(self) -> None:
+        interval = float(self.app.config["LONG_POLL_RECHECK_SECONDS"])
+        while not self._watcher_stop.wait(interval):
+            with self._watch_lock:
+                ids = [i for i in self._watched if i not in self._announced]
+            if not ids:
+                continue
+            try:
+                with self.app.app_context():
+                    try:
+                        self._announce_finished(ids)
+                    finally:
+                        db.session.remove()
+            except Exception:
+                # waiters fall back to reading the database themselves; try again next tick
+                log.exception("watcher failed; retrying on the next tick")
+
+    def _announce_finished(self, ids: list[str]) -> None:
+        """One query for every waiter in this process: publish "final" for those another process ended."""
+        for start in range(0, len(ids), WATCH_BATCH):
+            rows = db.session.execute(
+                select(Execution.id, Execution.status).where(
+                    Execution.id.in_(ids[start : start + WATCH_BATCH]),
+                    Execution.status.in_(models.TERMINAL),
+                    # this process's own runs publish their end themselves
+                    or_(Execution.claimed_by.is_(None), Execution.claimed_by != self.instance_id),
+                )
+            ).all()
+            for execution_id, status in rows:
+                with self._watch_lock:
+                    if execution_id not in self._watched:
+                        continue
+                    self._announced.add(execution_id)
+                self.hub.publish(execution_id, "final", status)
 
     def _dispatch_forever(self) -> None:
         while not self._stopping.is_set():
@@ -109,6 +188,7 @@ class Runner:
             try:
                 with self.app.app_context():
                     self._reap_if_due()
+                    self._prune_if_due()
                     self._dispatch()
             except Exception:
                 # the dispatcher must outlive any one bad moment of the database
@@ -134,21 +214,38 @@ class Runner:
             self._pool.submit(self._run, job, slot)
 
     def _claim_next(self) -> Job | None:
+        """Claim the next execution, fairly: the oldest queued run of the clients with the fewest running.
+
+        A session that queued fifty runs gets one slot while another session with one run waiting
+        gets the next: clients take turns, and within a client runs go in order.
+        """
+        running = aliased(Execution)
+        running_of_owner = (
+            select(func.count())
+            .select_from(running)
+            .where(running.status == models.RUNNING, running.owner == Execution.owner)
+            .correlate(Execution)
+            .scalar_subquery()
+        )
         candidates = db.session.scalars(
             select(Execution.id)
             .where(Execution.status == models.QUEUED)
-            .order_by(Execution.queued_at)
+            .order_by(running_of_owner, Execution.queued_at)
             .limit(CLAIM_BATCH)
         ).all()
+        db.session.rollback()
         for execution_id in candidates:
             execution = db.session.get(Execution, execution_id)
-            if execution is None:
+            if execution is None or execution.status != models.QUEUED:
                 continue
             limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
             now = utcnow()
             lease = now + timedelta(seconds=limits.timeout_seconds + LEASE_GRACE_SECONDS)
             job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
+            db.session.rollback()
             if move(execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
+                with self._busy_lock:
+                    self._inflight.add(execution_id)
                 self.hub.publish(execution_id, "status", models.RUNNING)
                 return job
         return None
@@ -159,7 +256,7 @@ class Runner:
                 try:
                     if slot not in self._cleared_slots:
                         # the first use in this process: an engine that died may have left a run here
-                        self.sandbox.clear_slot(slot, thorough=True)
+                        self.sandbox.clear_slot(slot)
                         self._cleared_slots.add(slot)
                     result = self._execute(job, slot)
                     self._finish(job.execution_id, result)
@@ -175,6 +272,7 @@ class Runner:
             self.slots.release(slot)
             with self._busy_lock:
                 self._busy -= 1
+                self._inflight.discard(job.execution_id)
             self._wake.set()
 
     def _execute(self, job: Job, slot: int) -> Result:
@@ -213,8 +311,17 @@ class Runner:
         self._end(execution_id, models.FAILED, error=error, stderr=message)
 
     def _end(self, execution_id: str, status: str, **fields: object) -> None:
-        if move(execution_id, status, finished_at=utcnow(), lease_expires_at=None, **fields):
+        retry_seconds = float(self.app.config["RUNNER_DATABASE_RETRY_SECONDS"])
+        if move(execution_id, status, retry_seconds, finished_at=utcnow(), lease_expires_at=None, **fields):
             self.hub.publish(execution_id, "final", status)
+
+    def _prune_if_due(self) -> None:
+        now = time.monotonic()
+        interval = float(self.app.config["RETENTION_INTERVAL_SECONDS"])
+        if interval <= 0 or (self._last_prune and now - self._last_prune < interval):
+            return
+        self._last_prune = now
+        retention.prune()
 
     def _reap_if_due(self) -> None:
         now = time.monotonic()
@@ -224,21 +331,29 @@ class Runner:
         self.reap_abandoned()
 
     def reap_abandoned(self) -> int:
-        """End FAILED("interrupted") every RUNNING execution whose engine process is gone."""
+        """End FAILED("interrupted") every RUNNING execution whose engine process is gone.
+
+        Not re-run: a program that takes its engine down with it would otherwise do so at every
+        restart; the client sees why and can run it again (docs/reliability.md).
+        """
         now = utcnow()
         rows = db.session.execute(
             select(Execution.id, Execution.claimed_by, Execution.lease_expires_at).where(
                 Execution.status == models.RUNNING
             )
         ).all()
+        db.session.rollback()
         reaped = 0
         for execution_id, claimed_by, lease in rows:
             if claimed_by == self.instance_id:
+                # ours but no longer running here: its result could not be written
+                if self.is_running(execution_id):
+                    continue
+            elif not ((lease is not None and lease < now) or _claimer_is_dead(claimed_by)):
                 continue
-            if (lease is not None and lease < now) or _claimer_is_dead(claimed_by):
-                if move(execution_id, models.FAILED, finished_at=now, error="interrupted", lease_expires_at=None):
-                    self.hub.publish(execution_id, "final", models.FAILED)
-                    reaped += 1
+            if move(execution_id, models.FAILED, finished_at=now, error="interrupted", lease_expires_at=None):
+                self.hub.publish(execution_id, "final", models.FAILED)
+                reaped += 1
         if reaped:
             log.warning("ended %d executions interrupted by an engine that stopped", reaped)
         return reaped

@@ -12,17 +12,19 @@ from pathlib import Path
 
 
 class SlotPool:
-    def __init__(self, directory: str | Path, count: int) -> None:
+    def __init__(self, directory: str | Path, count: int, first: int = 0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.count = count
+        # pools for different purposes share a directory by using disjoint ranges
+        self.first = first
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
 
     def acquire(self) -> int | None:
         """A free slot's index, now held by this process, or None when all are taken."""
         with self._lock:
-            for index in range(self.count):
+            for index in range(self.first, self.first + self.count):
                 if index in self._held:
                     continue
                 fd = os.open(self.directory / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)

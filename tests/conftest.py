@@ -21,6 +21,10 @@ def config(tmp_path) -> dict:
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'engine.db'}",
         "RUN_TIMEOUT_SECONDS": 2.0,
         "RUN_CPU_SECONDS": 2,
+        # generous: only the reliability tests, which lower them, should ever be throttled
+        "RUNS_PER_MINUTE_PER_SESSION": 1000,
+        "ACTIVE_RUNS_PER_SESSION": 100,
+        "ONE_SHOT_RUNS_PER_MINUTE_PER_IP": 10000,
     }
 
 

@@ -18,7 +18,9 @@ def json_body(schema: dict) -> dict:
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+            # lone surrogates ("\ud800") parse, but no code or stdin with them can be stored or run
+            json.dumps(data, ensure_ascii=False).encode()
+        except (ValueError, RecursionError) as error:
             raise APIError("invalid_json", f"The body is not valid JSON: {error}.", 400) from None
     if not isinstance(data, dict):
         raise APIError("invalid_json", "The body must be a JSON object.", 400)

@@ -42,7 +42,10 @@ class SessionItem(Resource):
     def patch(self, session_id: str):
         """Autosave code and/or language, optionally guarded by the version it was based on."""
         changes = payload.json_body(SESSION_PATCH)
-        expected = changes.pop("version", None) or request.headers.get("If-Match")
+        expected = changes.pop("version", None)
+        if expected is None:
+            # 0 and "" are versions too (stale or invalid), not "no version"
+            expected = request.headers.get("If-Match")
         return _with_version(sessions.autosave(session_id, changes, expected))
 
     @ns.response(204, "Deleted with its executions")

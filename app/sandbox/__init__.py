@@ -4,31 +4,35 @@ Never imports Flask: usable and testable with plain function calls.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import psutil
 
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
 from .compile_cache import CompileCache
-from .isolation import Bubblewrap, SandboxError, Step, Unconfined
+from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
-from .process import OutputListener, execute
+from .process import Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
+from .warm import Warm, WarmPool
 
 __all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
 
 log = logging.getLogger(__name__)
 
 DISK_FULL_MARKERS = ("No space left on device", "ENOSPC")
+# what runtimes say when a new process or thread is refused (rlimit mode has no cgroup counter)
+PROCESS_LIMIT_MARKERS = ("can't start new thread", "Resource temporarily unavailable", "EAGAIN", "unable to create native thread")
 FILE_TOO_LARGE_MARKERS = ("File too large", "EFBIG")
 LEFTOVER_KILL_SECONDS = 2.0
+SELF_TEST_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,25 @@ class Sandbox:
         else:
             try:
                 self.isolation = Bubblewrap()
+                become_subreaper()
             except SandboxError as error:
                 self.unavailable_reason = str(error)
                 self.isolation = Unconfined(self.settings.scratch_dir)
         self._groups: dict[int, SlotGroup] = {}
         self.compile_cache = CompileCache(self.settings.compile_cache_dir, self.settings.compile_cache_bytes)
+        self.warm_pool: WarmPool | None = None
+
+    def start_warm_pool(self, slots: object, sizes: dict[str, int], limits_for: Callable[[Language], Limits]) -> None:
+        """Keep sizes[language] warm sandboxes ready, each in a slot taken from slots (a SlotPool)."""
+        if not self.available or not any(sizes.values()):
+            return
+        self.warm_pool = WarmPool(self._start_warm, self._discard_warm, slots, sizes, limits_for)
+        self.warm_pool.start()
+
+    def close(self) -> None:
+        """Stop the warm pool and end its sandboxes."""
+        if self.warm_pool is not None:
+            self.warm_pool.shutdown()
 
     @property
     def available(self) -> bool:
@@ -84,10 +102,20 @@ class Sandbox:
         if language is None:
             self.unavailable_reason = "no language toolchain is installed"
             return
-        result = self.run(language, language.smoke_program.encode(), b"", Limits(), slot)
-        if result.exit_code != 0 or result.stdout.strip() != "OK":
-            self.unavailable_reason = f"the sandbox failed its self-test: {result.stderr.strip()[:500]!r}"
-            log.error("sandbox refused: %s", self.unavailable_reason)
+        problem = ""
+        for _ in range(SELF_TEST_ATTEMPTS):
+            # a busy host can refuse one start (a slot still emptying): only a repeated failure counts
+            try:
+                result = self.run(language, language.smoke_program.encode(), b"", Limits(), slot)
+            except SandboxError as error:
+                problem = str(error)
+            else:
+                if result.exit_code == 0 and result.stdout.strip() == "OK":
+                    return
+                problem = result.stderr.strip()[:500]
+            self.clear_slot(slot)
+        self.unavailable_reason = f"the sandbox failed its self-test: {problem!r}"
+        log.error("sandbox refused: %s", self.unavailable_reason)
 
     def describe(self) -> dict[str, object]:
         """What confines a run on this host, for /health and /languages."""
@@ -116,16 +144,19 @@ class Sandbox:
             self._groups[slot] = self.cgroups.slot(slot)
         return self._groups[slot]
 
-    def clear_slot(self, slot: int, thorough: bool = False) -> None:
-        """Kill whatever a slot's run left behind; thorough also hunts its uid (a dead engine's runs)."""
+    def clear_slot(self, slot: int) -> None:
+        """Kill whatever a slot's runs left behind, and wait until the slot's uid owns no process.
+
+        Waiting matters: a process killed but not yet reaped still counts against the next run's
+        RLIMIT_NPROC, and a dead engine may have left a whole run behind.
+        """
         group = self.slot_group(slot)
-        # inside bubblewrap the PID namespace already ends every process with the run
-        user = self.slot_user(slot) if thorough or self.isolation.name == "none" else None
+        user = self.slot_user(slot)
         deadline = time.monotonic() + LEFTOVER_KILL_SECONDS
         while time.monotonic() < deadline:
-            leftovers = group.pids() if group else []
+            leftovers = set(group.pids()) if group else set()
             if user is not None:
-                leftovers += [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == user]
+                leftovers.update(_pids_of_user(user))
             if not leftovers:
                 return
             if group:
@@ -135,7 +166,7 @@ class Sandbox:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            time.sleep(0.01)
+            time.sleep(0.005)
         log.error("slot %s still has processes after %.0f s", slot, LEFTOVER_KILL_SECONDS)
 
     def run(
@@ -150,6 +181,11 @@ class Sandbox:
         """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended."""
         if not self.available:
             raise SandboxError(self.unavailable_reason)
+        warm = self.warm_pool.take(language, limits) if self.warm_pool else None
+        if warm is not None:
+            result = self._run_warm(warm, source, stdin, limits, on_output)
+            if result is not None:
+                return result
         build_dir = None
         compile_ms = None
         if language.compile:
@@ -199,24 +235,88 @@ class Sandbox:
                 outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
         finally:
             self.clear_slot(slot)
-        after = group.counters() if group else Counters(0, 0)
-        stderr = outcome.stderr.decode("utf-8", errors="replace")
-        returncode = outcome.returncode
-        if returncode is not None and returncode < 0:
-            # a signal, told the way a shell and bubblewrap tell it
-            returncode = 128 - returncode
-        reason = _why_it_stopped(
-            language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after
-        )
-        return Result(
-            exit_code=returncode,
-            stdout=outcome.stdout.decode("utf-8", errors="replace"),
-            stderr=stderr,
-            stdout_truncated=outcome.stdout_truncated,
-            stderr_truncated=outcome.stderr_truncated,
-            duration_ms=outcome.duration_ms,
-            reason=reason,
-        )
+        return _result(language, outcome, before, group)
+
+    def _start_warm(self, language: Language, limits: Limits, slot: int) -> Warm:
+        """Start language's bootstrap in a fresh sandbox in slot; it waits for its program."""
+        group = self.slot_group(slot)
+        self.clear_slot(slot)
+        if group:
+            group.apply(limits.memory_bytes, limits.processes)
+        control_read, control_write = os.pipe()
+        resources = contextlib.ExitStack()
+        try:
+            launch = resources.enter_context(
+                self.isolation.launch(language, b"", limits, self.slot_user(slot), group, Step(control_fd=control_read))
+            )
+            running = spawn(launch)
+        except BaseException:
+            resources.close()
+            os.close(control_write)
+            raise
+        finally:
+            os.close(control_read)
+        return Warm(language, limits, slot, running, control_write, resources)
+
+    def _discard_warm(self, warm: Warm) -> None:
+        warm.close_control()
+        warm.running.stop()
+        for pipe in (warm.process.stdin, warm.process.stdout, warm.process.stderr):
+            pipe.close()
+        warm.process.wait()
+        warm.running.reap()
+        warm.resources.close()
+        self.clear_slot(warm.slot)
+
+    def _run_warm(
+        self, warm: Warm, source: bytes, stdin: bytes, limits: Limits, on_output: OutputListener | None
+    ) -> Result | None:
+        """Hand source to a warm sandbox and drive it; None if the sandbox died waiting (run cold instead)."""
+        group = self.slot_group(warm.slot)
+        before = group.counters() if group else Counters(0, 0)
+        try:
+            try:
+                warm.send(source)
+            except OSError:
+                log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
+                return None
+            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+        finally:
+            self.warm_pool.finished(warm)
+        return _result(warm.language, outcome, before, group)
+
+
+def _pids_of_user(uid: int) -> list[int]:
+    """Processes whose /proc entry belongs to uid (zombies included): a stat per process, no reads."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    found.append(int(entry.name))
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def _result(language: Language, outcome: Outcome, before: Counters, group: SlotGroup | None) -> Result:
+    """Interpret what a run did: its exit, its output, and the limits it hit."""
+    after = group.counters() if group else Counters(0, 0)
+    stderr = outcome.stderr.decode("utf-8", errors="replace")
+    returncode = outcome.returncode
+    if returncode is not None and returncode < 0:
+        # a signal, told the way a shell and bubblewrap tell it
+        returncode = 128 - returncode
+    reason = _why_it_stopped(language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after)
+    return Result(
+        exit_code=returncode,
+        stdout=outcome.stdout.decode("utf-8", errors="replace"),
+        stderr=stderr,
+        stdout_truncated=outcome.stdout_truncated,
+        stderr_truncated=outcome.stderr_truncated,
+        duration_ms=outcome.duration_ms,
+        reason=reason,
+    )
 
 
 def _why_it_stopped(
@@ -245,7 +345,7 @@ def _why_it_stopped(
         return reasons.FILE_SIZE_LIMIT
     if any(marker in tail for marker in DISK_FULL_MARKERS):
         return reasons.DISK_LIMIT
-    if after.pids_max_hits > before.pids_max_hits:
+    if after.pids_max_hits > before.pids_max_hits or any(marker in tail for marker in PROCESS_LIMIT_MARKERS):
         return reasons.PROCESS_LIMIT
     if returncode is not None and returncode > 128:
         return reasons.SIGNAL

@@ -115,7 +115,9 @@ class Cgroups:
         self.pids_base = pids_base
 
     def slot(self, index: int) -> SlotGroup:
-        name = f"slot-{index}"
+        return self.group(f"slot-{index}")
+
+    def group(self, name: str) -> SlotGroup:
         memory_dir, pids_dir = self.memory_base / name, self.pids_base / name
         memory_dir.mkdir(exist_ok=True)
         pids_dir.mkdir(exist_ok=True)
@@ -127,8 +129,9 @@ class Cgroups:
         try:
             found = cls._v1(name, root) or cls._v2(name, root)
             if found:
-                # prove it works end to end before trusting it with a run
-                probe = found.slot(0)
+                # prove it works end to end before trusting it with a run, in a group of its
+                # own: a slot's group may be holding a run of another engine right now
+                probe = found.group("probe")
                 probe.apply(64 * 1024 * 1024, 16)
                 probe.counters()
             return found

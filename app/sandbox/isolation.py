@@ -15,16 +15,13 @@ from pathlib import Path
 from .cgroups import SlotGroup
 from .languages import Language
 from .limits import Limits
-from .process import Launch
+from .process import Launch, SandboxError
 
 WORKDIR = "/box"
 BUILD_DIR = "/build"
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 INFO_TIMEOUT_SECONDS = 5.0
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not be set up for a run: the program never started."""
+NPROC_SLACK = 8
 
 
 @dataclass(frozen=True)
@@ -34,21 +31,32 @@ class Step:
     compile: bool = False
     # compiled artifacts: written by the compile step, read-only to the run
     build_dir: Path | None = None
+    # a warm start: the program will arrive on this inherited pipe
+    control_fd: int | None = None
+
+    @property
+    def inherited_fds(self) -> tuple[int, ...]:
+        return () if self.control_fd is None else (self.control_fd,)
 
     def argv(self, language: Language, build: str, memory_bytes: int) -> list[str]:
+        if self.control_fd is not None:
+            return language.warm_argv(memory_bytes, self.control_fd)
         if self.compile:
             return language.compile_argv(build, memory_bytes)
         return language.run_argv(build, memory_bytes)
 
 
-def rlimit_prefix(limits: Limits, address_space: bool) -> list[str]:
+def rlimit_prefix(limits: Limits, address_space: bool, cgroup: bool = False) -> list[str]:
     """prlimit argv that applies a run's rlimits to everything it execs."""
     cpu = max(1, int(limits.cpu_seconds))
+    # with a pids cgroup in force, it is the limit (and the one that says it was hit);
+    # the uid's RLIMIT_NPROC stays as a backstop a little above it
+    nproc = limits.processes + NPROC_SLACK if cgroup else limits.processes
     argv = [
         "prlimit",
         # soft limit sends SIGXCPU, the hard one a second later SIGKILL
         f"--cpu={cpu}:{cpu + 1}",
-        f"--nproc={limits.processes}",
+        f"--nproc={nproc}",
         f"--fsize={limits.file_size_bytes}",
         f"--nofile={limits.open_files}",
         "--core=0",
@@ -121,6 +129,7 @@ class Bubblewrap:
             "--proc", "/proc",
             "--dev", "/dev",
             "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
+            "--size", str(limits.disk_bytes), "--tmpfs", "/dev/shm",
             "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
             "--chdir", WORKDIR,
             "--clearenv",
@@ -152,25 +161,28 @@ class Bubblewrap:
         open_fds.add(source_fd)
         child_fds = [source_fd]
         address_space = group is None and language.address_space_limit
-        argv = rlimit_prefix(limits, address_space) + self.base_argv(language, limits)
+        argv = rlimit_prefix(limits, address_space, cgroup=group is not None) + self.base_argv(language, limits)
         argv += ["--file", str(source_fd), f"{WORKDIR}/{language.source_file}"]
         if step.build_dir is not None:
             argv += ["--bind" if step.compile else "--ro-bind", str(step.build_dir), BUILD_DIR]
-        release = _no_release
-        if group is not None:
-            info_read, info_write = os.pipe()
-            block_read, block_write = os.pipe()
-            open_fds.update((info_read, info_write, block_read, block_write))
-            child_fds += [info_write, block_read]
-            argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
+        # nothing else may be written: the root and /dev stay read-only, the RAM-backed
+        # writable places are sized (bwrap's own root tmpfs would otherwise take any amount)
+        argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
+        info_read, info_write = os.pipe()
+        block_read, block_write = os.pipe()
+        open_fds.update((info_read, info_write, block_read, block_write))
+        child_fds += [info_write, block_read]
+        argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
 
-            def release(process: subprocess.Popen[bytes]) -> None:
-                # the program waits on block-fd until both bwrap processes are in the slot's groups
-                close(info_write, block_read)
-                info = _read_info(info_read)
+        def release(process: subprocess.Popen[bytes]) -> int:
+            # the program waits on block-fd until both bwrap processes are in the slot's groups
+            close(info_write, block_read)
+            inner_pid = int(_read_info(info_read)["child-pid"])
+            if group is not None:
                 group.add(process.pid)
-                group.add(int(info["child-pid"]))
-                os.write(block_write, b"go")
+                group.add(inner_pid)
+            os.write(block_write, b"go")
+            return inner_pid
 
         try:
             yield Launch(
@@ -178,7 +190,7 @@ class Bubblewrap:
                 env={"PATH": SEARCH_PATH},
                 cwd="/",
                 user=user,
-                pass_fds=tuple(child_fds),
+                pass_fds=(*child_fds, *step.inherited_fds),
                 release=release,
             )
         finally:
@@ -213,18 +225,16 @@ class Unconfined:
             def release(process: subprocess.Popen[bytes]) -> None:
                 if group is not None:
                     group.add(process.pid)
+                return None
 
             yield Launch(
-                argv=rlimit_prefix(limits, group is None and language.address_space_limit)
+                argv=rlimit_prefix(limits, group is None and language.address_space_limit, cgroup=group is not None)
                 + step.argv(language, str(step.build_dir or workdir), limits.memory_bytes),
                 env=program_env(language, str(workdir)),
                 cwd=str(workdir),
                 user=user,
+                pass_fds=step.inherited_fds,
                 release=release,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _no_release(process: subprocess.Popen[bytes]) -> None:
-    return None

@@ -20,6 +20,9 @@ class Language:
     # argv that prints the toolchain version, and the pattern that finds it
     version_command: tuple[str, ...]
     version_pattern: str = r"(\d+\.\d+(?:\.\d+)?)"
+    # argv of a warm sandbox: starts the runtime with a bootstrap that reads the program from
+    # {control_fd} and then runs it exactly as `run` would; None when the language has none
+    warm: tuple[str, ...] | None = None
     # argv that compiles {source} into {build}; None for interpreted languages
     compile: tuple[str, ...] | None = None
     # False for runtimes that reserve far more address space than they use (V8, the JVM):
@@ -43,6 +46,9 @@ class Language:
     def compile_argv(self, build: str, memory_bytes: int) -> list[str]:
         return _expand(self.compile or (), self.source_file, build, memory_bytes)
 
+    def warm_argv(self, memory_bytes: int, control_fd: int) -> list[str]:
+        return _expand(self.warm or (), self.source_file, "", memory_bytes, control_fd)
+
     def is_installed(self) -> bool:
         tool = (self.compile or self.run)[0]
         return shutil.which(tool) is not None
@@ -51,9 +57,17 @@ class Language:
         return _read_version(self.version_command, self.version_pattern)
 
 
-def _expand(argv: tuple[str, ...], source: str, build: str, memory_bytes: int) -> list[str]:
+def _expand(argv: tuple[str, ...], source: str, build: str, memory_bytes: int, control_fd: int = -1) -> list[str]:
     heap_mb = max(16, memory_bytes * 3 // 4 // (1024 * 1024))
-    return [part.format(source=source, build=build, heap_mb=heap_mb) for part in argv]
+    values = {"source": source, "build": build, "heap_mb": heap_mb, "control_fd": control_fd}
+    return [_fill(part, values) for part in argv]
+
+
+def _fill(part: str, values: dict[str, object]) -> str:
+    # not str.format: bootstraps are code with braces of their own
+    for name, value in values.items():
+        part = part.replace("{" + name + "}", str(value))
+    return part
 
 
 @functools.cache
@@ -66,14 +80,57 @@ def _read_version(command: tuple[str, ...], pattern: str) -> str | None:
     return found.group(1) if found else None
 
 
+# reads the program from the control pipe, writes it to main.py and runs it as a cold start
+# would: same __main__ module attributes, sys.argv, working directory and tracebacks
+PYTHON_BOOTSTRAP = """\
+import sys
+def _receive(fd):
+    import os
+    data = b"".join(iter(lambda: os.read(fd, 65536), b""))
+    os.close(fd)
+    path = os.path.join(os.getcwd(), "main.py")
+    with open(path, "wb") as file:
+        file.write(data)
+    return path, data
+_path, _source = _receive(int(sys.argv[1]))
+del _receive
+sys.argv[:] = ["main.py"]
+_main = type(sys)("__main__")
+import importlib.machinery
+_main.__dict__.update(__file__=_path, __cached__=None, __builtins__=__builtins__, __annotations__={},
+    __loader__=importlib.machinery.SourceFileLoader("__main__", _path))
+sys.modules["__main__"] = _main
+try:
+    exec(compile(_source, _path, "exec"), _main.__dict__)
+except SystemExit:
+    raise
+except BaseException as _error:
+    # the traceback a cold start prints: without this bootstrap's own frame
+    _error.__traceback__ = _error.__traceback__.tb_next
+    sys.excepthook(type(_error), _error, _error.__traceback__)
+    sys.exit(1)
+"""
+
+NODE_BOOTSTRAP = """\
+const fs = require("fs");
+const fd = Number(process.argv[1]);
+const source = fs.readFileSync(fd);
+fs.closeSync(fd);
+const main = require("path").join(process.cwd(), "main.js");
+fs.writeFileSync(main, source);
+process.argv[1] = main;
+require("module").runMain();
+"""
+
 PYTHON = Language(
     name="python",
     source_file="main.py",
     # Debian's interpreter under /usr: fast to start and visible in the read-only sandbox;
-    # -I keeps PYTHON* variables and the user site out of the learner's program
-    run=("/usr/bin/python3", "-I", "{source}"),
+    # -I keeps PYTHON* variables and the user site out of the learner's program (so the
+    # flags say what those variables would: -u streams output as it is printed, -B writes no .pyc)
+    run=("/usr/bin/python3", "-I", "-u", "-B", "{source}"),
+    warm=("/usr/bin/python3", "-I", "-u", "-B", "-c", PYTHON_BOOTSTRAP, "{control_fd}"),
     version_command=("/usr/bin/python3", "--version"),
-    env=(("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
     memory_error_markers=("MemoryError",),
     smoke_program='print("OK")',
 )
@@ -82,6 +139,7 @@ JAVASCRIPT = Language(
     name="javascript",
     source_file="main.js",
     run=("/usr/bin/node", "--max-old-space-size={heap_mb}", "{source}"),
+    warm=("/usr/bin/node", "--max-old-space-size={heap_mb}", "-e", NODE_BOOTSTRAP, "{control_fd}"),
     version_command=("/usr/bin/node", "--version"),
     address_space_limit=False,
     memory_error_markers=("JavaScript heap out of memory",),

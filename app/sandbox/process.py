@@ -1,6 +1,7 @@
 """Run one prepared command: feed stdin, read both streams under caps, enforce the wall clock."""
 from __future__ import annotations
 
+import ctypes
 import os
 import selectors
 import signal
@@ -10,9 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 READ_CHUNK = 64 * 1024
+PR_SET_CHILD_SUBREAPER = 36
+# how long bubblewrap gets to notice its sandbox died and exit by itself
+STOP_GRACE_SECONDS = 1.0
 
 # called with ("stdout" | "stderr", text) as output arrives, for live feedback
 OutputListener = Callable[[str, str], None]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox around a program could not be set up: the program never ran."""
 
 
 @dataclass
@@ -24,8 +32,64 @@ class Launch:
     cwd: str
     user: int | None = None
     pass_fds: tuple[int, ...] = ()
-    # runs once the process exists and before the program may start (cgroup moves, unblocking)
-    release: Callable[[subprocess.Popen[bytes]], None] = lambda process: None
+    # runs once the process exists and before the program may start (cgroup moves, unblocking);
+    # returns the host pid of the sandbox's own init when there is one
+    release: Callable[[subprocess.Popen[bytes]], int | None] = lambda process: None
+
+
+@dataclass
+class Running:
+    """A started program: the process we spawned and, inside bubblewrap, the sandbox's init."""
+
+    process: subprocess.Popen[bytes]
+    # PID 1 of the run's PID namespace, as the host sees it; killing it ends every process inside
+    inner_pid: int | None = None
+
+    def stop(self) -> None:
+        """Kill the program and all it started, innermost first.
+
+        Killing bubblewrap's outer process first would orphan the sandbox's init to the host's
+        init, which reaps it late; until then the zombie counts against the next run's limits.
+        """
+        if self.inner_pid is not None and self.process.poll() is None:
+            try:
+                os.kill(self.inner_pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
+                return
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(self.process)
+
+    def reap(self) -> None:
+        """Collect the sandbox's init once bubblewrap has gone (it comes to us: see become_subreaper)."""
+        if self.inner_pid is None:
+            return
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while True:
+            try:
+                pid, _ = os.waitpid(self.inner_pid, os.WNOHANG)
+            except ChildProcessError:
+                # not ours (no subreaper) or already collected
+                return
+            if pid or time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants instead of the host's init.
+
+    bubblewrap's outer process exits before the sandbox's init is collected; orphaned to the
+    host's init, that zombie lingers for seconds and counts against the next run of the slot.
+    Adopted, it is collected by Running.reap() at once.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 @dataclass
@@ -84,14 +148,8 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def execute(
-    launch: Launch,
-    stdin: bytes,
-    timeout_seconds: float,
-    output_bytes: int,
-    on_output: OutputListener | None = None,
-) -> Outcome:
-    """Start launch, drive it to its end under the wall clock and output caps, and report."""
+def spawn(launch: Launch) -> Running:
+    """Start launch's command with piped standard streams, in a process group of its own."""
     process = subprocess.Popen(
         launch.argv,
         stdin=subprocess.PIPE,
@@ -107,13 +165,46 @@ def execute(
         # its own group, so the whole tree can be killed with one signal
         start_new_session=True,
     )
+    try:
+        inner_pid = launch.release(process)
+    except BaseException as error:
+        kill_group(process)
+        process.wait()
+        said = process.stderr.read(4096).decode(errors="replace").strip()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            pipe.close()
+        if isinstance(error, Exception):
+            raise SandboxError(f"{error}; the sandbox said: {said or 'nothing'}") from error
+        raise
+    return Running(process, inner_pid)
+
+
+def execute(
+    launch: Launch,
+    stdin: bytes,
+    timeout_seconds: float,
+    output_bytes: int,
+    on_output: OutputListener | None = None,
+) -> Outcome:
+    """Start launch, drive it to its end under the wall clock and output caps, and report."""
+    return drive(spawn(launch), stdin, timeout_seconds, output_bytes, on_output)
+
+
+def drive(
+    running: Running,
+    stdin: bytes,
+    timeout_seconds: float,
+    output_bytes: int,
+    on_output: OutputListener | None = None,
+) -> Outcome:
+    """Feed a started program its stdin, collect its output under caps, and end it by the clock."""
+    process = running.process
     streams = {
         process.stdout: _Stream("stdout", output_bytes, on_output),
         process.stderr: _Stream("stderr", output_bytes, on_output),
     }
     timed_out = output_exceeded = False
     try:
-        launch.release(process)
         started = time.monotonic()
         deadline = started + timeout_seconds
         with selectors.DefaultSelector() as selector:
@@ -146,24 +237,25 @@ def execute(
                 if output_exceeded:
                     break
         if timed_out or output_exceeded:
-            kill_group(process)
+            running.stop()
         try:
             # a short grace covers the instant between a pipe's end and the exit it announces
             returncode = process.wait(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
         except subprocess.TimeoutExpired:
             # both pipes closed but the program lingers (it closed them itself): the clock still rules
             timed_out = True
-            kill_group(process)
+            running.stop()
             returncode = process.wait()
         duration_ms = int((time.monotonic() - started) * 1000)
     finally:
-        kill_group(process)
+        running.stop()
         for pipe in (process.stdin, process.stdout, process.stderr):
             try:
                 pipe.close()
             except OSError:
                 pass
         process.wait()
+        running.reap()
     out, err = streams[process.stdout], streams[process.stderr]
     return Outcome(
         returncode=returncode,

@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from datetime import datetime, timedelta
 
-from flask import current_app
-from sqlalchemy import func, select
+from flask import current_app, request
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import catalog, models
+from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
 from ..models import Execution
+
+
+# the window of the per-minute rate limits
+RATE_WINDOW_SECONDS = 60
+# a waiter re-reads its execution at least this often even if no event came (a stalled watcher)
+WAIT_FALLBACK_RECHECK_SECONDS = 2.0
 
 
 def engine():
@@ -32,7 +41,11 @@ def submit(
     session_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> Execution:
-    """Store a QUEUED execution of source_code and wake the runner; returns at once."""
+    """Store a QUEUED execution of source_code and wake the runner; returns at once.
+
+    Admission (queue bound, per-session and per-IP limits, the session's history cap) and the
+    insert happen in one write transaction, so concurrent requests cannot overshoot a limit.
+    """
     language = catalog.language_named(language_name)
     check_size("source_code", source_code, "SOURCE_MAX_BYTES")
     check_size("stdin", stdin, "STDIN_MAX_BYTES")
@@ -41,20 +54,32 @@ def submit(
         raise APIError("shutting_down", "The engine is shutting down; try again shortly.", 503, {"Retry-After": "5"})
     if not parts.sandbox.available:
         raise APIError("sandbox_unavailable", f"Code cannot run here: {parts.sandbox.unavailable_reason}", 503, {"Retry-After": "60"})
-    queued = db.session.scalar(select(func.count()).where(Execution.status == models.QUEUED))
-    if queued >= current_app.config["QUEUE_MAX"]:
-        raise APIError("queue_full", "Too many runs are waiting; try again shortly.", 503, {"Retry-After": "2"})
-    execution = Execution(
-        session_id=session_id,
-        language=language.name,
-        source_code=source_code,
-        stdin=stdin,
-        idempotency_key=idempotency_key,
-        limits=json.dumps(catalog.limits_for(language).as_dict()),
-    )
-    db.session.add(execution)
-    try:
+    owner = session_id if session_id is not None else f"ip:{request.remote_addr or 'unknown'}"
+    limits = json.dumps(catalog.limits_for(language).as_dict())
+
+    def admit_and_insert() -> Execution:
+        admit(owner, session_id)
+        execution = Execution(
+            session_id=session_id,
+            owner=owner,
+            language=language.name,
+            source_code=source_code,
+            stdin=stdin,
+            idempotency_key=idempotency_key,
+            limits=limits,
+        )
+        db.session.add(execution)
+        db.session.flush()
+        # keep it as inserted: the answer says QUEUED even if a worker claims it a moment later
+        db.session.expunge(execution)
         db.session.commit()
+        return execution
+
+    # refusals are decided on a plain read first, so an overloaded engine answers 429/503 without
+    # queueing for the write lock; an admission is confirmed inside the write transaction
+    retrying(lambda: admit(owner, session_id, trim=False))
+    try:
+        execution = retrying(admit_and_insert, immediate=True)
     except IntegrityError:
         # the same Idempotency-Key won a race with this request: answer with its execution
         db.session.rollback()
@@ -64,6 +89,73 @@ def submit(
         return existing
     parts.runner.wake()
     return execution
+
+
+def admit(owner: str, session_id: str | None, trim: bool = True) -> None:
+    """Raise the 429 or 503 a new run of `owner` gets now; make room in the session's history."""
+    config = current_app.config
+    now = models.utcnow()
+    if session_id is not None:
+        active_max = int(config["ACTIVE_RUNS_PER_SESSION"])
+        active = db.session.scalar(
+            select(func.count()).where(Execution.owner == owner, Execution.status.in_([models.QUEUED, models.RUNNING]))
+        )
+        if active_max and active >= active_max:
+            raise APIError(
+                "too_many_active_runs",
+                f"This session already has {active} runs queued or running (the limit is {active_max}); "
+                "wait for one to finish.",
+                429,
+                {"Retry-After": str(max(1, math.ceil(float(config["RUN_TIMEOUT_SECONDS"]))))},
+                limit=active_max,
+            )
+        check_rate(owner, int(config["RUNS_PER_MINUTE_PER_SESSION"]), now, "this session")
+    else:
+        check_rate(owner, int(config["ONE_SHOT_RUNS_PER_MINUTE_PER_IP"]), now, "your address")
+    queued = db.session.scalar(select(func.count()).where(Execution.status == models.QUEUED))
+    if queued >= config["QUEUE_MAX"]:
+        raise APIError("queue_full", "Too many runs are waiting; try again shortly.", 503, {"Retry-After": "2"})
+    if trim and session_id is not None:
+        trim_history(session_id, int(config["EXECUTIONS_KEPT_PER_SESSION"]))
+
+
+def check_rate(owner: str, per_minute: int, now: datetime, whose: str) -> None:
+    """429 with Retry-After when `owner` started per_minute runs in the last 60 s."""
+    if not per_minute:
+        return
+    window = select(Execution.queued_at).where(
+        Execution.owner == owner, Execution.queued_at > now - timedelta(seconds=RATE_WINDOW_SECONDS)
+    )
+    recent = db.session.scalar(select(func.count()).select_from(window.subquery()))
+    if recent < per_minute:
+        return
+    # the run that has to age out of the window before one more fits
+    frees_one = db.session.scalar(window.order_by(Execution.queued_at.desc()).offset(per_minute - 1).limit(1))
+    wait_seconds = RATE_WINDOW_SECONDS - (now - frees_one).total_seconds() if frees_one else RATE_WINDOW_SECONDS
+    raise APIError(
+        "rate_limited",
+        f"Too many runs from {whose}: the limit is {per_minute} a minute.",
+        429,
+        {"Retry-After": str(max(1, math.ceil(wait_seconds)))},
+        limit=per_minute,
+    )
+
+
+def trim_history(session_id: str, keep: int) -> None:
+    """Delete the session's oldest finished executions so that one more still fits under `keep`."""
+    if not keep:
+        return
+    kept = db.session.scalar(select(func.count()).where(Execution.session_id == session_id))
+    excess = kept - keep + 1
+    if excess <= 0:
+        return
+    oldest = (
+        select(Execution.id)
+        .where(Execution.session_id == session_id, Execution.status.in_(models.TERMINAL))
+        .order_by(Execution.queued_at)
+        .limit(excess)
+    )
+    db.session.execute(delete(Execution).where(Execution.id.in_(oldest)).execution_options(synchronize_session=False))
 
 
 def find_by_idempotency_key(session_id: str | None, key: str | None) -> Execution | None:
@@ -82,19 +174,26 @@ def get(execution_id: str) -> Execution:
 
 
 def wait(execution_id: str, seconds: float) -> Execution:
-    """The execution once it is terminal, or as it is after `seconds`; holds no database connection while waiting."""
+    """The execution once it is terminal, or as it is after `seconds`; holds no database connection while waiting.
+
+    This process's runner wakes the waiter the moment it finishes a run; the runner's watcher
+    (one query per tick for all waiters) does the same for runs another engine process finished.
+    """
     deadline = time.monotonic() + min(seconds, current_app.config["LONG_POLL_MAX_SECONDS"])
-    recheck = current_app.config["LONG_POLL_RECHECK_SECONDS"]
-    with engine().hub.subscribe(execution_id) as subscription:
+    runner = engine().runner
+    with engine().hub.subscribe(execution_id) as subscription, runner.watch(execution_id):
         while True:
             execution = get(execution_id)
             remaining = deadline - time.monotonic()
             if execution.is_terminal or remaining <= 0:
                 return execution
+            if not runner.accepting and not runner.is_running(execution_id):
+                # shutting down and not running it here: answer now instead of holding the worker
+                return execution
             # give the connection back: hundreds of waiters must not hold the pool
             db.session.rollback()
             db.session.close()
-            # woken at once by this process's runner; the recheck covers other processes
-            for event in subscription.take(min(remaining, recheck)):
-                if event.kind == "final":
-                    break
+            wake_at = min(deadline, time.monotonic() + WAIT_FALLBACK_RECHECK_SECONDS)
+            finished = False
+            while not finished and (left := wake_at - time.monotonic()) > 0:
+                finished = any(event.kind == "final" for event in subscription.take(left))

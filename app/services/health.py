@@ -46,6 +46,7 @@ def workers() -> dict[str, object]:
         "queue_max": current_app.config["QUEUE_MAX"],
         "accepting": runner.accepting,
         "listeners": engine().hub.subscriber_count,
+        "warm_pool": warm.describe() if (warm := engine().sandbox.warm_pool) else None,
     }
 
 

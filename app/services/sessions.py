@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from .. import catalog
+from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
 from ..models import CodeSession, Execution, utcnow
@@ -14,10 +15,14 @@ def create(language: str = "python", source_code: str | None = None, template_co
     catalog.language_named(language)
     code = source_code if source_code is not None else (template_code or "")
     executions.check_size("source_code", code, "SOURCE_MAX_BYTES")
-    session = CodeSession(language=language, source_code=code)
-    db.session.add(session)
-    db.session.commit()
-    return session
+
+    def insert() -> CodeSession:
+        session = CodeSession(language=language, source_code=code)
+        db.session.add(session)
+        db.session.commit()
+        return session
+
+    return retrying(insert)
 
 
 def get(session_id: str) -> CodeSession:
@@ -27,17 +32,24 @@ def get(session_id: str) -> CodeSession:
     return session
 
 
+# the database's integer is 64-bit; a larger version can only be a client's mistake
+MAX_VERSION = 2**63 - 1
+
+
 def parse_version(value: object) -> int:
     """A version from the body or an If-Match header ("3", "\\"3\\"", W/"3")."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
-        raise APIError("invalid_version", f"Version {value!r} is not a whole number.", 400)
-    return int(text)
+        number = value
+    else:
+        text = str(value).strip()
+        if text.startswith("W/"):
+            text = text[2:]
+        text = text.strip('"')
+        # isdigit() alone admits "²" and other digits int() refuses
+        number = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1
+    if not 0 <= number <= MAX_VERSION:
+        raise APIError("invalid_version", f"Version {value!r} is not a whole number from 0 to {MAX_VERSION}.", 400)
+    return number
 
 
 def autosave(session_id: str, changes: dict[str, object], expected_version: object | None) -> CodeSession:
@@ -52,15 +64,19 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
     condition = [CodeSession.id == session_id]
     if expected_version is not None:
         condition.append(CodeSession.version == parse_version(expected_version))
-    # one conditional UPDATE: two tabs saving at once cannot both pass the version check
-    saved = db.session.execute(
-        update(CodeSession)
-        .where(*condition)
-        .values(version=CodeSession.version + 1, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    if saved.rowcount != 1:
+
+    def save() -> int:
+        # one conditional UPDATE: two tabs saving at once cannot both pass the version check
+        saved = db.session.execute(
+            update(CodeSession)
+            .where(*condition)
+            .values(version=CodeSession.version + 1, updated_at=utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        return saved.rowcount
+
+    if retrying(save) != 1:
         db.session.refresh(session)
         raise APIError(
             "version_conflict",
@@ -73,9 +89,11 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
 
 
 def delete(session_id: str) -> None:
-    session = get(session_id)
-    db.session.delete(session)
-    db.session.commit()
+    def remove() -> None:
+        db.session.delete(get(session_id))
+        db.session.commit()
+
+    retrying(remove)
 
 
 def list_executions(session_id: str, limit: int, offset: int) -> tuple[list[Execution], int]:

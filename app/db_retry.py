@@ -1,0 +1,96 @@
+"""The one place transient database errors ("database is locked") are retried, with exponential backoff and jitter.
+
+Services and the runner wrap each unit of work (the statements up to and including its commit) in
+`retrying(...)`. When the budget runs out the caller gets `DatabaseBusy`, which the API renders as
+503 with Retry-After: never a 500.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .errors import APIError
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# sqlite3 says these when another connection holds the lock past the busy timeout, or when a
+# deferred transaction's snapshot went stale before it could write (SQLITE_BUSY_SNAPSHOT)
+SQLITE_TRANSIENT = ("database is locked", "database table is locked", "database is busy", "database schema is locked")
+# PostgreSQL: serialization failure, deadlock, lock not available
+POSTGRES_TRANSIENT = frozenset({"40001", "40P01", "55P03"})
+
+
+class DatabaseBusy(APIError):
+    """The database stayed locked past the retry budget: 503 with Retry-After."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "database_busy", "The database is busy; try again shortly.", 503, {"Retry-After": "2"}
+        )
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for database errors that go away by themselves: locks, busy, serialization conflicts."""
+    if not isinstance(error, (OperationalError, DBAPIError)):
+        return False
+    if getattr(error, "connection_invalidated", False):
+        return True
+    original = getattr(error, "orig", None)
+    if getattr(original, "pgcode", None) in POSTGRES_TRANSIENT:
+        return True
+    message = str(original if original is not None else error).lower()
+    return any(marker in message for marker in SQLITE_TRANSIENT)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+def retrying(work: Callable[[], T], seconds: float | None = None, immediate: bool = False) -> T:
+    """Run work() (which commits) until it succeeds, retrying transient errors within `seconds`.
+
+    immediate=True opens the transaction with BEGIN IMMEDIATE on SQLite, so the reads that decide
+    a write (queue depth, rate limits) see the latest data and no other writer can slip in between.
+    """
+    config = current_app.config
+    budget = float(config["DATABASE_RETRY_SECONDS"] if seconds is None else seconds)
+    base = float(config["DATABASE_RETRY_BASE_SECONDS"])
+    cap = float(config["DATABASE_RETRY_MAX_BACKOFF_SECONDS"])
+    deadline = time.monotonic() + budget
+    attempt = 0
+    while True:
+        try:
+            if immediate:
+                begin_immediate()
+            return work()
+        except Exception as error:
+            db.session.rollback()
+            if not is_transient(error):
+                raise
+            pause = backoff(attempt, base, cap)
+            if time.monotonic() + pause >= deadline:
+                log.warning("database still busy after %d attempts: %s", attempt + 1, error)
+                raise DatabaseBusy() from error
+            attempt += 1
+            time.sleep(pause)
+
+
+def begin_immediate() -> None:
+    """Start the session's transaction holding SQLite's write lock (other databases: a no-op)."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    # a read earlier in this request may have left the session's transaction open: end it first,
+    # so the write lock and a fresh snapshot are taken together
+    db.session.rollback()
+    db.session.execute(text("BEGIN IMMEDIATE"))

@@ -1,0 +1,1 @@
+"""Benchmark of the engine against its floors: bare spawns, a trivial route. Run with `python -m bench`."""

@@ -1,0 +1,163 @@
+"""The figures against their floors: ratios, a readable table, the machine description, the JSON file."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on, without the host's name."""
+    model = None
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return {
+        "cpu_model": model,
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _get(data: dict, *path: str) -> object:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _ratio(value: object, floor: object) -> float | None:
+    if isinstance(value, (int, float)) and isinstance(floor, (int, float)) and floor:
+        return round(value / floor, 3)
+    return None
+
+
+def ratios(results: dict) -> dict[str, float | None]:
+    """Each figure over its floor: >1 for latencies means slower than the floor, <1 for rates means fewer."""
+    out: dict[str, float | None] = {}
+    for language, figures in (results.get("hello_latency") or {}).items():
+        out[f"{language}_hello_median_over_spawn_median"] = _ratio(
+            _get(figures, "latency_ms", "median"), _get(results, "floors", language, "spawn", "median_ms")
+        )
+    throughput = results.get("throughput") or {}
+    out["throughput_over_parallel_spawn_rate"] = _ratio(
+        throughput.get("runs_per_s"), _get(results, "floors", throughput.get("language", "python"), "parallel", "runs_per_s")
+    )
+    out["autosave_over_trivial_route"] = _ratio(
+        _get(results, "autosave", "capacity", "requests_per_s"), _get(results, "autosave", "trivial_route", "requests_per_s")
+    )
+    return out
+
+
+def _fmt(value: object, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip()
+
+
+def rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, value, floor, ratio) lines for the table."""
+    table: list[tuple[str, str, str, str]] = []
+    ratio = results.get("ratios") or {}
+    floors = results.get("floors") or {}
+    for language, figures in floors.items():
+        if "spawn" in figures:
+            spawn, parallel = figures["spawn"], figures["parallel"]
+            table.append((f"{language}: bare spawn, median / p95", f"{_fmt(spawn['median_ms'])} / {_fmt(spawn['p95_ms'])} ms", "", ""))
+            table.append((f"{language}: bare spawns x{parallel['parallelism']} in parallel", _fmt(parallel["runs_per_s"], "runs/s"), "", ""))
+    for language, figures in (results.get("hello_latency") or {}).items():
+        if "latency_ms" not in figures:
+            continue
+        lat = figures["latency_ms"]
+        floor = _get(floors, language, "spawn", "median_ms")
+        table.append((f"{language}: hello world (new source) end to end, median", _fmt(lat["median"], "ms"), _fmt(floor, "ms"), _fmt(ratio.get(f"{language}_hello_median_over_spawn_median"), "x")))
+        table.append((f"{language}: hello world (new source) end to end, p95", _fmt(lat["p95"], "ms"), _fmt(_get(floors, language, "spawn", "p95_ms"), "ms"), ""))
+        table.append((f"{language}: failures / program's own time (median)", f"{figures['failures']} / {_fmt(figures['execution_time_ms_median'], 'ms')}", "", ""))
+        table.append((f"{language}: of which waiting for a slot, median / p95", f"{_fmt(figures['queue_wait_ms']['median'])} / {_fmt(figures['queue_wait_ms']['p95'])} ms", "", ""))
+        table.append((f"{language}: first run after start", _fmt(figures.get("first_run_ms"), "ms"), "", ""))
+        repeated = figures.get("repeated_source")
+        if repeated:
+            table.append((f"{language}: same source again (cache), median / p95", f"{_fmt(repeated['latency_ms']['median'])} / {_fmt(repeated['latency_ms']['p95'])} ms", "", ""))
+            table.append((f"{language}: same source again, failures", str(repeated["failures"]), "", ""))
+    tp = results.get("throughput")
+    if tp:
+        floor = _get(floors, tp["language"], "parallel", "runs_per_s")
+        table.append((f"throughput: {tp['runs']} runs, {tp['clients']} clients", _fmt(tp["runs_per_s"], "runs/s"), _fmt(floor, "runs/s"), _fmt(ratio.get("throughput_over_parallel_spawn_rate"), "x")))
+        table.append(("throughput: failures / run latency p95", f"{tp['failures']} / {_fmt(tp['latency_ms']['p95'], 'ms')}", "", ""))
+    autosave = results.get("autosave")
+    if autosave:
+        cap, trivial, editors = autosave["capacity"], autosave["trivial_route"], autosave["editors"]
+        table.append((f"autosave capacity: {cap['clients']} clients, {_fmt(cap['seconds'])} s", _fmt(cap["requests_per_s"], "req/s"), _fmt(trivial["requests_per_s"], "req/s"), _fmt(ratio.get("autosave_over_trivial_route"), "x")))
+        table.append(("autosave capacity: errors / latency p99", f"{cap['errors']} / {_fmt(cap['latency_ms']['p99'], 'ms')}", f"{trivial['errors']} / {_fmt(trivial['latency_ms']['p99'], 'ms')}", ""))
+        table.append((f"editors: {editors['editors']} x 1/{_fmt(editors['interval_s'])} s for {_fmt(editors['seconds'])} s, p50 / p99", f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms", "", ""))
+        table.append(("editors: answered / scheduled, errors", f"{editors['requests']} / {editors['scheduled']}, {editors['errors']}", "", ""))
+        table.append(("editors: client wake lag p99 (client-side delay)", _fmt(editors["client_lag_ms"]["p99"], "ms"), "", ""))
+    memory = results.get("memory")
+    if memory:
+        table.append(("server RSS idle (master + workers)", _fmt(memory["idle_mib"]["total"], "MiB"), "", ""))
+        table.append((f"server RSS after {memory['after_sessions_mib']['sessions']} sessions", _fmt(memory["after_sessions_mib"]["total"], "MiB"), "", ""))
+        flood = memory["flood"]
+        table.append((f"server RSS during output flood ({flood['runs']} runs), peak", _fmt(flood["peak_total_mib"], "MiB"), "", ""))
+        table.append(("output flood endings", ", ".join(f"{k}: {v}" for k, v in flood["endings"].items()), "", ""))
+    if "rss_at_end_mib" in results:
+        table.append(("server RSS at the end of the bench", _fmt(results["rss_at_end_mib"]["total"], "MiB"), "", ""))
+    return table
+
+
+def usage_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Client and server CPU per section, so a reader can tell whether the client was in the way."""
+    found: list[tuple[str, dict]] = []
+    for language, figures in (results.get("hello_latency") or {}).items():
+        if "usage" in figures:
+            found.append((f"latency ({language})", figures["usage"]))
+    if results.get("throughput"):
+        found.append(("throughput", results["throughput"]["usage"]))
+    for name in ("capacity", "trivial_route", "editors"):
+        usage = _get(results, "autosave", name, "usage")
+        if usage:
+            found.append((f"autosave {name}", usage))
+    return [
+        (f"cpu: {name}", f"client {_fmt(u['client_cpu_s'])} s ({_fmt(u['client_cores'])} cores)", f"server {_fmt(u['server_cpu_s'])} s ({_fmt(u['server_cores'])} cores)", f"{_fmt(u['wall_s'])} s")
+        for name, u in found
+    ]
+
+
+def print_table(results: dict) -> None:
+    m = results["machine"]
+    print(f"\nLive Code Execution Engine bench, {results['date']}")
+    print(f"{m['logical_cores']} cores ({m['cpu_model']}), {m['ram_gib']} GiB, {m['kernel']}, Python {m['python']}, load {m['load_average_at_start']}")
+    table = [("figure", "value", "floor", "ratio"), *rows(results), *usage_rows(results)]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for index, row in enumerate(table):
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def write(results: dict, path: Path | None = None) -> Path:
+    path = path or RESULTS_DIR / "latest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path

@@ -1,0 +1,33 @@
+"""The benchmark harness runs end to end in its --quick form and writes its JSON (no timing is asserted)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_quick_writes_results(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--languages", "python", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert str(out) in done.stdout
+
+    results = json.loads(out.read_text())
+    for key in ("date", "machine", "engine", "floors", "hello_latency", "throughput", "autosave", "memory", "ratios"):
+        assert key in results, key
+    assert results["quick"] is True
+    assert {"logical_cores", "ram_gib", "kernel", "python"} <= results["machine"].keys()
+    assert "spawn" in results["floors"]["python"]
+    assert results["hello_latency"]["python"]["latency_ms"]["n"] >= 1
+    assert {"capacity", "trivial_route", "editors"} <= results["autosave"].keys()
+    assert {"idle_mib", "after_sessions_mib", "flood"} <= results["memory"].keys()
+    assert "autosave_over_trivial_route" in results["ratios"]

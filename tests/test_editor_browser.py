@@ -1,0 +1,192 @@
+"""The browser editor at /, driven in headless Chromium against a real gunicorn: type, autosave, reload, run, watch."""
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from live_server import ROOT, Server, call, gunicorn
+
+CHROMIUM = "/usr/bin/chromium"
+# as root, on a machine with no network: no sandbox, no GPU, no background fetches
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = ROOT / "test-output"
+# typed line by line as a person would; it flushes by hand so this test is about the page, not
+# the interpreter's buffering (test_events covers that)
+PROGRAM = [
+    "import time",
+    'print("tick one", flush=True)',
+    "time.sleep(1.5)",
+    'print("tick two", flush=True)',
+]
+STEP_MS = 30_000
+RUN_MS = 60_000
+
+try:
+    from playwright import sync_api
+except ImportError:  # make install brings it; the page tests below run without it
+    sync_api = None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    with gunicorn(tmp_path_factory.mktemp("editor-server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if sync_api is None or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"needs playwright and {CHROMIUM} (make install)")
+    with sync_api.sync_playwright() as playwright:
+        # playwright gives every launch a fresh, temporary user-data-dir
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS)
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def saved(page) -> None:
+    """Wait until the page says its code is stored."""
+    page.wait_for_selector('#save-state[data-state="saved"]')
+
+
+def wait_for(page, condition: str) -> None:
+    """Wait for a JavaScript condition up to RUN_MS; a timeout says what the page showed."""
+    try:
+        page.wait_for_function(condition, timeout=RUN_MS)
+    except sync_api.TimeoutError:
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "editor-timeout.png"))
+        shown = page.evaluate(
+            "() => ['status', 'output', 'error', 'save-state', 'history'].map((id) => id + ': ' + document.getElementById(id).textContent)"
+        )
+        raise AssertionError(f"timed out waiting for {condition}; the page showed {shown}") from None
+
+
+def editor_text(page) -> str:
+    return page.locator(".cm-content").inner_text()
+
+
+def test_the_editor_is_served_at_the_root_with_its_assets(client):
+    rv = client.get("/")
+    assert rv.status_code == 200
+    assert rv.mimetype == "text/html"
+    page = rv.get_data(as_text=True)
+    assets = ["/web/editor.css", "/web/vendor/codemirror.js", "/web/editor.js"]
+    for asset in assets:
+        assert f'"{asset}"' in page
+        with client.get(asset) as rv:
+            assert rv.status_code == 200 and rv.data
+    # vendored: nothing is fetched from another host
+    assert "http://" not in page and "https://" not in page
+
+
+def test_type_autosave_reload_run_and_watch_live_output(server, page):
+    page.goto(server.url + "/")
+    saved(page)
+    session_id = page.url.split("session=")[1]
+    assert page.locator("#language option").count() >= 1
+    assert page.locator("#language").input_value() == "python"
+    # syntax highlighting: the string in the starter code has a colour of its own
+    colours = page.evaluate(
+        """() => {
+            const line = document.querySelector('.cm-content .cm-line');
+            const word = [...line.querySelectorAll('span')].find((span) => span.textContent.startsWith('"Hello'));
+            return [getComputedStyle(line).color, word && getComputedStyle(word).color];
+        }"""
+    )
+    assert colours[1] is not None and colours[0] != colours[1], colours
+
+    page.locator(".cm-content").click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.press("Delete")
+    for line in PROGRAM:
+        page.keyboard.type(line)
+        # close any completion list, so Enter is a new line and not "accept"
+        page.keyboard.press("Escape")
+        page.keyboard.press("Enter")
+    page.wait_for_selector('#save-state[data-state="dirty"], #save-state[data-state="saving"]', timeout=5_000)
+    saved(page)
+    status, stored = call(server.url, "GET", f"/code-sessions/{session_id}")
+    assert stored["source_code"] == "\n".join(PROGRAM) + "\n"
+    assert stored["version"] >= 2
+
+    page.reload()
+    saved(page)
+    assert page.url.endswith(f"session={session_id}")
+    assert editor_text(page).strip() == "\n".join(PROGRAM)
+
+    page.locator(".cm-content").click()
+    page.keyboard.press("ControlOrMeta+Enter")
+    wait_for(page, "document.getElementById('output').textContent.includes('tick one')")
+    # the first line is on screen while the program still sleeps
+    seen_live = page.evaluate(
+        "() => [document.getElementById('status').dataset.status, document.getElementById('output').textContent]"
+    )
+    assert seen_live[0] == "RUNNING", seen_live
+    assert "tick two" not in seen_live[1]
+    first_line_at = time.monotonic()
+
+    wait_for(page, "document.getElementById('status').dataset.status === 'COMPLETED'")
+    assert time.monotonic() - first_line_at > 0.5
+    assert page.locator("#output").inner_text() == "tick one\ntick two\n"
+    assert page.locator("#exit-code").inner_text() == "exit 0"
+    assert page.locator("#time").inner_text().endswith(" ms")
+    assert page.locator("#truncated").is_hidden()
+    # the history is reloaded at the end of the run: it shows this one run, completed
+    page.wait_for_selector('#history li .badge[data-status="COMPLETED"]')
+    assert page.locator("#history li").count() == 1
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "editor.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling on a phone"
+    page.screenshot(path=str(OUTPUT / "editor-phone.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_stderr_is_told_apart_and_a_conflict_offers_to_reload(server, page):
+    status, session = call(server.url, "POST", "/code-sessions", {"language": "python", "source_code": 'import sys\nsys.exit("bad")\n'})
+    assert status == 201
+    page.goto(f"{server.url}/?session={session['session_id']}")
+    saved(page)
+    page.locator("#run").click()
+    wait_for(page, "document.getElementById('status').dataset.status === 'FAILED'")
+    assert page.locator("#output .stderr").inner_text() == "bad\n"
+    assert page.locator("#exit-code").inner_text() == "exit 1"
+
+    # another tab saves first: this page's next save is stale
+    status, theirs = call(
+        server.url, "PATCH", f"/code-sessions/{session['session_id']}", {"source_code": 'print("theirs")\n', "version": session["version"]}
+    )
+    assert status == 200
+    page.locator(".cm-content").click()
+    page.keyboard.press("ControlOrMeta+End")
+    page.keyboard.type("# mine")
+    page.wait_for_selector('#save-state[data-state="conflict"]')
+    assert page.locator("#conflict").is_visible()
+    page.locator("#conflict-reload").click()
+    saved(page)
+    assert editor_text(page).strip() == 'print("theirs")'
+    assert page.errors == []
