@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from . import api, catalog, cli, errors, extensions, models, web
+from . import api, catalog, cli, errors, extensions, logs, metrics, models, web
 from .config import Config
 from .events import Hub
 from .extensions import db
@@ -45,12 +45,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = app.config.get("DATABASE_URL") or (
             "sqlite:///" + os.path.join(app.instance_path, "engine.db")
         )
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.init_app(app)
 
     extensions.init_app(app)
     errors.init_app(app)
     web.init_app(app)
     api.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
     _create_tables(app)
 
@@ -73,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # `flask --app wsgi prune` and the like load the app too, but must not claim runs
     if app.config["RUNNER_ENABLED"] and not cli.is_maintenance_command():
         runner.start()
+        _start_warm_pool(app, sandbox)
     return app
 
 

@@ -84,6 +84,11 @@ class Config:
     # runs an engine starts in the background of create_app(); tests may turn it off
     RUNNER_ENABLED = True
 
+    # logs (app/logs.py): the least severe level written to stderr
+    LOG_LEVEL = "INFO"
+    # "json": one object per line for log shippers; "text": the classic line, for a human at a terminal
+    LOG_FORMAT = "json"
+
     RESTX_MASK_SWAGGER = False
     ERROR_404_HELP = False
     JSON_SORT_KEYS = False

@@ -1,6 +1,8 @@
 """gunicorn settings: threads, not processes, carry the long-polls (each holds a thread while it waits)."""
 import os
+import shutil
 import signal
+import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # one process holds the run pool; more processes share the machine-wide slots and the database
@@ -58,3 +60,34 @@ def worker_exit(server, worker):  # noqa: ANN001 (gunicorn hook)
     runner = _runner(worker)
     if runner is not None:
         runner.shutdown()
+
+
+# prometheus_client's multiprocess mode: each worker writes its metrics to files in this directory
+# and GET /metrics, served by any worker, sums them (app/metrics.py); one fresh directory per server
+_metrics_dir = None
+
+
+def on_starting(server):  # noqa: ANN001 (gunicorn hook)
+    """Make this server's metrics directory before any worker starts (they inherit the variable).
+
+    prometheus_client picks its mode when first imported, so nothing here imports it before this.
+    """
+    global _metrics_dir
+    _metrics_dir = os.path.join(tempfile.gettempdir(), f"live-code-engine-metrics-{os.getpid()}")
+    # a directory left by an earlier server with the same pid holds stale counts
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def child_exit(server, worker):  # noqa: ANN001 (gunicorn hook)
+    """A worker is gone: drop its live gauges (busy workers, warm sandboxes) from the sums; its counts stay."""
+    if _metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, _metrics_dir)
+
+
+def on_exit(server):  # noqa: ANN001 (gunicorn hook)
+    if _metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

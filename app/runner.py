@@ -18,7 +18,6 @@ from datetime import timedelta
 import psutil
 from flask import Flask
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import aliased
 
 from . import models, retention
 from .events import Hub
@@ -36,6 +35,9 @@ DISPATCH_TICK_SECONDS = 0.5
 LEASE_GRACE_SECONDS = 10.0
 REAP_EVERY_SECONDS = 2.0
 CLAIM_BATCH = 16
+# the round-robin forgets clients it served longer ago than this, once it remembers this many
+SERVED_MEMORY = 10_000
+SERVED_FORGET_SECONDS = 600.0
 # ids per watcher query (SQLite allows a few thousand bound parameters)
 WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
@@ -68,6 +70,8 @@ class Runner:
         self._cleared_slots: set[int] = set()
         self._last_reap = 0.0
         self._last_prune = 0.0
+        # when this process last started a run of each client: the round-robin's memory
+        self._served: dict[str | None, float] = {}
         # executions this process is running now: the reaper leaves exactly these alone
         self._inflight: set[str] = set()
         # executions someone in this process long-polls for, and how many wait on each
@@ -214,41 +218,61 @@ class Runner:
             self._pool.submit(self._run, job, slot)
 
     def _claim_next(self) -> Job | None:
-        """Claim the next execution, fairly: the oldest queued run of the clients with the fewest running.
+        """Claim the next execution, fairly: round-robin over the clients (sessions, one-shot addresses).
 
-        A session that queued fifty runs gets one slot while another session with one run waiting
-        gets the next: clients take turns, and within a client runs go in order.
+        The client with the fewest runs RUNNING goes first; among equals, the one this process
+        served longest ago; each client's runs keep their order. A session that queued fifty runs
+        takes turns with a session that queued one, even when only one slot is free.
         """
-        running = aliased(Execution)
-        running_of_owner = (
-            select(func.count())
-            .select_from(running)
-            .where(running.status == models.RUNNING, running.owner == Execution.owner)
-            .correlate(Execution)
-            .scalar_subquery()
-        )
-        candidates = db.session.scalars(
-            select(Execution.id)
+        waiting = db.session.execute(
+            select(Execution.owner, func.min(Execution.queued_at))
             .where(Execution.status == models.QUEUED)
-            .order_by(running_of_owner, Execution.queued_at)
-            .limit(CLAIM_BATCH)
+            .group_by(Execution.owner)
         ).all()
-        db.session.rollback()
-        for execution_id in candidates:
-            execution = db.session.get(Execution, execution_id)
-            if execution is None or execution.status != models.QUEUED:
-                continue
-            limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
-            now = utcnow()
-            lease = now + timedelta(seconds=limits.timeout_seconds + LEASE_GRACE_SECONDS)
-            job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
+        if not waiting:
             db.session.rollback()
-            if move(execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
-                with self._busy_lock:
-                    self._inflight.add(execution_id)
-                self.hub.publish(execution_id, "status", models.RUNNING)
-                return job
+            return None
+        running = dict(
+            db.session.execute(
+                select(Execution.owner, func.count()).where(Execution.status == models.RUNNING).group_by(Execution.owner)
+            ).all()
+        )
+        turns = sorted(waiting, key=lambda row: (running.get(row[0], 0), self._served.get(row[0], 0.0), row[1]))
+        for owner, _ in turns[:CLAIM_BATCH]:
+            of_owner = Execution.owner.is_(None) if owner is None else Execution.owner == owner
+            candidates = db.session.scalars(
+                select(Execution.id).where(Execution.status == models.QUEUED, of_owner).order_by(Execution.queued_at).limit(2)
+            ).all()
+            for execution_id in candidates:
+                job = self._claim(execution_id)
+                if job is not None:
+                    self._note_served(owner)
+                    return job
         return None
+
+    def _claim(self, execution_id: str) -> Job | None:
+        execution = db.session.get(Execution, execution_id)
+        if execution is None or execution.status != models.QUEUED:
+            db.session.rollback()
+            return None
+        limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
+        now = utcnow()
+        lease = now + timedelta(seconds=limits.timeout_seconds + LEASE_GRACE_SECONDS)
+        job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
+        db.session.rollback()
+        if not move(execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
+            return None
+        with self._busy_lock:
+            self._inflight.add(execution_id)
+        self.hub.publish(execution_id, "status", models.RUNNING)
+        return job
+
+    def _note_served(self, owner: str | None) -> None:
+        now = time.monotonic()
+        self._served[owner] = now
+        if len(self._served) > SERVED_MEMORY:
+            # forget clients served long ago: they would go first anyway
+            self._served = {o: t for o, t in self._served.items() if now - t < SERVED_FORGET_SECONDS}
 
     def _run(self, job: Job, slot: int) -> None:
         try:

@@ -6,6 +6,8 @@ import sqlite3
 import pytest
 from conftest import wait_terminal
 
+from app import create_app
+
 
 def new_session(client, code: str = "print(1)") -> str:
     rv = client.post("/code-sessions", json={"source_code": code})
@@ -101,7 +103,18 @@ class TestFairness:
         config.update(RUNNER_ENABLED=True)
         return config
 
-    def test_a_noisy_session_does_not_hold_back_a_quiet_one(self, client, app):
+    @pytest.mark.parametrize("slots", [1, 2])
+    def test_a_noisy_session_does_not_hold_back_a_quiet_one(self, config, slots):
+        # one slot: the noisy session has nothing running at every turn, and must still wait its turn
+        config["RUN_SLOTS"] = slots
+        app = create_app(config)
+        client = app.test_client()
+        try:
+            self.check_turns(client, app)
+        finally:
+            app.extensions["engine"].runner.shutdown()
+
+    def check_turns(self, client, app):
         noisy = new_session(client, "import time\ntime.sleep(1)\nprint('noisy')")
         quiet = new_session(client, "print('quiet')")
         noisy_ids = [client.post(f"/code-sessions/{noisy}/run").json["execution_id"] for _ in range(6)]

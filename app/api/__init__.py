@@ -17,7 +17,8 @@ def init_app(app: Flask) -> Api:
         version="1.0",
         description="Code sessions with autosave, sandboxed runs and their results. "
         'Every error is JSON: {"error": "<code>", "message": "<sentence>"}, with the status the '
-        "contract names (400/422 bad input, 404, 409, 413, 429, 503).",
+        "contract names (400/422 bad input, 404, 409, 413, 429, 503). "
+        "GET /metrics (outside this document) serves Prometheus metrics in the text format.",
         doc="/docs",
     )
     api.errorhandler(Exception)(errors.as_json)

@@ -1,0 +1,161 @@
+"""Structured logs: one JSON line per request and per execution state change, each with a request id."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+from flask import Flask, Response, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# an incoming id is kept only if it is short and plain: it is echoed in a header and written to logs
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# what every LogRecord carries; anything else on a record came from `extra=` and is a field to write
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+requests_log = logging.getLogger("app.requests")
+executions_log = logging.getLogger("app.executions")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, then the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(_extra_fields(record))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """The classic one-line format for a terminal, with the extra fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extra = " ".join(f"{key}={value}" for key, value in _extra_fields(record).items() if value is not None)
+        if not extra:
+            return text
+        head, newline, rest = text.partition("\n")
+        return f"{head} {extra}{newline}{rest}"
+
+
+class RequestIdFilter(logging.Filter):
+    """Tag every record written while a request is served with that request's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id") and has_request_context():
+            record.request_id = g.get("request_id")
+        return True
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test captures swap it), never a stale copy."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # noqa: ANN201 (a text stream)
+        return sys.stderr
+
+
+def init_app(app: Flask) -> None:
+    """Send the root logger's records to stderr as LOG_FORMAT, and log every request with its id."""
+    level = str(app.config["LOG_LEVEL"]).upper()
+    form = str(app.config["LOG_FORMAT"]).lower()
+    if form not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT must be 'json' or 'text', not {form!r}")
+    root = logging.getLogger()
+    # create_app may run many times in one process (tests): replace our handler, keep everyone else's
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter() if form == "json" else TextFormatter())
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    app.before_request(_begin)
+    app.after_request(_end)
+
+
+def request_id() -> str:
+    """This request's id: the caller's X-Request-ID if it is short and plain, else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+
+
+def _begin() -> None:
+    g.request_id = request_id()
+    g.log_started = time.perf_counter()
+
+
+def _end(response: Response) -> Response:
+    # an error raised before _begin ran (a malformed request) still gets an id
+    rid = g.get("request_id") or request_id()
+    response.headers[REQUEST_ID_HEADER] = rid
+    started = g.get("log_started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
+    route = request.url_rule.rule if request.url_rule is not None else None
+    requests_log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "event": "request",
+            "method": request.method,
+            "route": route,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "request_id": rid,
+            "remote_addr": request.remote_addr,
+        },
+    )
+    return response
+
+
+def execution_moved(
+    execution_id: str,
+    session_id: str | None,
+    language: str | None,
+    from_status: str | None,
+    to_status: str,
+    error: str | None = None,
+    **durations: float | int | None,
+) -> None:
+    """One line for an execution's state change; never its code, stdin or output."""
+    executions_log.info(
+        "execution %s %s -> %s",
+        execution_id,
+        from_status,
+        to_status,
+        extra={
+            "event": "execution",
+            "execution_id": execution_id,
+            "session_id": session_id,
+            "language": language,
+            "from_status": from_status,
+            "to_status": to_status,
+            "error": error,
+            **durations,
+        },
+    )
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    return {key: value for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES and not key.startswith("_")}
