@@ -83,22 +83,22 @@ def _read_version(command: tuple[str, ...], pattern: str) -> str | None:
 # reads the program from the control pipe, writes it to main.py and runs it as a cold start
 # would: same __main__ module attributes, sys.argv, working directory and tracebacks
 PYTHON_BOOTSTRAP = """\
-import sys
+import sys, os, importlib.machinery
 def _receive(fd):
-    import os
     data = b"".join(iter(lambda: os.read(fd, 65536), b""))
     os.close(fd)
-    path = os.path.join(os.getcwd(), "main.py")
-    with open(path, "wb") as file:
+    with open(_path, "wb") as file:
         file.write(data)
-    return path, data
-_path, _source = _receive(int(sys.argv[1]))
-del _receive
-sys.argv[:] = ["main.py"]
+    return data
+# everything that does not need the program is done before it arrives
+_path = os.path.join(os.getcwd(), "main.py")
 _main = type(sys)("__main__")
-import importlib.machinery
 _main.__dict__.update(__file__=_path, __cached__=None, __builtins__=__builtins__, __annotations__={},
     __loader__=importlib.machinery.SourceFileLoader("__main__", _path))
+_fd = int(sys.argv[1])
+sys.argv[:] = ["main.py"]
+_source = _receive(_fd)
+del _receive, _fd
 sys.modules["__main__"] = _main
 try:
     exec(compile(_source, _path, "exec"), _main.__dict__)

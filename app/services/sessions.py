@@ -54,7 +54,6 @@ def parse_version(value: object) -> int:
 
 def autosave(session_id: str, changes: dict[str, object], expected_version: object | None) -> CodeSession:
     """Apply changes and bump the version, atomically; a stale expected_version gets 409."""
-    session = get(session_id)
     values: dict[str, object] = {}
     if "language" in changes:
         values["language"] = catalog.language_named(str(changes["language"])).name
@@ -64,28 +63,33 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
     condition = [CodeSession.id == session_id]
     if expected_version is not None:
         condition.append(CodeSession.version == parse_version(expected_version))
+    # one conditional UPDATE ... RETURNING: two tabs saving at once cannot both pass the version
+    # check, and the hot path of every editor costs one statement (profiled: it was three)
+    statement = (
+        update(CodeSession)
+        .where(*condition)
+        .values(version=CodeSession.version + 1, updated_at=utcnow(), **values)
+        .returning(CodeSession)
+    )
 
-    def save() -> int:
-        # one conditional UPDATE: two tabs saving at once cannot both pass the version check
-        saved = db.session.execute(
-            update(CodeSession)
-            .where(*condition)
-            .values(version=CodeSession.version + 1, updated_at=utcnow(), **values)
-            .execution_options(synchronize_session=False)
-        )
+    def save() -> CodeSession | None:
+        saved = db.session.scalars(statement).first()
+        if saved is not None:
+            # detached, its values outlive the commit instead of being reloaded after it
+            db.session.expunge(saved)
         db.session.commit()
-        return saved.rowcount
+        return saved
 
-    if retrying(save) != 1:
-        db.session.refresh(session)
+    saved = retrying(save)
+    if saved is None:
+        current = get(session_id)
         raise APIError(
             "version_conflict",
-            f"The session is at version {session.version}; reload it before saving.",
+            f"The session is at version {current.version}; reload it before saving.",
             409,
-            current_version=session.version,
+            current_version=current.version,
         )
-    db.session.refresh(session)
-    return session
+    return saved
 
 
 def delete(session_id: str) -> None:
