@@ -87,6 +87,14 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             spawn, parallel = figures["spawn"], figures["parallel"]
             table.append((f"{language}: bare spawn, median / p95", f"{_fmt(spawn['median_ms'])} / {_fmt(spawn['p95_ms'])} ms", "", ""))
             table.append((f"{language}: bare spawns x{parallel['parallelism']} in parallel", _fmt(parallel["runs_per_s"], "runs/s"), "", ""))
+        cost = figures.get("sandbox_overhead")
+        if cost:
+            table.append((
+                f"{language}: cold sandboxed run, median (sandbox cost)",
+                f"{_fmt(cost['sandboxed_ms']['median'])} ms (+{_fmt(cost['overhead_ms_median'])} ms)",
+                _fmt(cost["bare_ms"]["median"], "ms"),
+                "",
+            ))
     for language, figures in (results.get("hello_latency") or {}).items():
         if "latency_ms" not in figures:
             continue

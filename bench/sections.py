@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import floors, server
+from . import floors, overhead, server
 from .load import Connection, LoopResult, Response, closed_loop, fan_out, hello_run, open_loop, run_to_end, summarize
 from .server import HOST, Server
 
@@ -93,6 +93,8 @@ def floors_section(languages: list[str], parallelism: int, counts: Counts) -> di
             "spawn": floors.cold_spawn(hello, counts.spawns, counts.spawn_budget_seconds, counts.spawn_warmup),
             "parallel": floors.parallel_spawn(hello, counts.parallel_spawns, parallelism, counts.parallel_budget_seconds),
         }
+        if language in overhead.HELLO:
+            results[language]["sandbox_overhead"] = overhead.sandbox_overhead(language, counts.spawns)
     return results
 
 
