@@ -164,7 +164,10 @@ class Sandbox:
             for pid in leftovers:
                 try:
                     os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
+                    # a sandbox's init orphaned to us (the subreaper) is collected here if
+                    # Running.reap() gave up on it; other processes are not ours to collect
+                    os.waitpid(pid, os.WNOHANG)
+                except (ProcessLookupError, PermissionError, ChildProcessError):
                     pass
             time.sleep(0.005)
         log.error("slot %s still has processes after %.0f s", slot, LEFTOVER_KILL_SECONDS)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 READ_CHUNK = 64 * 1024
 PR_SET_CHILD_SUBREAPER = 36
@@ -104,7 +104,6 @@ class Outcome:
     duration_ms: int
     timed_out: bool = False
     output_exceeded: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class _Stream:
