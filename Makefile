@@ -5,9 +5,11 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the engine needs: the sandbox (bubblewrap, prlimit) and the interpreters it runs;
-# chromium is for the browser test of the editor (playwright drives it, no browser download)
-SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless chromium
-SYSTEM_COMMANDS ?= bwrap prlimit /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac /usr/bin/chromium
+# chromium is for the browser test of the editor (playwright drives it, no browser download);
+# postgresql is for the storage tests, which start their own server (tests/postgres.py), never the service
+SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless chromium postgresql
+# a glob matches whatever major version Debian ships; unmatched, it stays literal and counts as missing
+SYSTEM_COMMANDS ?= bwrap prlimit runuser /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac /usr/bin/chromium /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

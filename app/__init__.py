@@ -6,12 +6,10 @@ import os
 from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy.exc import OperationalError
 
-from . import api, catalog, cli, errors, extensions, logs, metrics, models, web
+from . import api, auth, catalog, cli, errors, extensions, logs, metrics, schema, web
 from .config import Config
 from .events import Hub
-from .extensions import db
 from .runner import Runner
 from .sandbox import Sandbox, Settings, installed
 from .slots import SlotPool
@@ -32,7 +30,9 @@ class Engine:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    # ENGINE_INSTANCE_PATH: a second engine on the same machine gets its own instance folder
+    instance_path = os.environ.get("ENGINE_INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=os.path.abspath(instance_path) if instance_path else None)
     app.config.from_object(Config)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("ENGINE")
@@ -49,11 +49,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)
     web.init_app(app)
     api.init_app(app)
     metrics.init_app(app)
     cli.init_app(app)
-    _create_tables(app)
+    schema.init_app(app)
 
     with app.app_context():
         compile_limits = catalog.compile_limits()
@@ -76,17 +77,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         runner.start()
         _start_warm_pool(app, sandbox)
     return app
-
-
-def _create_tables(app: Flask) -> None:
-    with app.app_context():
-        try:
-            db.create_all()
-        except OperationalError as error:
-            # several workers starting at once: another one created them first
-            if "already exists" not in str(error):
-                raise
-        models.upgrade_schema()
 
 
 def _start_warm_pool(app: Flask, sandbox: Sandbox) -> None:

@@ -39,6 +39,10 @@ class Config:
     EXECUTIONS_KEPT_PER_SESSION = 100
     # one-shot POST /executions per client IP in any 60 s window (429 + Retry-After)
     ONE_SHOT_RUNS_PER_MINUTE_PER_IP = 60
+    # with access control on, one user's runs across all their sessions and one-shots: runs
+    # started in any 60 s window, and runs QUEUED or RUNNING at once (429 + Retry-After)
+    RUNS_PER_MINUTE_PER_USER = 60
+    ACTIVE_RUNS_PER_USER = 8
 
     # retention: finished executions older than this are deleted, and sessions idle this long
     # (no autosave, no run) go with their executions; pruned every RETENTION_INTERVAL_SECONDS
@@ -88,6 +92,25 @@ class Config:
     LOG_LEVEL = "INFO"
     # "json": one object per line for log shippers; "text": the classic line, for a human at a terminal
     LOG_FORMAT = "json"
+
+    # access control (app/auth.py): off, everything is open to every client (said in the log at
+    # startup); on, every /code-sessions and /executions request needs "Authorization: Bearer <JWT>",
+    # and a session or execution is visible only to the user (the token's sub) who made it
+    AUTH_ENABLED = False
+    # the accepted signing algorithms; HS* check against the secret, RS*/ES*/PS*/EdDSA against the public key
+    AUTH_JWT_ALGORITHMS = ["HS256"]
+    AUTH_JWT_SECRET: str | None = None
+    # PEM text, or the path of a PEM file
+    AUTH_JWT_PUBLIC_KEY: str | None = None
+    # when set, a token's aud (and iss) must match
+    AUTH_JWT_AUDIENCE: str | None = None
+    AUTH_JWT_ISSUER: str | None = None
+    # clock skew tolerated on exp, nbf and iat
+    AUTH_JWT_LEEWAY_SECONDS = 30
+    # with access control on, also require a token for /health* and /metrics (off: probes and
+    # scrapers need no token; they show no user's data)
+    AUTH_PROTECT_HEALTH = False
+    AUTH_PROTECT_METRICS = False
 
     RESTX_MASK_SWAGGER = False
     ERROR_404_HELP = False

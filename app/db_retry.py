@@ -28,6 +28,8 @@ T = TypeVar("T")
 SQLITE_TRANSIENT = ("database is locked", "database table is locked", "database is busy", "database schema is locked")
 # PostgreSQL: serialization failure, deadlock, lock not available
 POSTGRES_TRANSIENT = frozenset({"40001", "40P01", "55P03"})
+# an arbitrary constant: the PostgreSQL advisory lock that serializes run admissions (begin_immediate)
+ADMISSION_LOCK_KEY = 7_316_501_002
 
 
 class DatabaseBusy(APIError):
@@ -46,7 +48,8 @@ def is_transient(error: BaseException) -> bool:
     if getattr(error, "connection_invalidated", False):
         return True
     original = getattr(error, "orig", None)
-    if getattr(original, "pgcode", None) in POSTGRES_TRANSIENT:
+    # psycopg (3) names the SQLSTATE `sqlstate`; psycopg2 named it `pgcode`
+    if (getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)) in POSTGRES_TRANSIENT:
         return True
     message = str(original if original is not None else error).lower()
     return any(marker in message for marker in SQLITE_TRANSIENT)
@@ -60,8 +63,9 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 def retrying(work: Callable[[], T], seconds: float | None = None, immediate: bool = False) -> T:
     """Run work() (which commits) until it succeeds, retrying transient errors within `seconds`.
 
-    immediate=True opens the transaction with BEGIN IMMEDIATE on SQLite, so the reads that decide
-    a write (queue depth, rate limits) see the latest data and no other writer can slip in between.
+    immediate=True makes the transaction exclusive among those that ask for it (begin_immediate),
+    so the reads that decide a write (queue depth, rate limits) see the latest data and no other
+    admission can slip in between.
     """
     config = current_app.config
     budget = float(config["DATABASE_RETRY_SECONDS"] if seconds is None else seconds)
@@ -87,10 +91,16 @@ def retrying(work: Callable[[], T], seconds: float | None = None, immediate: boo
 
 
 def begin_immediate() -> None:
-    """Start the session's transaction holding SQLite's write lock (other databases: a no-op)."""
-    if db.engine.dialect.name != "sqlite":
+    """Start the session's transaction holding the admission lock: SQLite's write lock, or on
+    PostgreSQL a transaction-level advisory lock every admission takes (released by its commit)."""
+    dialect = db.engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
         return
     # a read earlier in this request may have left the session's transaction open: end it first,
-    # so the write lock and a fresh snapshot are taken together
+    # so the lock and a fresh snapshot are taken together
     db.session.rollback()
-    db.session.execute(text("BEGIN IMMEDIATE"))
+    if dialect == "sqlite":
+        db.session.execute(text("BEGIN IMMEDIATE"))
+    else:
+        # READ COMMITTED: every statement after the lock sees what the previous holder committed
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK_KEY})

@@ -1,11 +1,16 @@
 """Extensions created unbound and bound in create_app(), and the SQLite settings every connection gets."""
 from __future__ import annotations
 
+import os
+
 from flask import Flask
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
 db = SQLAlchemy()
+# `flask --app wsgi db ...` (Flask-Migrate); the engine upgrades by itself at startup (app/schema.py)
+migrate = Migrate(directory=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"))
 
 
 def database_options(app: Flask) -> dict[str, object]:
@@ -26,6 +31,7 @@ def database_options(app: Flask) -> dict[str, object]:
 def init_app(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", database_options(app))
     db.init_app(app)
+    migrate.init_app(app, db)
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":

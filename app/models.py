@@ -1,19 +1,17 @@
-"""CodeSession and Execution, and the one place an execution's status may change."""
+"""CodeSession and Execution, and the one place an execution's status may change.
+
+A change to these tables needs a migration in app/migrations/versions/ (docs/scaling.md).
+"""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
 
-import logging
-
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, inspect, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_retry import retrying
 from .extensions import db
-
-log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, COMPLETED, FAILED, TIMEOUT = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"
 TERMINAL = frozenset({COMPLETED, FAILED, TIMEOUT})
@@ -43,6 +41,8 @@ class CodeSession(db.Model):
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # the user (a JWT's sub) it belongs to when access control is on (app/auth.py); else null
+    owner_user_id: Mapped[str | None] = mapped_column(String(255))
 
     executions: Mapped[list[Execution]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True
@@ -58,6 +58,8 @@ class Execution(db.Model):
         Index("ix_executions_status_queued", "status", "queued_at"),
         # per-client rate limits and the dispatcher's fairness (who has how many running)
         Index("ix_executions_owner_queued", "owner", "queued_at"),
+        # per-user rate limits when access control is on
+        Index("ix_executions_user_queued", "owner_user_id", "queued_at"),
         UniqueConstraint("session_id", "idempotency_key", name="uq_executions_idempotency"),
     )
 
@@ -88,6 +90,8 @@ class Execution(db.Model):
     owner: Mapped[str | None] = mapped_column(String(80))
     # how many times an engine claimed it: 1 for every run that started (exactly-once is checkable)
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # the user who queued it when access control is on (app/auth.py); else null
+    owner_user_id: Mapped[str | None] = mapped_column(String(255))
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 
@@ -119,34 +123,3 @@ def move(execution_id: str, to: str, retry_seconds: float | None = None, **field
         return moved.rowcount == 1
 
     return retrying(work, retry_seconds)
-
-
-# columns added after the first release: create_all() makes new tables only, so an existing
-# database gets them here (SQLite's ALTER TABLE ADD COLUMN; nullable or with a default)
-ADDED_COLUMNS: dict[str, dict[str, str]] = {
-    "executions": {"owner": "VARCHAR(80)", "attempts": "INTEGER NOT NULL DEFAULT 0"},
-}
-
-
-def upgrade_schema() -> None:
-    """Add the columns and indexes a database made by an older engine lacks."""
-    inspector = inspect(db.engine)
-    for table, columns in ADDED_COLUMNS.items():
-        present = {column["name"] for column in inspector.get_columns(table)}
-        for name, ddl in columns.items():
-            if name in present:
-                continue
-            try:
-                with db.engine.begin() as connection:
-                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
-                log.info("added column %s.%s", table, name)
-            except OperationalError as error:
-                # several workers upgrading at once: another one added it first
-                if "duplicate column" not in str(error):
-                    raise
-    for index in Execution.__table__.indexes:
-        try:
-            index.create(db.engine, checkfirst=True)
-        except OperationalError as error:
-            if "already exists" not in str(error):
-                raise

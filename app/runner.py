@@ -19,7 +19,7 @@ import psutil
 from flask import Flask
 from sqlalchemy import func, or_, select
 
-from . import models, retention
+from . import metrics, models, retention
 from .events import Hub
 from .extensions import db
 from .models import Execution, move, utcnow
@@ -265,6 +265,7 @@ class Runner:
         with self._busy_lock:
             self._inflight.add(execution_id)
         self.hub.publish(execution_id, "status", models.RUNNING)
+        metrics.execution_moved(execution_id, models.RUNNING)
         return job
 
     def _note_served(self, owner: str | None) -> None:
@@ -338,6 +339,7 @@ class Runner:
         retry_seconds = float(self.app.config["RUNNER_DATABASE_RETRY_SECONDS"])
         if move(execution_id, status, retry_seconds, finished_at=utcnow(), lease_expires_at=None, **fields):
             self.hub.publish(execution_id, "final", status)
+            metrics.execution_moved(execution_id, status)
 
     def _prune_if_due(self) -> None:
         now = time.monotonic()
@@ -377,6 +379,7 @@ class Runner:
                 continue
             if move(execution_id, models.FAILED, finished_at=now, error="interrupted", lease_expires_at=None):
                 self.hub.publish(execution_id, "final", models.FAILED)
+                metrics.execution_moved(execution_id, models.FAILED)
                 reaped += 1
         if reaped:
             log.warning("ended %d executions interrupted by an engine that stopped", reaped)

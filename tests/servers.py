@@ -28,12 +28,16 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`gunicorn -c app/gunicorn_conf.py wsgi:app` on a free 127.0.0.1 port over the SQLite file `database`."""
+    """`gunicorn -c app/gunicorn_conf.py wsgi:app` on a free 127.0.0.1 port over the SQLite file `database`
+    (or a database URL); env adds plain environment variables (ENGINE_INSTANCE_PATH)."""
 
-    def __init__(self, database: Path, log: Path, workers: int = 1, **settings: object) -> None:
+    def __init__(
+        self, database: Path | str, log: Path, workers: int = 1, env: dict[str, str] | None = None, **settings: object
+    ) -> None:
         self.database = database
         self.log_path = log
         self.workers = workers
+        self.env = env or {}
         self.settings = settings
         self.port = 0
         self.process: subprocess.Popen | None = None
@@ -45,8 +49,9 @@ class LiveServer:
             HOST="127.0.0.1",
             PORT=str(self.port),
             WEB_WORKERS=str(self.workers),
-            ENGINE_SQLALCHEMY_DATABASE_URI=f"sqlite:///{self.database}",
+            ENGINE_SQLALCHEMY_DATABASE_URI=self.database if isinstance(self.database, str) else f"sqlite:///{self.database}",
             **{f"ENGINE_{name}": json.dumps(value) for name, value in self.settings.items()},
+            **self.env,
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

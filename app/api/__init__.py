@@ -18,8 +18,21 @@ def init_app(app: Flask) -> Api:
         description="Code sessions with autosave, sandboxed runs and their results. "
         'Every error is JSON: {"error": "<code>", "message": "<sentence>"}, with the status the '
         "contract names (400/422 bad input, 404, 409, 413, 429, 503). "
-        "GET /metrics (outside this document) serves Prometheus metrics in the text format.",
+        "GET /metrics (outside this document) serves Prometheus metrics in the text format. "
+        "Access control is optional (AUTH_ENABLED): when on, /code-sessions and /executions need "
+        "`Authorization: Bearer <JWT>` (the token's sub is the user; each user sees only their own "
+        "sessions and executions, anyone else's answer 404) and a missing or bad token gets 401 "
+        '{"error": "unauthorized"} with WWW-Authenticate: Bearer.',
         doc="/docs",
+        authorizations={
+            "bearer": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": 'a JWT signed with the configured key, as "Bearer <token>"; needed only when AUTH_ENABLED',
+            }
+        },
+        security="bearer" if app.config["AUTH_ENABLED"] else None,
     )
     api.errorhandler(Exception)(errors.as_json)
     for model in schemas.MODELS:

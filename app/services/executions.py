@@ -7,10 +7,10 @@ import time
 from datetime import datetime, timedelta
 
 from flask import current_app, request
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import catalog, models
+from .. import auth, catalog, models
 from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
@@ -55,13 +55,15 @@ def submit(
     if not parts.sandbox.available:
         raise APIError("sandbox_unavailable", f"Code cannot run here: {parts.sandbox.unavailable_reason}", 503, {"Retry-After": "60"})
     owner = session_id if session_id is not None else f"ip:{request.remote_addr or 'unknown'}"
+    user_id = auth.current_user_id()
     limits = json.dumps(catalog.limits_for(language).as_dict())
 
     def admit_and_insert() -> Execution:
-        admit(owner, session_id)
+        admit(owner, session_id, user_id)
         execution = Execution(
             session_id=session_id,
             owner=owner,
+            owner_user_id=user_id,
             language=language.name,
             source_code=source_code,
             stdin=stdin,
@@ -77,7 +79,7 @@ def submit(
 
     # refusals are decided on a plain read first, so an overloaded engine answers 429/503 without
     # queueing for the write lock; an admission is confirmed inside the write transaction
-    retrying(lambda: admit(owner, session_id, trim=False))
+    retrying(lambda: admit(owner, session_id, user_id, trim=False))
     try:
         execution = retrying(admit_and_insert, immediate=True)
     except IntegrityError:
@@ -91,27 +93,22 @@ def submit(
     return execution
 
 
-def admit(owner: str, session_id: str | None, trim: bool = True) -> None:
-    """Raise the 429 or 503 a new run of `owner` gets now; make room in the session's history."""
+def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: bool = True) -> None:
+    """Raise the 429 or 503 a new run of `owner` (and of user_id, with access control on) gets now;
+    make room in the session's history."""
     config = current_app.config
     now = models.utcnow()
+    of_owner = Execution.owner == owner
     if session_id is not None:
-        active_max = int(config["ACTIVE_RUNS_PER_SESSION"])
-        active = db.session.scalar(
-            select(func.count()).where(Execution.owner == owner, Execution.status.in_([models.QUEUED, models.RUNNING]))
-        )
-        if active_max and active >= active_max:
-            raise APIError(
-                "too_many_active_runs",
-                f"This session already has {active} runs queued or running (the limit is {active_max}); "
-                "wait for one to finish.",
-                429,
-                {"Retry-After": str(max(1, math.ceil(float(config["RUN_TIMEOUT_SECONDS"]))))},
-                limit=active_max,
-            )
-        check_rate(owner, int(config["RUNS_PER_MINUTE_PER_SESSION"]), now, "this session")
+        check_active(of_owner, int(config["ACTIVE_RUNS_PER_SESSION"]), "This session")
+        check_rate(of_owner, int(config["RUNS_PER_MINUTE_PER_SESSION"]), now, "this session")
     else:
-        check_rate(owner, int(config["ONE_SHOT_RUNS_PER_MINUTE_PER_IP"]), now, "your address")
+        check_rate(of_owner, int(config["ONE_SHOT_RUNS_PER_MINUTE_PER_IP"]), now, "your address")
+    if user_id is not None:
+        # the user's runs across all their sessions and one-shots
+        of_user = Execution.owner_user_id == user_id
+        check_active(of_user, int(config["ACTIVE_RUNS_PER_USER"]), "You")
+        check_rate(of_user, int(config["RUNS_PER_MINUTE_PER_USER"]), now, "you")
     queued = db.session.scalar(select(func.count()).where(Execution.status == models.QUEUED))
     if queued >= config["QUEUE_MAX"]:
         raise APIError("queue_full", "Too many runs are waiting; try again shortly.", 503, {"Retry-After": "2"})
@@ -119,12 +116,31 @@ def admit(owner: str, session_id: str | None, trim: bool = True) -> None:
         trim_history(session_id, int(config["EXECUTIONS_KEPT_PER_SESSION"]))
 
 
-def check_rate(owner: str, per_minute: int, now: datetime, whose: str) -> None:
-    """429 with Retry-After when `owner` started per_minute runs in the last 60 s."""
+def check_active(of_whom: ColumnElement[bool], active_max: int, who: str) -> None:
+    """429 with Retry-After when the runs matching of_whom already have active_max QUEUED or RUNNING."""
+    if not active_max:
+        return
+    active = db.session.scalar(
+        select(func.count()).where(of_whom, Execution.status.in_([models.QUEUED, models.RUNNING]))
+    )
+    if active >= active_max:
+        verb = "have" if who == "You" else "has"
+        raise APIError(
+            "too_many_active_runs",
+            f"{who} already {verb} {active} runs queued or running (the limit is {active_max}); "
+            "wait for one to finish.",
+            429,
+            {"Retry-After": str(max(1, math.ceil(float(current_app.config["RUN_TIMEOUT_SECONDS"]))))},
+            limit=active_max,
+        )
+
+
+def check_rate(of_whom: ColumnElement[bool], per_minute: int, now: datetime, whose: str) -> None:
+    """429 with Retry-After when the runs matching of_whom started per_minute in the last 60 s."""
     if not per_minute:
         return
     window = select(Execution.queued_at).where(
-        Execution.owner == owner, Execution.queued_at > now - timedelta(seconds=RATE_WINDOW_SECONDS)
+        of_whom, Execution.queued_at > now - timedelta(seconds=RATE_WINDOW_SECONDS)
     )
     recent = db.session.scalar(select(func.count()).select_from(window.subquery()))
     if recent < per_minute:
@@ -168,7 +184,8 @@ def find_by_idempotency_key(session_id: str | None, key: str | None) -> Executio
 
 def get(execution_id: str) -> Execution:
     execution = db.session.get(Execution, execution_id)
-    if execution is None:
+    # another user's execution answers exactly as an unknown id: its existence is not disclosed
+    if execution is None or not auth.visible_to_caller(execution.owner_user_id):
         raise APIError("not_found", f"No execution {execution_id}.", 404)
     return execution
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from .. import catalog
+from .. import auth, catalog
 from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
@@ -17,7 +17,7 @@ def create(language: str = "python", source_code: str | None = None, template_co
     executions.check_size("source_code", code, "SOURCE_MAX_BYTES")
 
     def insert() -> CodeSession:
-        session = CodeSession(language=language, source_code=code)
+        session = CodeSession(language=language, source_code=code, owner_user_id=auth.current_user_id())
         db.session.add(session)
         db.session.commit()
         return session
@@ -27,7 +27,8 @@ def create(language: str = "python", source_code: str | None = None, template_co
 
 def get(session_id: str) -> CodeSession:
     session = db.session.get(CodeSession, session_id)
-    if session is None:
+    # another user's session answers exactly as an unknown id: its existence is not disclosed
+    if session is None or not auth.visible_to_caller(session.owner_user_id):
         raise APIError("not_found", f"No code session {session_id}.", 404)
     return session
 
@@ -61,6 +62,9 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
         executions.check_size("source_code", str(changes["source_code"]), "SOURCE_MAX_BYTES")
         values["source_code"] = changes["source_code"]
     condition = [CodeSession.id == session_id]
+    if auth.enabled():
+        # another user's session is not found: no row matches, and get() below answers 404
+        condition.append(CodeSession.owner_user_id == auth.current_user_id())
     if expected_version is not None:
         condition.append(CodeSession.version == parse_version(expected_version))
     # one conditional UPDATE ... RETURNING: two tabs saving at once cannot both pass the version
