@@ -1,12 +1,8 @@
-"""A real engine for tests that need one: gunicorn on a free 127.0.0.1 port over a temp SQLite file."""
+"""Helpers for tests that talk HTTP to a real engine (tests/servers.py starts it): requests and event streams."""
 from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-START_SECONDS = 60
-STOP_SECONDS = 40
+from servers import LiveServer
 
 
 class Server(NamedTuple):
@@ -25,54 +19,14 @@ class Server(NamedTuple):
     pid: int  # gunicorn's master; its one worker is its child
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def gunicorn(tmp_path: Path, **settings: object) -> Iterator[Server]:
     """Serve the engine with gunicorn until the block ends, then SIGTERM it. settings become ENGINE_<NAME>."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        ENGINE_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'e.db'}",
-        **{f"ENGINE_{name}": json.dumps(value) for name, value in settings.items()},
-    )
-    log = open(tmp_path / "gunicorn.log", "wb")
-    process = subprocess.Popen(
-        # no control socket: it defaults to one path per user, which concurrent test servers would share
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "app/gunicorn_conf.py", "--no-control-socket", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = LiveServer(tmp_path / "e.db", tmp_path / "gunicorn.log", **settings).start()
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=5) as rv:
-                    if rv.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            assert time.monotonic() < deadline, f"gunicorn not serving after {START_SECONDS} s"
-            time.sleep(0.2)
-        yield Server(base, process.pid)
+        yield Server(f"http://127.0.0.1:{server.port}", server.process.pid)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        server.stop()
 
 
 def call(base: str, method: str, path: str, body: object = None, headers: dict | None = None) -> tuple[int, dict]:

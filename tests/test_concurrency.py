@@ -4,26 +4,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from servers import live_server  # noqa: F401 (a fixture)
+
 POLLERS = 300
-START_SECONDS = 60
-STOP_SECONDS = 40
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(port: int, method: str, path: str, body: dict | None = None, timeout: float = 30) -> tuple[int, dict]:
@@ -40,57 +28,24 @@ def call(port: int, method: str, path: str, body: dict | None = None, timeout: f
 
 
 @pytest.fixture
-def live_server(tmp_path) -> Iterator[int]:
-    """gunicorn with the project's config on a free 127.0.0.1 port over a temp SQLite file; yields the port."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        ENGINE_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'e.db'}",
-        # the sleeping run must outlast the long-polls it holds open
-        ENGINE_RUN_TIMEOUT_SECONDS="15",
-        ENGINE_RUN_CPU_SECONDS="15",
-        # slots of its own (lock files, uids, no cgroup tree), so that runs of other engines on
-        # this host cannot take the slot the hello-world run needs, nor be cleared by this one
-        ENGINE_SLOT_LOCK_DIR=str(tmp_path / "slots"),
-        ENGINE_SANDBOX_UID_BASE=str(100_000 + port % 1000 * 4),
-        ENGINE_SANDBOX_CGROUP_NAME="",
-        ENGINE_RUN_WORKERS="2",
-        ENGINE_RUN_SLOTS="2",
+def port(live_server, tmp_path) -> int:
+    """A real gunicorn whose sleeping run outlasts the long-polls it holds open."""
+    server = live_server(
+        RUN_TIMEOUT_SECONDS=15,
+        RUN_CPU_SECONDS=15,
+        RUN_WORKERS=2,
+        RUN_SLOTS=2,
+        # slots of its own (lock files, uids, no cgroup tree): runs of other engines on this host
+        # cannot take the slot the hello-world run needs, nor be cleared by this one
+        SLOT_LOCK_DIR=str(tmp_path / "slots"),
+        SANDBOX_UID_BASE=100_000 + os.getpid() % 1000 * 4,
+        SANDBOX_CGROUP_NAME="",
+        WARM_POOL={},
     )
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-c", "app/gunicorn_conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            assert server.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "gunicorn did not serve /health in time\n" + log_path.read_text()[-3000:]
-            try:
-                if call(port, "GET", "/health", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        yield port
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+    return server.port
 
 
-def test_long_polls_do_not_starve_autosaves_or_runs(live_server):
-    port = live_server
+def test_long_polls_do_not_starve_autosaves_or_runs(port):
     status, sleeper = call(port, "POST", "/executions", {"language": "python", "source_code": "import time; time.sleep(10)"})
     assert status == 202, sleeper
     status, session = call(port, "POST", "/code-sessions", {"source_code": "print('hello')"})

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_server import ROOT, Server, call, gunicorn
+from live_server import Server, call, gunicorn
+from servers import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 # as root, on a machine with no network: no sandbox, no GPU, no background fetches

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from live_server import ROOT, free_port, gunicorn
+from live_server import gunicorn
+from servers import ROOT, free_port
 
 SCRIPTS = ("flow.sh", "stdin.sh", "long_poll.sh", "events.sh")
 # each script long-polls with its own deadlines; this only stops a hung one

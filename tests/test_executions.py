@@ -27,7 +27,10 @@ def submit(client, source: str, stdin: str = "") -> dict:
 
 @pytest.fixture
 def idle_client(config, request):
-    """A client of an engine whose runner is off: executions stay QUEUED until a test moves them."""
+    """A client of an engine whose runner is off: executions stay QUEUED until a test moves them.
+
+    Ask for it before `app` (or instead of it): the app is made with the config as it is then.
+    """
     config["RUNNER_ENABLED"] = False
     return request.getfixturevalue("client")
 
@@ -314,7 +317,7 @@ def test_session_run_rejects_bad_input(client):
     assert client.get(f"{url}/executions").headers["X-Total-Count"] == "0"
 
 
-def test_status_only_moves_forward(app, idle_client):
+def test_status_only_moves_forward(idle_client, app):
     execution_id = submit(idle_client, "print(1)")["execution_id"]
 
     with app.app_context():
@@ -339,7 +342,7 @@ def test_status_only_moves_forward(app, idle_client):
     assert rv.json["exit_code"] == 0
 
 
-def test_a_queued_run_may_fail_before_it_starts(app, idle_client):
+def test_a_queued_run_may_fail_before_it_starts(idle_client, app):
     execution_id = submit(idle_client, "print(1)")["execution_id"]
 
     with app.app_context():

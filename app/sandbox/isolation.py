@@ -118,6 +118,8 @@ class Bubblewrap:
             "--ro-bind", "/usr", "/usr",
             # symlinks only (java, and others installed through update-alternatives)
             "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+            # the dynamic linker's index of /usr's libraries: without it every start searches
+            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
         ]
         for link in ("bin", "lib", "lib64", "sbin"):
             target = os.readlink(f"/{link}") if os.path.islink(f"/{link}") else None
