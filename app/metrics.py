@@ -19,7 +19,7 @@ from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import disable_created_metrics, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from . import logs, models
 from .extensions import db
@@ -129,13 +129,7 @@ class DatabaseCollector:
     """Queue depth and running count, read from the database at scrape time: true for every process."""
 
     def collect(self) -> Iterator[Metric]:
-        counts = dict(
-            db.session.execute(
-                select(Execution.status, func.count())
-                .where(Execution.status.in_([models.QUEUED, models.RUNNING]))
-                .group_by(Execution.status)
-            ).all()
-        )
+        counts = models.active_counts()
         db.session.rollback()
         yield GaugeMetricFamily("engine_queue_depth", "Executions QUEUED, waiting for a worker", counts.get(models.QUEUED, 0))
         yield GaugeMetricFamily("engine_runs_running", "Executions RUNNING on any engine process", counts.get(models.RUNNING, 0))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text, update
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_retry import retrying
@@ -123,3 +123,13 @@ def move(execution_id: str, to: str, retry_seconds: float | None = None, **field
         return moved.rowcount == 1
 
     return retrying(work, retry_seconds)
+
+
+def active_counts() -> dict[str, int]:
+    """How many executions are QUEUED and RUNNING right now, across every engine on the database."""
+    rows = db.session.execute(
+        select(Execution.status, func.count()).where(Execution.status.in_([QUEUED, RUNNING])).group_by(Execution.status)
+    ).all()
+    counts = {QUEUED: 0, RUNNING: 0}
+    counts.update(dict(rows))
+    return counts

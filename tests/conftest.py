@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from postgres import any_database, postgres_database, postgres_server  # noqa: F401 (fixtures, shared by every module)
+from servers import live_server  # noqa: F401 (a fixture, shared by every module)
 
 TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT"}
 

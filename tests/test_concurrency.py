@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from servers import live_server  # noqa: F401 (a fixture)
 
 POLLERS = 300
 

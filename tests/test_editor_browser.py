@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from live_server import Server, call, gunicorn

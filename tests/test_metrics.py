@@ -5,7 +5,7 @@ import re
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
-from servers import live_server, query, wait_until  # noqa: F401 (live_server is a fixture)
+from servers import query
 
 from app import create_app
 from app.models import RUNNING, move, utcnow

@@ -1,7 +1,7 @@
 """kill -9 of gunicorn and its workers mid-burst, then a restart: every run ends, no autosave is lost."""
 from __future__ import annotations
 
-from servers import live_server, query, wait_until  # noqa: F401 (live_server is a fixture)
+from servers import query, wait_until
 
 GENEROUS = {"ACTIVE_RUNS_PER_SESSION": 100, "RUNS_PER_MINUTE_PER_SESSION": 1000, "RUN_TIMEOUT_SECONDS": 5.0}
 SLOW = "import time\ntime.sleep(0.5)\nprint('ran {n}')\n"

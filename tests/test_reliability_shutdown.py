@@ -5,7 +5,7 @@ import http.client
 import json
 import time
 
-from servers import live_server, query, wait_until  # noqa: F401 (live_server is a fixture)
+from servers import query, wait_until
 
 SETTINGS = {"RUN_SLOTS": 1, "RUN_WORKERS": 1, "ACTIVE_RUNS_PER_SESSION": 100, "RUNS_PER_MINUTE_PER_SESSION": 1000}
 

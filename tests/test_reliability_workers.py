@@ -5,7 +5,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from servers import live_server, query  # noqa: F401 (live_server is a fixture)
+from servers import query
 
 SLOTS = 2
 

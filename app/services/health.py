@@ -4,12 +4,11 @@ from __future__ import annotations
 import time
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from .. import models
 from ..catalog import default_limits
 from ..extensions import db
-from ..models import Execution
 from .executions import engine
 
 
@@ -29,13 +28,7 @@ def database() -> tuple[dict[str, object], int]:
 
 def workers() -> dict[str, object]:
     runner = engine().runner
-    counts = dict(
-        db.session.execute(
-            select(Execution.status, func.count())
-            .where(Execution.status.in_([models.QUEUED, models.RUNNING]))
-            .group_by(Execution.status)
-        ).all()
-    )
+    counts = models.active_counts()
     return {
         "pool_size": runner.workers,
         "busy": runner.busy,
