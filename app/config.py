@@ -37,8 +37,10 @@ class Config:
     ACTIVE_RUNS_PER_SESSION = 2
     # history kept per session; adding one past it deletes the session's oldest finished runs
     EXECUTIONS_KEPT_PER_SESSION = 100
-    # one-shot POST /executions per client IP in any 60 s window (429 + Retry-After)
-    ONE_SHOT_RUNS_PER_MINUTE_PER_IP = 60
+    # one-shot POST /executions per client IP in any 60 s window (429 + Retry-After); off by default:
+    # behind a learning platform every learner arrives from the platform's one address (with
+    # access control on, the per-user limits below apply instead)
+    ONE_SHOT_RUNS_PER_MINUTE_PER_IP = 0
     # with access control on, one user's runs across all their sessions and one-shots: runs
     # started in any 60 s window, and runs QUEUED or RUNNING at once (429 + Retry-After)
     RUNS_PER_MINUTE_PER_USER = 60
