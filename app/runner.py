@@ -103,6 +103,25 @@ class Runner:
         """Tell the dispatcher there may be work: called after a run is queued or a worker frees up."""
         self._wake.set()
 
+    def offer(self, execution: Execution, others_waiting: bool) -> None:
+        """Start a just-queued execution on a free worker at once, or leave it to the dispatcher.
+
+        Only when nothing else waits (so the round-robin has nothing to decide) and a worker and a
+        slot are free: the run then starts without waiting for the dispatcher to wake and look.
+        """
+        if others_waiting or not self.accepting or not self._dispatcher.is_alive() or not self._reserve_worker():
+            self.wake()
+            return
+        slot = self.slots.acquire()
+        if slot is None:
+            self._release_worker()
+            self.wake()
+            return
+        limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
+        job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
+        self._note_served(execution.owner)
+        self._pool.submit(self._run, job, slot, True)
+
     @property
     def accepting(self) -> bool:
         return not self._stopping.is_set()
@@ -201,20 +220,31 @@ class Runner:
                 with self.app.app_context():
                     db.session.remove()
 
+    def _reserve_worker(self) -> bool:
+        with self._busy_lock:
+            if self._busy >= self.workers:
+                return False
+            self._busy += 1
+            return True
+
+    def _release_worker(self, execution_id: str | None = None) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+            self._inflight.discard(execution_id)
+        self._wake.set()
+
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
-            with self._busy_lock:
-                if self._busy >= self.workers:
-                    return
+            if not self._reserve_worker():
+                return
             slot = self.slots.acquire()
-            if slot is None:
-                return
-            job = self._claim_next()
+            job = self._claim_next() if slot is not None else None
             if job is None:
-                self.slots.release(slot)
+                if slot is not None:
+                    self.slots.release(slot)
+                with self._busy_lock:
+                    self._busy -= 1
                 return
-            with self._busy_lock:
-                self._busy += 1
             self._pool.submit(self._run, job, slot)
 
     def _claim_next(self) -> Job | None:
@@ -256,17 +286,21 @@ class Runner:
             db.session.rollback()
             return None
         limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
-        now = utcnow()
-        lease = now + timedelta(seconds=limits.timeout_seconds + LEASE_GRACE_SECONDS)
         job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
         db.session.rollback()
-        if not move(execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
-            return None
+        return job if self._mark_running(job) else None
+
+    def _mark_running(self, job: Job) -> bool:
+        """Move the job's execution QUEUED -> RUNNING under this process's lease; False if another took it."""
+        now = utcnow()
+        lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
+        if not move(job.execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
+            return False
         with self._busy_lock:
-            self._inflight.add(execution_id)
-        self.hub.publish(execution_id, "status", models.RUNNING)
-        metrics.execution_moved(execution_id, models.RUNNING)
-        return job
+            self._inflight.add(job.execution_id)
+        self.hub.publish(job.execution_id, "status", models.RUNNING)
+        metrics.execution_moved(job.execution_id, models.RUNNING)
+        return True
 
     def _note_served(self, owner: str | None) -> None:
         now = time.monotonic()
@@ -275,9 +309,12 @@ class Runner:
             # forget clients served long ago: they would go first anyway
             self._served = {o: t for o, t in self._served.items() if now - t < SERVED_FORGET_SECONDS}
 
-    def _run(self, job: Job, slot: int) -> None:
+    def _run(self, job: Job, slot: int, claim: bool = False) -> None:
+        """Run a claimed job in slot to its end (claim=True: claim it first, and let it go if taken)."""
         try:
             with self.app.app_context():
+                if claim and not self._claimed_here(job):
+                    return
                 try:
                     if slot not in self._cleared_slots:
                         # the first use in this process: an engine that died may have left a run here
@@ -295,10 +332,17 @@ class Runner:
                     db.session.remove()
         finally:
             self.slots.release(slot)
-            with self._busy_lock:
-                self._busy -= 1
-                self._inflight.discard(job.execution_id)
-            self._wake.set()
+            self._release_worker(job.execution_id)
+
+    def _claimed_here(self, job: Job) -> bool:
+        try:
+            return self._mark_running(job)
+        except Exception:
+            # still QUEUED (or another engine's): the dispatcher will see it
+            log.exception("could not claim %s; leaving it to the dispatcher", job.execution_id)
+            return False
+        finally:
+            db.session.remove()
 
     def _execute(self, job: Job, slot: int) -> Result:
         language = BY_NAME.get(job.language)

@@ -116,7 +116,8 @@ def test_a_run_streams_transitions_and_chunks_in_order(client, stream):
     assert final == client.get(f"/executions/{execution_id}").json
     assert (final["status"], final["stdout"], final["stderr"], final["exit_code"]) == ("COMPLETED", "one\nthree\n", "two\n", 0)
     ids = [int(e["id"]) for e in seen if "id" in e]
-    assert ids == sorted(set(ids)) and len(ids) >= 5
+    # the three chunks and the end at least (the run may have started before the stream opened)
+    assert ids == sorted(set(ids)) and len(ids) >= 4
 
 
 def test_reconnect_with_last_event_id_neither_loses_nor_repeats(client, stream):

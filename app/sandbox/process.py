@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import time
@@ -14,6 +15,8 @@ READ_CHUNK = 64 * 1024
 PR_SET_CHILD_SUBREAPER = 36
 # how long bubblewrap gets to notice its sandbox died and exit by itself
 STOP_GRACE_SECONDS = 1.0
+# util-linux, like prlimit
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 
 # called with ("stdout" | "stderr", text) as output arrives, for live feedback
 OutputListener = Callable[[str, str], None]
@@ -147,18 +150,26 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def as_user(argv: list[str], user: int | None) -> list[str]:
+    """argv run as uid and gid `user` with no supplementary groups (unchanged when user is None).
+
+    setpriv drops the ids in the child. Asking Popen to do it (user=, group=) would make it fork()
+    instead of vfork(): a copy of the engine's page tables, ~8 ms with the GIL held, at every start.
+    """
+    if user is None:
+        return argv
+    return [SETPRIV, f"--reuid={user}", f"--regid={user}", "--clear-groups", "--", *argv]
+
+
 def spawn(launch: Launch) -> Running:
     """Start launch's command with piped standard streams, in a process group of its own."""
     process = subprocess.Popen(
-        launch.argv,
+        as_user(launch.argv, launch.user),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=launch.cwd,
         env=launch.env,
-        user=launch.user,
-        group=launch.user,
-        extra_groups=[] if launch.user is not None else None,
         pass_fds=launch.pass_fds,
         close_fds=True,
         # its own group, so the whole tree can be killed with one signal
@@ -186,7 +197,11 @@ def execute(
     on_output: OutputListener | None = None,
 ) -> Outcome:
     """Start launch, drive it to its end under the wall clock and output caps, and report."""
-    return drive(spawn(launch), stdin, timeout_seconds, output_bytes, on_output)
+    running = spawn(launch)
+    try:
+        return drive(running, stdin, timeout_seconds, output_bytes, on_output)
+    finally:
+        running.reap()
 
 
 def drive(
@@ -253,8 +268,8 @@ def drive(
                 pipe.close()
             except OSError:
                 pass
+        # the sandbox's init is collected by the caller (Running.reap), off the result's path
         process.wait()
-        running.reap()
     out, err = streams[process.stdout], streams[process.stderr]
     return Outcome(
         returncode=returncode,

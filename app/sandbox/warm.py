@@ -100,8 +100,9 @@ class WarmPool:
             while queue:
                 warm = queue.popleft()
                 if warm.limits == limits and warm.process.poll() is None:
+                    # no refill yet: starting a sandbox now would take CPU from this very run;
+                    # finished() asks for one once the result is out
                     self.hits += 1
-                    self._wanted.set()
                     return warm
                 self._retire(warm)
             if language.name in self.sizes:

@@ -58,8 +58,11 @@ def submit(
     user_id = auth.current_user_id()
     limits = json.dumps(catalog.limits_for(language).as_dict())
 
+    waiting_before = False
+
     def admit_and_insert() -> Execution:
-        admit(owner, session_id, user_id)
+        nonlocal waiting_before
+        waiting_before = admit(owner, session_id, user_id) > 0
         execution = Execution(
             session_id=session_id,
             owner=owner,
@@ -89,13 +92,13 @@ def submit(
         if existing is None:
             raise
         return existing
-    parts.runner.wake()
+    parts.runner.offer(execution, others_waiting=waiting_before)
     return execution
 
 
-def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: bool = True) -> None:
+def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: bool = True) -> int:
     """Raise the 429 or 503 a new run of `owner` (and of user_id, with access control on) gets now;
-    make room in the session's history."""
+    make room in the session's history. Returns how many runs are QUEUED."""
     config = current_app.config
     now = models.utcnow()
     of_owner = Execution.owner == owner
@@ -114,6 +117,7 @@ def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: 
         raise APIError("queue_full", "Too many runs are waiting; try again shortly.", 503, {"Retry-After": "2"})
     if trim and session_id is not None:
         trim_history(session_id, int(config["EXECUTIONS_KEPT_PER_SESSION"]))
+    return queued
 
 
 def check_active(of_whom: ColumnElement[bool], active_max: int, who: str) -> None:
