@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -149,20 +150,27 @@ def init_app(app: Flask) -> None:
         threading.Thread(target=_sync_forever, args=(app, state), name="metrics-sync", daemon=True).start()
 
 
-def execution_moved(execution_id: str, status: str) -> None:
+class Moved(NamedTuple):
+    """What the metrics and the log line of a move need of the execution (a row of the same names will do)."""
+
+    session_id: str | None
+    language: str | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    execution_time_ms: int | None = None
+    compile_time_ms: int | None = None
+    exit_code: int | None = None
+    error: str | None = None
+
+
+def execution_moved(execution_id: str, status: str, known: Moved | None = None) -> None:
     """Count and log an execution's move to status; the runner calls it after each move it made.
 
-    Reads the row once for what the caller may not have at hand (language, times); never raises,
-    since a run's result matters more than its metrics.
+    Without `known`, reads the row once for it; never raises, since a run's result matters more
+    than its metrics.
     """
     try:
-        with db.engine.connect() as connection:
-            row = connection.execute(
-                select(
-                    Execution.session_id, Execution.language, Execution.queued_at, Execution.started_at,
-                    Execution.execution_time_ms, Execution.compile_time_ms, Execution.exit_code, Execution.error,
-                ).where(Execution.id == execution_id)
-            ).one_or_none()
+        row = known if known is not None else _read_moved(execution_id)
         if row is None:
             # deleted in between (its session went): nothing left to describe
             logs.execution_moved(execution_id, None, None, None, status)
@@ -187,6 +195,13 @@ def execution_moved(execution_id: str, status: str) -> None:
         )
     except Exception as error:  # noqa: BLE001 (observability must not fail a run)
         log.warning("execution %s -> %s not recorded in metrics: %s", execution_id, status, error)
+
+
+def _read_moved(execution_id: str) -> Moved | None:
+    with db.engine.connect() as connection:
+        return connection.execute(
+            select(*(getattr(Execution, name) for name in Moved._fields)).where(Execution.id == execution_id)
+        ).one_or_none()
 
 
 def _serve_metrics() -> Response:

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import psutil
 from flask import Flask
@@ -52,6 +52,21 @@ class Job:
     source_code: str
     stdin: str
     limits: Limits
+    session_id: str | None
+    queued_at: datetime
+    started_at: datetime | None = None
+
+    @classmethod
+    def of(cls, execution: Execution) -> Job:
+        limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
+        return cls(
+            execution.id, execution.language, execution.source_code, execution.stdin, limits,
+            execution.session_id, execution.queued_at,
+        )
+
+    def moved(self, **result: object) -> metrics.Moved:
+        """What the metrics and log line of this job's move need, without reading the row back."""
+        return metrics.Moved(self.session_id, self.language, self.queued_at, self.started_at, **result)
 
 
 class Runner:
@@ -66,6 +81,9 @@ class Runner:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._wake = threading.Event()
+        # True while runs may be QUEUED that this process has not looked at: only then does a
+        # worker that frees up wake the dispatcher (otherwise the tick finds other engines' runs)
+        self._backlog = True
         self._stopping = threading.Event()
         self._cleared_slots: set[int] = set()
         self._last_reap = 0.0
@@ -100,7 +118,8 @@ class Runner:
         self._watcher.start()
 
     def wake(self) -> None:
-        """Tell the dispatcher there may be work: called after a run is queued or a worker frees up."""
+        """Tell the dispatcher there may be work: a run was queued that no worker took at once."""
+        self._backlog = True
         self._wake.set()
 
     def offer(self, execution: Execution, others_waiting: bool) -> None:
@@ -117,10 +136,8 @@ class Runner:
             self._release_worker()
             self.wake()
             return
-        limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
-        job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
         self._note_served(execution.owner)
-        self._pool.submit(self._run, job, slot, True)
+        self._pool.submit(self._run, Job.of(execution), slot, True)
 
     @property
     def accepting(self) -> bool:
@@ -152,6 +169,7 @@ class Runner:
             self._watcher.join(timeout)
         # the warm sandboxes go last: nothing can take one any more
         self.sandbox.close()
+        self.slots.close()
 
     @contextmanager
     def watch(self, execution_id: str) -> Iterator[None]:
@@ -231,17 +249,24 @@ class Runner:
         with self._busy_lock:
             self._busy -= 1
             self._inflight.discard(execution_id)
-        self._wake.set()
+        if self._backlog:
+            self._wake.set()
 
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
             if not self._reserve_worker():
+                # runs may be waiting: look again as soon as a worker is free
+                self._backlog = True
                 return
             slot = self.slots.acquire()
             job = self._claim_next() if slot is not None else None
             if job is None:
                 if slot is not None:
                     self.slots.release(slot)
+                    # nothing waits: a worker that frees up need not wake the dispatcher
+                    self._backlog = False
+                else:
+                    self._backlog = True
                 with self._busy_lock:
                     self._busy -= 1
                 return
@@ -285,22 +310,22 @@ class Runner:
         if execution is None or execution.status != models.QUEUED:
             db.session.rollback()
             return None
-        limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
-        job = Job(execution.id, execution.language, execution.source_code, execution.stdin, limits)
+        job = Job.of(execution)
         db.session.rollback()
-        return job if self._mark_running(job) else None
+        return self._mark_running(job)
 
-    def _mark_running(self, job: Job) -> bool:
-        """Move the job's execution QUEUED -> RUNNING under this process's lease; False if another took it."""
+    def _mark_running(self, job: Job) -> Job | None:
+        """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
         lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
         if not move(job.execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
-            return False
+            return None
         with self._busy_lock:
             self._inflight.add(job.execution_id)
         self.hub.publish(job.execution_id, "status", models.RUNNING)
-        metrics.execution_moved(job.execution_id, models.RUNNING)
-        return True
+        job = replace(job, started_at=now)
+        metrics.execution_moved(job.execution_id, models.RUNNING, job.moved())
+        return job
 
     def _note_served(self, owner: str | None) -> None:
         now = time.monotonic()
@@ -313,34 +338,36 @@ class Runner:
         """Run a claimed job in slot to its end (claim=True: claim it first, and let it go if taken)."""
         try:
             with self.app.app_context():
-                if claim and not self._claimed_here(job):
-                    return
+                if claim:
+                    job = self._claimed_here(job)
+                    if job is None:
+                        return
                 try:
                     if slot not in self._cleared_slots:
                         # the first use in this process: an engine that died may have left a run here
                         self.sandbox.clear_slot(slot)
                         self._cleared_slots.add(slot)
                     result = self._execute(job, slot)
-                    self._finish(job.execution_id, result)
+                    self._finish(job, result)
                 except SandboxError as error:
                     log.error("sandbox failure on %s: %s", job.execution_id, error)
-                    self._fail(job.execution_id, "sandbox_error", str(error))
+                    self._fail(job, "sandbox_error", str(error))
                 except Exception:
                     log.exception("internal error running %s", job.execution_id)
-                    self._fail(job.execution_id, "internal_error", "")
+                    self._fail(job, "internal_error", "")
                 finally:
                     db.session.remove()
         finally:
             self.slots.release(slot)
             self._release_worker(job.execution_id)
 
-    def _claimed_here(self, job: Job) -> bool:
+    def _claimed_here(self, job: Job) -> Job | None:
         try:
             return self._mark_running(job)
         except Exception:
             # still QUEUED (or another engine's): the dispatcher will see it
             log.exception("could not claim %s; leaving it to the dispatcher", job.execution_id)
-            return False
+            return None
         finally:
             db.session.remove()
 
@@ -356,7 +383,7 @@ class Runner:
             language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output
         )
 
-    def _finish(self, execution_id: str, result: Result) -> None:
+    def _finish(self, job: Job, result: Result) -> None:
         if result.reason is None:
             status = models.COMPLETED
         elif result.timed_out:
@@ -364,7 +391,7 @@ class Runner:
         else:
             status = models.FAILED
         self._end(
-            execution_id,
+            job,
             status,
             stdout=result.stdout,
             stderr=result.stderr,
@@ -376,14 +403,15 @@ class Runner:
             error=result.reason,
         )
 
-    def _fail(self, execution_id: str, error: str, message: str) -> None:
-        self._end(execution_id, models.FAILED, error=error, stderr=message)
+    def _fail(self, job: Job, error: str, message: str) -> None:
+        self._end(job, models.FAILED, error=error, stderr=message)
 
-    def _end(self, execution_id: str, status: str, **fields: object) -> None:
+    def _end(self, job: Job, status: str, **fields: object) -> None:
         retry_seconds = float(self.app.config["RUNNER_DATABASE_RETRY_SECONDS"])
-        if move(execution_id, status, retry_seconds, finished_at=utcnow(), lease_expires_at=None, **fields):
-            self.hub.publish(execution_id, "final", status)
-            metrics.execution_moved(execution_id, status)
+        if move(job.execution_id, status, retry_seconds, finished_at=utcnow(), lease_expires_at=None, **fields):
+            self.hub.publish(job.execution_id, "final", status)
+            known = {name: fields.get(name) for name in ("execution_time_ms", "compile_time_ms", "exit_code", "error")}
+            metrics.execution_moved(job.execution_id, status, job.moved(**known))
 
     def _prune_if_due(self) -> None:
         now = time.monotonic()

@@ -20,6 +20,7 @@ class SlotPool:
         self.first = first
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
+        self._files: dict[int, int] = {}
 
     def acquire(self) -> int | None:
         """A free slot's index, now held by this process, or None when all are taken."""
@@ -27,11 +28,10 @@ class SlotPool:
             for index in range(self.first, self.first + self.count):
                 if index in self._held:
                     continue
-                fd = os.open(self.directory / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+                fd = self._file(index)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    os.close(fd)
                     continue
                 self._held[index] = fd
                 return index
@@ -41,7 +41,20 @@ class SlotPool:
         with self._lock:
             fd = self._held.pop(index)
         fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+
+    def close(self) -> None:
+        """Let go of every lock file (and so of any slot still held): for a pool no longer used."""
+        with self._lock:
+            for fd in self._files.values():
+                os.close(fd)
+            self._files.clear()
+            self._held.clear()
+
+    def _file(self, index: int) -> int:
+        # opened once and kept: a run start costs one flock(), not an open() and a close() per slot tried
+        if index not in self._files:
+            self._files[index] = os.open(self.directory / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        return self._files[index]
 
     @property
     def held(self) -> int:

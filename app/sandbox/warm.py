@@ -128,6 +128,7 @@ class WarmPool:
                 queue.clear()
         for warm in leftovers:
             self._retire(warm)
+        self.slots.close()
 
     def describe(self) -> dict[str, object]:
         with self._lock:
