@@ -136,8 +136,14 @@ class Runner:
             self._release_worker()
             self.wake()
             return
+        try:
+            self._pool.submit(self._run, Job.of(execution), slot, True)
+        except RuntimeError:
+            # the pool shut down in between: the run stays QUEUED for the next start
+            self.slots.release(slot)
+            self._release_worker()
+            return
         self._note_served(execution.owner)
-        self._pool.submit(self._run, Job.of(execution), slot, True)
 
     @property
     def accepting(self) -> bool:
@@ -339,9 +345,10 @@ class Runner:
         try:
             with self.app.app_context():
                 if claim:
-                    job = self._claimed_here(job)
-                    if job is None:
+                    claimed = self._claimed_here(job)
+                    if claimed is None:
                         return
+                    job = claimed
                 try:
                     if slot not in self._cleared_slots:
                         # the first use in this process: an engine that died may have left a run here

@@ -352,3 +352,27 @@ def test_a_queued_run_may_fail_before_it_starts(idle_client, app):
     rv = idle_client.get(f"/executions/{execution_id}?wait=1")
     assert rv.json["status"] == "FAILED"
     assert rv.json["error"] == "interrupted"
+
+
+def test_a_direct_start_that_loses_the_claim_leaves_the_run_alone(idle_client, app):
+    """POST hands a run to a free worker, but another engine claimed it first: the worker lets go."""
+    from app.extensions import db
+    from app.runner import Job
+
+    execution_id = submit(idle_client, "print(1)")["execution_id"]
+    runner = app.extensions["engine"].runner
+    with app.app_context():
+        assert models.move(execution_id, models.RUNNING, claimed_by="another-engine") is True
+        job = Job.of(db.session.get(models.Execution, execution_id))
+        db.session.remove()
+    assert runner._reserve_worker()
+    slot = runner.slots.acquire()
+    assert slot is not None
+
+    runner._run(job, slot, claim=True)
+
+    assert (runner.busy, runner.slots.held) == (0, 0)
+    assert not runner.is_running(execution_id)
+    with app.app_context():
+        row = db.session.get(models.Execution, execution_id)
+        assert (row.status, row.claimed_by, row.attempts) == (models.RUNNING, "another-engine", 1)
