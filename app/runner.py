@@ -417,7 +417,7 @@ class Runner:
         retry_seconds = float(self.app.config["RUNNER_DATABASE_RETRY_SECONDS"])
         if move(job.execution_id, status, retry_seconds, finished_at=utcnow(), lease_expires_at=None, **fields):
             self.hub.publish(job.execution_id, "final", status)
-            known = {name: fields.get(name) for name in ("execution_time_ms", "compile_time_ms", "exit_code", "error")}
+            known = {name: fields[name] for name in metrics.Moved._fields if name in fields}
             metrics.execution_moved(job.execution_id, status, job.moved(**known))
 
     def _prune_if_due(self) -> None:

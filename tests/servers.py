@@ -129,12 +129,17 @@ class LiveServer:
             connection.close()
 
     def wait_terminal(self, execution_id: str, seconds: float = 60) -> dict:
+        return self.poll_terminal(execution_id, seconds)[0]
+
+    def poll_terminal(self, execution_id: str, seconds: float = 60, wait: int = 10) -> tuple[dict, float]:
+        """Long-poll until the execution is terminal: its body, and the wall-clock time that answer came."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            status, body, _ = self.call("GET", f"/executions/{execution_id}?wait=10")
+            status, body, _ = self.call("GET", f"/executions/{execution_id}?wait={wait}")
+            answered = time.time()
             assert status == 200, body
             if body["status"] in TERMINAL:
-                return body
+                return body, answered
         raise AssertionError(f"execution {execution_id} not terminal after {seconds} s")
 
 

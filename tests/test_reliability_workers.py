@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timezone
 
 from servers import query
@@ -33,15 +32,7 @@ def test_two_workers_run_each_execution_exactly_once(live_server, tmp_path):
             status, body, _ = server.call("POST", f"/code-sessions/{session_id}/run", {})
             assert status == 202, body
             execution_id = body["execution_id"]
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                status, body, _ = server.call("GET", f"/executions/{execution_id}?wait=20")
-                answered = time.time()
-                assert status == 200, body
-                if body["status"] in {"COMPLETED", "FAILED", "TIMEOUT"}:
-                    results[execution_id] = (body, answered)
-                    return
-            raise AssertionError(f"{execution_id} not terminal")
+            results[execution_id] = server.poll_terminal(execution_id, seconds=90, wait=20)
         except BaseException as error:  # noqa: BLE001 (reported by the test thread)
             errors.append(error)
 
