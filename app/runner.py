@@ -324,10 +324,21 @@ class Runner:
         """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
         lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
-        if not move(job.execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease):
-            return None
+        # in flight before the row says RUNNING: the reaper, on another thread, must never see
+        # the row ours and RUNNING while this process does not yet know it runs it
         with self._busy_lock:
             self._inflight.add(job.execution_id)
+        claimed = False
+        try:
+            claimed = move(
+                job.execution_id, models.RUNNING, started_at=now, claimed_by=self.instance_id, lease_expires_at=lease
+            )
+        finally:
+            if not claimed:
+                with self._busy_lock:
+                    self._inflight.discard(job.execution_id)
+        if not claimed:
+            return None
         self.hub.publish(job.execution_id, "status", models.RUNNING)
         job = replace(job, started_at=now)
         metrics.execution_moved(job.execution_id, models.RUNNING, job.moved())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -376,3 +377,53 @@ def test_a_direct_start_that_loses_the_claim_leaves_the_run_alone(idle_client, a
     with app.app_context():
         row = db.session.get(models.Execution, execution_id)
         assert (row.status, row.claimed_by, row.attempts) == (models.RUNNING, "another-engine", 1)
+
+
+def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(idle_client, app):
+    """The reaper runs on the dispatcher's thread while a worker claims a run posted straight to it.
+
+    It looks the moment the claim is committed: the row is RUNNING and ours, and the run must be
+    known here as in flight, or the reaper would end it FAILED("interrupted") under the worker.
+    """
+    from sqlalchemy import event
+
+    from app.extensions import db
+    from app.runner import Job
+
+    execution_id = submit(idle_client, "print('still mine')")["execution_id"]
+    runner = app.extensions["engine"].runner
+    with app.app_context():
+        job = Job.of(db.session.get(models.Execution, execution_id))
+        db.session.remove()
+    assert runner._reserve_worker()
+    slot = runner.slots.acquire()
+    assert slot is not None
+
+    worker = threading.current_thread()
+    reaped = []
+
+    def reap():
+        with app.app_context():
+            reaped.append(runner.reap_abandoned())
+            db.session.remove()
+
+    reaper = threading.Thread(target=reap)
+
+    def on_commit(session):
+        if threading.current_thread() is worker and reaper.ident is None:
+            reaper.start()
+            # a reaper that decides to end the run waits here for this process's SQLite write
+            # lock, which the worker holds until its commit returns: give up waiting, let it write
+            reaper.join(timeout=5)
+
+    session_class = type(db.session.session_factory())
+    event.listen(session_class, "after_commit", on_commit)
+    try:
+        runner._run(job, slot, claim=True)
+    finally:
+        event.remove(session_class, "after_commit", on_commit)
+    reaper.join()
+
+    assert reaped == [0]
+    rv = idle_client.get(f"/executions/{execution_id}")
+    assert (rv.json["status"], rv.json["stdout"]) == ("COMPLETED", "still mine\n"), rv.json
