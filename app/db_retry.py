@@ -62,12 +62,13 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * (2**attempt)))
 
 
-def retrying(work: Callable[[], T], seconds: float | None = None, immediate: bool = False) -> T:
+def retrying(work: Callable[[], T], seconds: float | None = None, immediate: bool = False, writes: bool = True) -> T:
     """Run work() (which commits) until it succeeds, retrying transient errors within `seconds`.
 
     immediate=True makes the transaction exclusive among those that ask for it (begin_immediate),
     so the reads that decide a write (queue depth, rate limits) see the latest data and no other
-    admission can slip in between.
+    admission can slip in between. writes=False is for work that only reads: it does not queue
+    behind this process's SQLite writers.
     """
     config = current_app.config
     budget = float(config["DATABASE_RETRY_SECONDS"] if seconds is None else seconds)
@@ -77,7 +78,7 @@ def retrying(work: Callable[[], T], seconds: float | None = None, immediate: boo
     attempt = 0
     while True:
         try:
-            with _one_writer_at_a_time():
+            with _one_writer_at_a_time() if writes else contextlib.nullcontext():
                 if immediate:
                     begin_immediate()
                 return work()

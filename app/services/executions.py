@@ -1,13 +1,14 @@
 """Queueing runs, reading results, and long-polling for them."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
 from datetime import datetime, timedelta
 
 from flask import current_app, request
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import auth, catalog, models
@@ -82,7 +83,7 @@ def submit(
 
     # refusals are decided on a plain read first, so an overloaded engine answers 429/503 without
     # queueing for the write lock; an admission is confirmed inside the write transaction
-    retrying(lambda: admit(owner, session_id, user_id, trim=False))
+    retrying(lambda: admit(owner, session_id, user_id, trim=False), writes=False)
     try:
         execution = retrying(admit_and_insert, immediate=True)
     except IntegrityError:
@@ -101,18 +102,16 @@ def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: 
     make room in the session's history. Returns how many runs are QUEUED."""
     config = current_app.config
     now = models.utcnow()
-    of_owner = Execution.owner == owner
     if session_id is not None:
-        check_active(of_owner, int(config["ACTIVE_RUNS_PER_SESSION"]), "This session")
-        check_rate(of_owner, int(config["RUNS_PER_MINUTE_PER_SESSION"]), now, "this session")
+        check_active("owner", owner, int(config["ACTIVE_RUNS_PER_SESSION"]), "This session")
+        check_rate("owner", owner, int(config["RUNS_PER_MINUTE_PER_SESSION"]), now, "this session")
     else:
-        check_rate(of_owner, int(config["ONE_SHOT_RUNS_PER_MINUTE_PER_IP"]), now, "your address")
+        check_rate("owner", owner, int(config["ONE_SHOT_RUNS_PER_MINUTE_PER_IP"]), now, "your address")
     if user_id is not None:
         # the user's runs across all their sessions and one-shots
-        of_user = Execution.owner_user_id == user_id
-        check_active(of_user, int(config["ACTIVE_RUNS_PER_USER"]), "You")
-        check_rate(of_user, int(config["RUNS_PER_MINUTE_PER_USER"]), now, "you")
-    queued = db.session.scalar(select(func.count()).where(Execution.status == models.QUEUED))
+        check_active("owner_user_id", user_id, int(config["ACTIVE_RUNS_PER_USER"]), "You")
+        check_rate("owner_user_id", user_id, int(config["RUNS_PER_MINUTE_PER_USER"]), now, "you")
+    queued = _count(_QUEUED_COUNT)
     if queued >= config["QUEUE_MAX"]:
         raise APIError("queue_full", "Too many runs are waiting; try again shortly.", 503, {"Retry-After": "2"})
     if trim and session_id is not None:
@@ -120,18 +119,16 @@ def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: 
     return queued
 
 
-def check_active(of_whom: ColumnElement[bool], active_max: int, who: str) -> None:
-    """429 with Retry-After when the runs matching of_whom already have active_max QUEUED or RUNNING."""
+def check_active(column: str, who: str, active_max: int, label: str) -> None:
+    """429 with Retry-After when the runs whose `column` is `who` already have active_max QUEUED or RUNNING."""
     if not active_max:
         return
-    active = db.session.scalar(
-        select(func.count()).where(of_whom, Execution.status.in_([models.QUEUED, models.RUNNING]))
-    )
+    active = _count(_active_count(column), who=who)
     if active >= active_max:
-        verb = "have" if who == "You" else "has"
+        verb = "have" if label == "You" else "has"
         raise APIError(
             "too_many_active_runs",
-            f"{who} already {verb} {active} runs queued or running (the limit is {active_max}); "
+            f"{label} already {verb} {active} runs queued or running (the limit is {active_max}); "
             "wait for one to finish.",
             429,
             {"Retry-After": str(max(1, math.ceil(float(current_app.config["RUN_TIMEOUT_SECONDS"]))))},
@@ -139,18 +136,22 @@ def check_active(of_whom: ColumnElement[bool], active_max: int, who: str) -> Non
         )
 
 
-def check_rate(of_whom: ColumnElement[bool], per_minute: int, now: datetime, whose: str) -> None:
-    """429 with Retry-After when the runs matching of_whom started per_minute in the last 60 s."""
+def check_rate(column: str, who: str, per_minute: int, now: datetime, whose: str) -> None:
+    """429 with Retry-After when the runs whose `column` is `who` started per_minute in the last 60 s."""
     if not per_minute:
         return
-    window = select(Execution.queued_at).where(
-        of_whom, Execution.queued_at > now - timedelta(seconds=RATE_WINDOW_SECONDS)
-    )
-    recent = db.session.scalar(select(func.count()).select_from(window.subquery()))
-    if recent < per_minute:
+    since = now - timedelta(seconds=RATE_WINDOW_SECONDS)
+    if _count(_recent_count(column), who=who, since=since) < per_minute:
         return
     # the run that has to age out of the window before one more fits
-    frees_one = db.session.scalar(window.order_by(Execution.queued_at.desc()).offset(per_minute - 1).limit(1))
+    of_whom = getattr(Execution, column) == who
+    frees_one = db.session.scalar(
+        select(Execution.queued_at)
+        .where(of_whom, Execution.queued_at > since)
+        .order_by(Execution.queued_at.desc())
+        .offset(per_minute - 1)
+        .limit(1)
+    )
     wait_seconds = RATE_WINDOW_SECONDS - (now - frees_one).total_seconds() if frees_one else RATE_WINDOW_SECONDS
     raise APIError(
         "rate_limited",
@@ -161,11 +162,37 @@ def check_rate(of_whom: ColumnElement[bool], per_minute: int, now: datetime, who
     )
 
 
+# Admission runs its counts twice for every run queued (a plain read, then in the write
+# transaction): the statements are built once, with bound parameters, and run on the session's
+# connection, which costs a third of the ORM's path for the same query (profiled).
+_EXECUTIONS = Execution.__table__
+_QUEUED_COUNT = select(func.count()).where(_EXECUTIONS.c.status == models.QUEUED)
+
+
+@functools.cache
+def _active_count(column: str) -> Select:
+    return select(func.count()).where(
+        _EXECUTIONS.c[column] == bindparam("who"), _EXECUTIONS.c.status.in_([models.QUEUED, models.RUNNING])
+    )
+
+
+@functools.cache
+def _recent_count(column: str) -> Select:
+    return select(func.count()).where(_EXECUTIONS.c[column] == bindparam("who"), _EXECUTIONS.c.queued_at > bindparam("since"))
+
+
+_HISTORY_COUNT = select(func.count()).where(_EXECUTIONS.c.session_id == bindparam("who"))
+
+
+def _count(statement: Select, **params: object) -> int:
+    return int(db.session.connection().execute(statement, params).scalar_one())
+
+
 def trim_history(session_id: str, keep: int) -> None:
     """Delete the session's oldest finished executions so that one more still fits under `keep`."""
     if not keep:
         return
-    kept = db.session.scalar(select(func.count()).where(Execution.session_id == session_id))
+    kept = _count(_HISTORY_COUNT, who=session_id)
     excess = kept - keep + 1
     if excess <= 0:
         return
