@@ -85,14 +85,16 @@ def _scratch(hello: Hello) -> tempfile.TemporaryDirectory:
     return scratch
 
 
-def cold_spawn(hello: Hello, count: int, budget_seconds: float, warmup: int = 3) -> dict[str, object]:
-    """Median and p95 (ms) of up to count sequential spawns within budget_seconds, after warmup ones."""
+def cold_spawn(hello: Hello, count: int, budget_seconds: float, warmup: int = 3, gap_seconds: float = 0.0) -> dict[str, object]:
+    """Median and p95 (ms) of up to count sequential spawns within budget_seconds, after warmup ones;
+    with gap_seconds, an untimed pause before each."""
     with _scratch(hello) as workdir:
         for _ in range(warmup):
             spawn_once(hello, Path(workdir))
         times: list[float] = []
         stop_at = time.perf_counter() + budget_seconds
         while len(times) < count and (not times or time.perf_counter() < stop_at):
+            time.sleep(gap_seconds)
             times.append(spawn_once(hello, Path(workdir)))
     return {"command": hello.command(), **{f"{k}_ms": v for k, v in summarize(times).items() if k != "n"}, "n": len(times)}
 

@@ -57,6 +57,10 @@ def ratios(results: dict) -> dict[str, float | None]:
         out[f"{language}_hello_median_over_spawn_median"] = _ratio(
             _get(figures, "latency_ms", "median"), _get(results, "floors", language, "spawn", "median_ms")
         )
+        if "paced" in figures:
+            out[f"{language}_paced_hello_median_over_paced_spawn_median"] = _ratio(
+                _get(figures, "paced", "latency_ms", "median"), _get(results, "floors", language, "spawn_paced", "median_ms")
+            )
     throughput = results.get("throughput") or {}
     out["throughput_over_parallel_spawn_rate"] = _ratio(
         throughput.get("runs_per_s"), _get(results, "floors", throughput.get("language", "python"), "parallel", "runs_per_s")
@@ -104,6 +108,14 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         table.append((f"{language}: hello world (new source) end to end, p95", _fmt(lat["p95"], "ms"), _fmt(_get(floors, language, "spawn", "p95_ms"), "ms"), ""))
         table.append((f"{language}: failures / program's own time (median)", f"{figures['failures']} / {_fmt(figures['execution_time_ms_median'], 'ms')}", "", ""))
         table.append((f"{language}: of which waiting for a slot, median / p95", f"{_fmt(figures['queue_wait_ms']['median'])} / {_fmt(figures['queue_wait_ms']['p95'])} ms", "", ""))
+        paced = figures.get("paced")
+        if paced:
+            table.append((
+                f"{language}: hello world, paced (one every {_fmt(paced['pace_s'])} s), median / p95",
+                f"{_fmt(paced['latency_ms']['median'])} / {_fmt(paced['latency_ms']['p95'])} ms",
+                _fmt(_get(floors, language, "spawn_paced", "median_ms"), "ms"),
+                _fmt(ratio.get(f"{language}_paced_hello_median_over_paced_spawn_median"), "x"),
+            ))
         table.append((f"{language}: first run after start", _fmt(figures.get("first_run_ms"), "ms"), "", ""))
         repeated = figures.get("repeated_source")
         if repeated:

@@ -30,6 +30,9 @@ class Counts:
     spawn_budget_seconds: float = 30.0
     parallel_budget_seconds: float = 20.0
     hello_budget_seconds: float = 30.0
+    # the paced series: an untimed pause before each run (and each bare spawn), as a learner
+    # reads the output before running again; interpreted languages only
+    pace_seconds: float = 0.1
     throughput_runs: int = 500
     throughput_budget_seconds: float = 180.0
     throughput_clients: int = 32
@@ -43,7 +46,7 @@ class Counts:
 
 
 QUICK = Counts(
-    spawns=5, spawn_warmup=1, parallel_spawns=10, hello_runs=3,
+    spawns=5, spawn_warmup=1, parallel_spawns=10, hello_runs=3, pace_seconds=0.01,
     spawn_budget_seconds=1.0, parallel_budget_seconds=1.0, hello_budget_seconds=2.0,
     throughput_runs=12, throughput_budget_seconds=10.0, throughput_clients=4, capacity_clients=4, capacity_seconds=1.0,
     editors=10, editor_seconds=2.0, memory_sessions=20, flood_rounds=1,
@@ -93,6 +96,10 @@ def floors_section(languages: list[str], parallelism: int, counts: Counts) -> di
             "spawn": floors.cold_spawn(hello, counts.spawns, counts.spawn_budget_seconds, counts.spawn_warmup),
             "parallel": floors.parallel_spawn(hello, counts.parallel_spawns, parallelism, counts.parallel_budget_seconds),
         }
+        if not hello.compiled:
+            results[language]["spawn_paced"] = floors.cold_spawn(
+                hello, counts.spawns, counts.spawn_budget_seconds, counts.spawn_warmup, counts.pace_seconds
+            )
         if language in overhead.HELLO:
             results[language]["sandbox_overhead"] = overhead.sandbox_overhead(language, counts.spawns)
     return results
@@ -106,12 +113,14 @@ def queue_wait(execution: dict | None) -> float | None:
     return (started - queued).total_seconds()
 
 
-async def _hello_series(conn: Connection, language: str, fresh: bool, counts: Counts) -> dict[str, object]:
-    """Up to counts.hello_runs runs one at a time within the time budget, each timed and checked."""
+async def _hello_series(conn: Connection, language: str, fresh: bool, counts: Counts, pace: float = 0.0) -> dict[str, object]:
+    """Up to counts.hello_runs runs one at a time within the time budget, each timed and checked;
+    with pace, an untimed pause of that many seconds before each."""
     hello = floors.HELLO[language]
     outcomes = []
     stop_at = time.perf_counter() + counts.hello_budget_seconds
     while len(outcomes) < counts.hello_runs and (not outcomes or time.perf_counter() < stop_at):
+        await asyncio.sleep(pace)
         source = hello.fresh_source() if fresh else hello.source
         outcomes.append(await hello_run(conn, language, source, hello.expected))
     ok = [o for o in outcomes if o.ok]
@@ -150,6 +159,8 @@ async def latency_section(engine: Server, languages: list[str], counts: Counts) 
         figures["first_run_ms"] = round(first.seconds * 1000, 1)
         if hello.compiled:
             figures["repeated_source"] = await _hello_series(conn, language, False, counts)
+        else:
+            figures["paced"] = {**await _hello_series(conn, language, True, counts, counts.pace_seconds), "pace_s": counts.pace_seconds}
         results[language] = {**figures, "usage": usage.done()}
     await conn.close()
     return results

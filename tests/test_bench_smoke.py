@@ -28,6 +28,10 @@ def test_bench_quick_writes_results(tmp_path):
     assert {"logical_cores", "ram_gib", "kernel", "python"} <= results["machine"].keys()
     assert "spawn" in results["floors"]["python"]
     assert results["hello_latency"]["python"]["latency_ms"]["n"] >= 1
+    # the paced series and its floor, paced the same way
+    assert results["hello_latency"]["python"]["paced"]["latency_ms"]["n"] >= 1
+    assert results["floors"]["python"]["spawn_paced"]["n"] >= 1
+    assert results["ratios"]["python_paced_hello_median_over_paced_spawn_median"] > 0
     assert {"capacity", "trivial_route", "editors"} <= results["autosave"].keys()
     assert {"idle_mib", "after_sessions_mib", "flood"} <= results["memory"].keys()
     assert "autosave_over_trivial_route" in results["ratios"]

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 REFILL_TICK_SECONDS = 1.0
 # after a failed start, wait this long before trying that language again
 RETRY_AFTER_FAILURE_SECONDS = 5.0
+# a finished run's result is still being written and sent for a few ms: ending its sandbox and
+# starting the next one at once competes with that for the CPU and the GIL. Waits only while
+# the language still has a ready sandbox (otherwise its next run would start cold).
+AFTER_RESULT_GRACE_SECONDS = 0.015
 
 
 @dataclass
@@ -154,6 +158,8 @@ class WarmPool:
     def _refill_forever(self) -> None:
         failed_at: dict[str, float] = {}
         while not self._stopping.is_set():
+            if self._result_may_be_on_its_way():
+                self._stopping.wait(AFTER_RESULT_GRACE_SECONDS)
             self._retire_used()
             for name, size in self.sizes.items():
                 if self._stopping.is_set():
@@ -161,6 +167,11 @@ class WarmPool:
                 self._refill(name, size, failed_at)
             self._wanted.wait(REFILL_TICK_SECONDS)
             self._wanted.clear()
+
+    def _result_may_be_on_its_way(self) -> bool:
+        with self._lock:
+            used = {warm.language.name for warm in self._used}
+            return bool(used) and all(self._ready.get(name) for name in used)
 
     def _retire_used(self) -> None:
         while True:
