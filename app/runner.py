@@ -90,7 +90,8 @@ class Runner:
         self._last_prune = 0.0
         # when this process last started a run of each client: the round-robin's memory
         self._served: dict[str | None, float] = {}
-        # executions this process is running now: the reaper leaves exactly these alone
+        # executions this process is claiming or running now: the reaper leaves exactly these
+        # alone, and a second claimer in this process (dispatcher and direct start) backs off
         self._inflight: set[str] = set()
         # executions someone in this process long-polls for, and how many wait on each
         self._watched: Counter[str] = Counter()
@@ -265,7 +266,15 @@ class Runner:
                 self._backlog = True
                 return
             slot = self.slots.acquire()
-            job = self._claim_next() if slot is not None else None
+            try:
+                job = self._claim_next() if slot is not None else None
+            except BaseException:
+                # the database failed us (the dispatcher retries next tick): give back what was taken
+                if slot is not None:
+                    self.slots.release(slot)
+                with self._busy_lock:
+                    self._busy -= 1
+                raise
             if job is None:
                 if slot is not None:
                     self.slots.release(slot)
@@ -325,8 +334,12 @@ class Runner:
         now = utcnow()
         lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
         # in flight before the row says RUNNING: the reaper, on another thread, must never see
-        # the row ours and RUNNING while this process does not yet know it runs it
+        # the row ours and RUNNING while this process does not yet know it runs it. Only one
+        # thread here claims a given run (the dispatcher may have read it QUEUED while a direct
+        # start claims it); the entry is that thread's, and only it removes it.
         with self._busy_lock:
+            if job.execution_id in self._inflight:
+                return None
             self._inflight.add(job.execution_id)
         claimed = False
         try:
@@ -353,13 +366,14 @@ class Runner:
 
     def _run(self, job: Job, slot: int, claim: bool = False) -> None:
         """Run a claimed job in slot to its end (claim=True: claim it first, and let it go if taken)."""
+        ours = not claim
         try:
             with self.app.app_context():
                 if claim:
                     claimed = self._claimed_here(job)
                     if claimed is None:
                         return
-                    job = claimed
+                    job, ours = claimed, True
                 try:
                     if slot not in self._cleared_slots:
                         # the first use in this process: an engine that died may have left a run here
@@ -377,7 +391,8 @@ class Runner:
                     db.session.remove()
         finally:
             self.slots.release(slot)
-            self._release_worker(job.execution_id)
+            # a claim lost to another thread here leaves that thread's in-flight entry alone
+            self._release_worker(job.execution_id if ours else None)
 
     def _claimed_here(self, job: Job) -> Job | None:
         try:

@@ -427,3 +427,33 @@ def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(idle_client, 
     assert reaped == [0]
     rv = idle_client.get(f"/executions/{execution_id}")
     assert (rv.json["status"], rv.json["stdout"]) == ("COMPLETED", "still mine\n"), rv.json
+
+
+def test_a_direct_start_that_loses_to_the_dispatcher_leaves_the_run_in_flight(idle_client, app):
+    """The dispatcher read the new run QUEUED and claimed it; the direct start comes second.
+
+    The loser must not take the winner's in-flight entry with it: the reaper would then end the
+    run FAILED("interrupted") while the dispatcher's worker runs it.
+    """
+    from app.extensions import db
+    from app.runner import Job
+
+    execution_id = submit(idle_client, "print(1)")["execution_id"]
+    runner = app.extensions["engine"].runner
+    with app.app_context():
+        job = Job.of(db.session.get(models.Execution, execution_id))
+        db.session.remove()
+        assert runner._mark_running(job) is not None
+        db.session.remove()
+    assert runner._reserve_worker()
+    slot = runner.slots.acquire()
+    assert slot is not None
+
+    runner._run(job, slot, claim=True)
+
+    assert (runner.busy, runner.slots.held) == (0, 0)
+    assert runner.is_running(execution_id)
+    with app.app_context():
+        assert runner.reap_abandoned() == 0
+        row = db.session.get(models.Execution, execution_id)
+        assert (row.status, row.attempts) == (models.RUNNING, 1)

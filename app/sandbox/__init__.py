@@ -259,8 +259,7 @@ class Sandbox:
             raise
         finally:
             os.close(control_read)
-        counters = group.counters() if group else Counters(0, 0)
-        return Warm(language, limits, slot, running, control_write, resources, counters)
+        return Warm(language, limits, slot, running, control_write, resources)
 
     def _discard_warm(self, warm: Warm) -> None:
         warm.close_control()
@@ -276,6 +275,9 @@ class Sandbox:
         self, warm: Warm, source: bytes, stdin: bytes, limits: Limits, on_output: OutputListener | None
     ) -> Result | None:
         """Hand source to a warm sandbox and drive it; None if the sandbox died waiting (run cold instead)."""
+        # read now, not when the sandbox started: its start-up's own limit hits are not the run's
+        group = self.slot_group(warm.slot)
+        before = group.counters() if group else Counters(0, 0)
         try:
             try:
                 warm.send(source)
@@ -284,7 +286,7 @@ class Sandbox:
                 return None
             outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
             # read the slot's counters before the sandbox goes back: its slot may be reused at once
-            return _result(warm.language, outcome, warm.counters, self.slot_group(warm.slot))
+            return _result(warm.language, outcome, before, group)
         finally:
             self.warm_pool.finished(warm)
 

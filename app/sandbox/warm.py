@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import psutil
 
-from .cgroups import Counters
 from .languages import BY_NAME, Language
 from .limits import Limits
 from .process import Running
@@ -45,8 +44,6 @@ class Warm:
     control: int
     # closes the launch's file descriptors once the run is over
     resources: ExitStack
-    # the slot's limit-hit counters once started: read here, not when the run begins
-    counters: Counters
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
