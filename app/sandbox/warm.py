@@ -30,7 +30,8 @@ REFILL_TICK_SECONDS = 1.0
 RETRY_AFTER_FAILURE_SECONDS = 5.0
 # a finished run's result is still being written and sent for a few ms: ending its sandbox and
 # starting the next one at once competes with that for the CPU and the GIL. Waits only while
-# the language still has a ready sandbox (otherwise its next run would start cold).
+# the language still has a ready sandbox, and stops waiting when a run takes the last one
+# (otherwise the next run would start cold).
 AFTER_RESULT_GRACE_SECONDS = 0.015
 
 
@@ -89,6 +90,8 @@ class WarmPool:
         self._used: deque[Warm] = deque()
         self._lock = threading.Lock()
         self._wanted = threading.Event()
+        # set when a take leaves its language with no ready sandbox: the refill waits no grace
+        self._hurry = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._refill_forever, name="warm-pool", daemon=True)
         self.hits = 0
@@ -107,6 +110,8 @@ class WarmPool:
                     # no refill yet: starting a sandbox now would take CPU from this very run;
                     # finished() asks for one once the result is out
                     self.hits += 1
+                    if not queue:
+                        self._hurry.set()
                     return warm
                 self._retire(warm)
             if language.name in self.sizes:
@@ -122,6 +127,7 @@ class WarmPool:
 
     def shutdown(self) -> None:
         self._stopping.set()
+        self._hurry.set()
         self._wanted.set()
         if self._thread.is_alive():
             self._thread.join(10)
@@ -156,7 +162,8 @@ class WarmPool:
         failed_at: dict[str, float] = {}
         while not self._stopping.is_set():
             if self._result_may_be_on_its_way():
-                self._stopping.wait(AFTER_RESULT_GRACE_SECONDS)
+                self._hurry.wait(AFTER_RESULT_GRACE_SECONDS)
+            self._hurry.clear()
             self._retire_used()
             for name, size in self.sizes.items():
                 if self._stopping.is_set():
