@@ -355,20 +355,30 @@ def test_a_queued_run_may_fail_before_it_starts(idle_client, app):
     assert rv.json["error"] == "interrupted"
 
 
-def test_a_direct_start_that_loses_the_claim_leaves_the_run_alone(idle_client, app):
-    """POST hands a run to a free worker, but another engine claimed it first: the worker lets go."""
+def _direct_start(app, execution_id: str):
+    """What offer() hands a worker for a posted run: (runner, job, slot), with the worker reserved."""
     from app.extensions import db
     from app.runner import Job
 
-    execution_id = submit(idle_client, "print(1)")["execution_id"]
     runner = app.extensions["engine"].runner
     with app.app_context():
-        assert models.move(execution_id, models.RUNNING, claimed_by="another-engine") is True
         job = Job.of(db.session.get(models.Execution, execution_id))
         db.session.remove()
     assert runner._reserve_worker()
     slot = runner.slots.acquire()
     assert slot is not None
+    return runner, job, slot
+
+
+def test_a_direct_start_that_loses_the_claim_leaves_the_run_alone(idle_client, app):
+    """POST hands a run to a free worker, but another engine claimed it first: the worker lets go."""
+    from app.extensions import db
+
+    execution_id = submit(idle_client, "print(1)")["execution_id"]
+    runner, job, slot = _direct_start(app, execution_id)
+    with app.app_context():
+        assert models.move(execution_id, models.RUNNING, claimed_by="another-engine") is True
+        db.session.remove()
 
     runner._run(job, slot, claim=True)
 
@@ -388,16 +398,9 @@ def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(idle_client, 
     from sqlalchemy import event
 
     from app.extensions import db
-    from app.runner import Job
 
     execution_id = submit(idle_client, "print('still mine')")["execution_id"]
-    runner = app.extensions["engine"].runner
-    with app.app_context():
-        job = Job.of(db.session.get(models.Execution, execution_id))
-        db.session.remove()
-    assert runner._reserve_worker()
-    slot = runner.slots.acquire()
-    assert slot is not None
+    runner, job, slot = _direct_start(app, execution_id)
 
     worker = threading.current_thread()
     reaped = []
@@ -436,18 +439,13 @@ def test_a_direct_start_that_loses_to_the_dispatcher_leaves_the_run_in_flight(id
     run FAILED("interrupted") while the dispatcher's worker runs it.
     """
     from app.extensions import db
-    from app.runner import Job
 
     execution_id = submit(idle_client, "print(1)")["execution_id"]
-    runner = app.extensions["engine"].runner
+    runner, job, slot = _direct_start(app, execution_id)
     with app.app_context():
-        job = Job.of(db.session.get(models.Execution, execution_id))
-        db.session.remove()
+        # the dispatcher's claim, on its own thread in the engine
         assert runner._mark_running(job) is not None
         db.session.remove()
-    assert runner._reserve_worker()
-    slot = runner.slots.acquire()
-    assert slot is not None
 
     runner._run(job, slot, claim=True)
 
