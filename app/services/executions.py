@@ -178,7 +178,9 @@ def _active_count(column: str) -> Select:
 
 @functools.cache
 def _recent_count(column: str) -> Select:
-    return select(func.count()).where(_EXECUTIONS.c[column] == bindparam("who"), _EXECUTIONS.c.queued_at > bindparam("since"))
+    return select(func.count()).where(
+        _EXECUTIONS.c[column] == bindparam("who"), _EXECUTIONS.c.queued_at > bindparam("since")
+    )
 
 
 _HISTORY_COUNT = select(func.count()).where(_EXECUTIONS.c.session_id == bindparam("who"))
