@@ -29,10 +29,21 @@ class Engine:
     runner: Runner
 
 
+class EngineApp(Flask):
+    """Flask, except that a refusal the engine chose is not logged as a failure."""
+
+    def log_exception(self, exc_info) -> None:  # noqa: ANN001 (sys.exc_info() or None)
+        # flask-restx logs every 5xx it renders as a failure, with a traceback; an APIError (a 503
+        # queue_full, shutting_down or database_busy) is an answer the engine chose, not a failure
+        if exc_info and isinstance(exc_info[1], errors.APIError):
+            return
+        super().log_exception(exc_info)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     # ENGINE_INSTANCE_PATH: a second engine on the same machine gets its own instance folder
     instance_path = os.environ.get("ENGINE_INSTANCE_PATH")
-    app = Flask(__name__, instance_relative_config=True, instance_path=os.path.abspath(instance_path) if instance_path else None)
+    app = EngineApp(__name__, instance_relative_config=True, instance_path=os.path.abspath(instance_path) if instance_path else None)
     app.config.from_object(Config)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("ENGINE")

@@ -91,3 +91,17 @@ def test_text_format_for_humans(config, capsys):
 def test_unknown_log_format_is_refused(config):
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         create_app({**config, "LOG_FORMAT": "xml", "RUNNER_ENABLED": False})
+
+
+def test_a_refusal_is_logged_as_an_answer_not_as_an_error(config, capsys):
+    """A 503 queue_full is the engine working as designed: one request line, no error traceback."""
+    config.update(RUNNER_ENABLED=False, QUEUE_MAX=0)
+    client = create_app(config).test_client()
+    capsys.readouterr()
+
+    rv = client.post("/executions", json={"language": "python", "source_code": "print(1)"})
+
+    assert rv.status_code == 503 and rv.json["error"] == "queue_full"
+    lines = json_lines(capsys.readouterr().err)
+    assert [line["status"] for line in lines if line.get("event") == "request"] == [503]
+    assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")], lines
