@@ -75,6 +75,38 @@ def test_a_full_queue_is_503_with_retry_after(client, app):
     assert_refused(client.post("/executions", json={"language": "python", "source_code": "print(1)"}), 503, "queue_full")
 
 
+def test_while_writes_queue_a_full_queue_is_refused_without_waiting_its_turn(client, app):
+    """Another request of this process is writing: the refusal comes from a plain read, at once."""
+    import threading
+    import time
+
+    from app import db_retry
+
+    app.config["QUEUE_MAX"] = 1
+    body = {"language": "python", "source_code": "print(1)"}
+    assert client.post("/executions", json=body).status_code == 202
+    holding, release = threading.Event(), threading.Event()
+
+    def write_for_a_while():
+        with db_retry._sqlite_writer:
+            holding.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=write_for_a_while)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        assert_refused(client.post("/executions", json=body), 503, "queue_full")
+        # the writer still holds the lock: a refusal that had queued for it would still be waiting
+        assert writer.is_alive() and time.monotonic() - started < 10
+    finally:
+        release.set()
+        writer.join()
+    # and with nothing writing, the same refusal
+    assert_refused(client.post("/executions", json=body), 503, "queue_full")
+
+
 def test_at_the_history_cap_the_oldest_finished_executions_go(client, app):
     app.config["EXECUTIONS_KEPT_PER_SESSION"] = 3
     session = new_session(client)
