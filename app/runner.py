@@ -266,24 +266,21 @@ class Runner:
                 self._backlog = True
                 return
             slot = self.slots.acquire()
+            job = None
             try:
                 job = self._claim_next() if slot is not None else None
-            except BaseException:
-                # the database failed us (the dispatcher retries next tick): give back what was taken
-                if slot is not None:
-                    self.slots.release(slot)
-                with self._busy_lock:
-                    self._busy -= 1
-                raise
+            finally:
+                if job is None:
+                    # nothing claimed, or the database failed us (retried next tick): give back
+                    # what was taken, without waking the dispatcher for it
+                    if slot is not None:
+                        self.slots.release(slot)
+                    with self._busy_lock:
+                        self._busy -= 1
             if job is None:
-                if slot is not None:
-                    self.slots.release(slot)
-                    # nothing waits: a worker that frees up need not wake the dispatcher
-                    self._backlog = False
-                else:
-                    self._backlog = True
-                with self._busy_lock:
-                    self._busy -= 1
+                # with a slot and nothing claimed, nothing waits: a worker that frees up need not
+                # wake the dispatcher; without a slot, runs may be waiting for one
+                self._backlog = slot is None
                 return
             self._pool.submit(self._run, job, slot)
 
