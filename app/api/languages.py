@@ -13,6 +13,7 @@ ns = Namespace("languages", description="What can run here, and under which limi
 
 @ns.route("")
 class LanguageList(Resource):
+    @ns.response(200, "Languages with versions and limits, and the isolation in force")
     def get(self):
         """The installed languages, each with its version and the limits a run gets."""
         return {

@@ -52,6 +52,13 @@ class Limits(fields.Raw):
         return json.loads(value)
 
 
+def nullable(field: fields.Raw) -> fields.Raw:
+    """field, marked in the document as one that may be null (Swagger 2's x-nullable)."""
+    schema = field.schema
+    field.schema = lambda: {**schema(), "x-nullable": True}
+    return field
+
+
 ERROR = Model(
     "Error",
     {
@@ -75,25 +82,25 @@ EXECUTION = Model(
     "Execution",
     {
         "execution_id": fields.String(attribute="id", description="UUID"),
-        "session_id": fields.String(description="null for one-shot runs"),
+        "session_id": nullable(fields.String(description="null for one-shot runs")),
         "language": fields.String(example="python"),
         "status": fields.String(enum=["QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"]),
         "stdout": fields.String(),
         "stderr": fields.String(),
-        "exit_code": fields.Integer(description="the program's exit code; 128+N when killed by signal N"),
-        "execution_time_ms": fields.Integer(description="wall time of the program itself"),
-        "compile_time_ms": fields.Integer(description="compile step of compiled languages, else null"),
+        "exit_code": nullable(fields.Integer(description="the program's exit code; 128+N when killed by signal N")),
+        "execution_time_ms": nullable(fields.Integer(description="wall time of the program itself")),
+        "compile_time_ms": nullable(fields.Integer(description="compile step of compiled languages, else null")),
         "stdout_truncated": fields.Boolean(),
         "stderr_truncated": fields.Boolean(),
-        "error": fields.String(
+        "error": nullable(fields.String(
             description="why it did not complete: timeout, cpu_time_limit, memory_limit, process_limit, "
             "output_limit, file_size_limit, disk_limit, signal, nonzero_exit, compile_error, "
             "interrupted, sandbox_error, internal_error; null when COMPLETED"
-        ),
+        )),
         "limits": Limits(description="the limits this run was held to"),
         "queued_at": UtcDateTime(),
-        "started_at": UtcDateTime(),
-        "finished_at": UtcDateTime(),
+        "started_at": nullable(UtcDateTime()),
+        "finished_at": nullable(UtcDateTime()),
     },
 )
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
