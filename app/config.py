@@ -77,6 +77,9 @@ class Config:
     ISOLATION = "bubblewrap"
     SANDBOX_UID_BASE = 61000
     SANDBOX_CGROUP_NAME = "live-code-engine"
+    # the syscall filter (seccomp, docs/security.md) on every sandboxed program; turn it off only
+    # to diagnose a program the filter breaks (/health then says "syscall_filter": null)
+    SANDBOX_SYSCALL_FILTER = True
     # warm sandboxes kept ready per language in each engine process (0 or {} turns them off),
     # and the machine-wide number of slots they may hold between them
     WARM_POOL = {"python": 2, "javascript": 1}

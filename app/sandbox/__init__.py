@@ -20,6 +20,7 @@ from .compile_cache import CompileCache
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
+from .syscall_filter import build_filter
 from .process import Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
 from .warm import Warm, WarmPool
 
@@ -41,6 +42,8 @@ class Settings:
     isolation: str = "bubblewrap"
     # worker slot N runs as uid/gid uid_base + N when the engine is root
     uid_base: int = 61000
+    # the seccomp filter on every sandboxed program (seccomp_bpf.py); off only to diagnose
+    syscall_filter: bool = True
     # name of the engine's cgroup tree; "" turns cgroups off
     cgroup_name: str = "live-code-engine"
     # where unconfined runs get their temporary directories
@@ -69,7 +72,7 @@ class Sandbox:
             self.isolation = Unconfined(self.settings.scratch_dir)
         else:
             try:
-                self.isolation = Bubblewrap()
+                self.isolation = Bubblewrap(syscall_filter=build_filter() if self.settings.syscall_filter else None)
                 become_subreaper()
             except SandboxError as error:
                 self.unavailable_reason = str(error)
@@ -129,6 +132,8 @@ class Sandbox:
             "cgroups": self.cgroups.version if self.cgroups else None,
             "memory_limit_by": "cgroup" if self.cgroups else "rlimit_as",
             "process_limit_by": "cgroup+rlimit_nproc" if self.cgroups else "rlimit_nproc",
+            # "seccomp" when every program runs under the syscall filter (docs/security.md), else null
+            "syscall_filter": "seccomp" if confined and self.isolation.syscall_filter is not None else None,
             "enforced": ["wall_time", "cpu_time", "memory", "processes", "output", "file_size", "open_files"]
             + (["disk"] if confined else []),
             "warning": None if confined else "isolation is off: development only",
