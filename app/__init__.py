@@ -75,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             uid_base=int(app.config["SANDBOX_UID_BASE"]),
             cgroup_name=app.config["SANDBOX_CGROUP_NAME"],
             syscall_filter=bool(app.config["SANDBOX_SYSCALL_FILTER"]),
+            cpu_cores=float(app.config["RUN_CPU_CORES"]),
             scratch_dir=app.config.get("SCRATCH_DIR"),
             compile_cache_dir=app.config["COMPILE_CACHE_DIR"],
             compile_cache_bytes=int(app.config["COMPILE_CACHE_BYTES"]),

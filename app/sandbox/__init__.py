@@ -21,7 +21,7 @@ from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
 from .syscall_filter import build_filter
-from .process import Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
+from .process import CpuWatchdog, Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
 from .warm import Warm, WarmPool
 
 __all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
@@ -46,6 +46,8 @@ class Settings:
     syscall_filter: bool = True
     # name of the engine's cgroup tree; "" turns cgroups off
     cgroup_name: str = "live-code-engine"
+    # CPU bandwidth of one run (all its processes), in cores, with a cpu cgroup; 0 for no cap
+    cpu_cores: float = 1.0
     # where unconfined runs get their temporary directories
     scratch_dir: str | None = None
     # compiled artifacts, shared by every engine on the host
@@ -64,7 +66,11 @@ class Sandbox:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.as_root = os.geteuid() == 0
-        self.cgroups = Cgroups.detect(self.settings.cgroup_name) if self.as_root and self.settings.cgroup_name else None
+        self.cgroups = (
+            Cgroups.detect(self.settings.cgroup_name, cpu_cores=self.settings.cpu_cores)
+            if self.as_root and self.settings.cgroup_name
+            else None
+        )
         self.unavailable_reason: str | None = None
         self.isolation: Bubblewrap | Unconfined
         if self.settings.isolation == "none":
@@ -123,6 +129,8 @@ class Sandbox:
     def describe(self) -> dict[str, object]:
         """What confines a run on this host, for /health and /languages."""
         confined = self.isolation.name == "bubblewrap"
+        cpu_counted = bool(self.cgroups and self.cgroups.cpuacct_base)
+        cpu_capped = bool(self.cgroups and self.cgroups.cpu_base)
         return {
             "isolation": self.isolation.name if self.available else "unavailable",
             "available": self.available,
@@ -132,6 +140,10 @@ class Sandbox:
             "cgroups": self.cgroups.version if self.cgroups else None,
             "memory_limit_by": "cgroup" if self.cgroups else "rlimit_as",
             "process_limit_by": "cgroup+rlimit_nproc" if self.cgroups else "rlimit_nproc",
+            # the whole run's CPU time (cpuacct, all its processes) or, without it, each process's
+            "cpu_time_limit_by": "cgroup+rlimit_cpu" if cpu_counted else "rlimit_cpu",
+            # cores' worth of CPU one run may use at most (cgroup cpu bandwidth), or null: no cap
+            "cpu_cores_per_run": self.settings.cpu_cores if cpu_capped and self.settings.cpu_cores > 0 else None,
             # "seccomp" when every program runs under the syscall filter (docs/security.md), else null
             "syscall_filter": "seccomp" if confined and self.isolation.syscall_filter is not None else None,
             "enforced": ["wall_time", "cpu_time", "memory", "processes", "output", "file_size", "open_files"]
@@ -238,9 +250,10 @@ class Sandbox:
         if group:
             group.apply(limits.memory_bytes, limits.processes)
         before = group.counters() if group else Counters(0, 0)
+        over_cpu = _cpu_watchdog(group, limits)
         try:
             with self.isolation.launch(language, source, limits, self.slot_user(slot), group, step) as launch:
-                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu)
         finally:
             self.clear_slot(slot)
         return _result(language, outcome, before, group)
@@ -289,11 +302,21 @@ class Sandbox:
             except OSError:
                 log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
                 return None
-            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+            over_cpu = _cpu_watchdog(group, limits)
+            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu)
             # read the slot's counters before the sandbox goes back: its slot may be reused at once
             return _result(warm.language, outcome, before, group)
         finally:
             self.warm_pool.finished(warm)
+
+
+def _cpu_watchdog(group: SlotGroup | None, limits: Limits) -> CpuWatchdog | None:
+    """True once the slot's processes together used limits.cpu_seconds since now; None without cpuacct."""
+    if group is None or not group.counts_cpu:
+        return None
+    budget_ns = limits.cpu_seconds * 1_000_000_000
+    start_ns = group.cpu_used_ns()
+    return lambda: group.cpu_used_ns() - start_ns > budget_ns
 
 
 def _pids_of_user(uid: int) -> list[int]:
@@ -317,7 +340,7 @@ def _result(language: Language, outcome: Outcome, before: Counters, group: SlotG
     if returncode is not None and returncode < 0:
         # a signal, told the way a shell and bubblewrap tell it
         returncode = 128 - returncode
-    reason = _why_it_stopped(language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after)
+    reason = _why_it_stopped(language, returncode, stderr, outcome, before, after)
     return Result(
         exit_code=returncode,
         stdout=outcome.stdout.decode("utf-8", errors="replace"),
@@ -333,14 +356,15 @@ def _why_it_stopped(
     language: Language,
     returncode: int | None,
     stderr: str,
-    timed_out: bool,
-    output_exceeded: bool,
+    outcome: Outcome,
     before: Counters,
     after: Counters,
 ) -> str | None:
-    if timed_out:
+    if outcome.cpu_exceeded:
+        return reasons.CPU_TIME_LIMIT
+    if outcome.timed_out:
         return reasons.TIMEOUT
-    if output_exceeded:
+    if outcome.output_exceeded:
         return reasons.OUTPUT_LIMIT
     if after.oom_kills > before.oom_kills:
         return reasons.MEMORY_LIMIT
