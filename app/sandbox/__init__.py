@@ -12,11 +12,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
-from .compile_cache import CompileCache
+from .compile_cache import Artifact, CompileCache
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
@@ -206,20 +205,23 @@ class Sandbox:
             result = self._run_warm(warm, source, stdin, limits, on_output)
             if result is not None:
                 return result
-        build_dir = None
-        compile_ms = None
-        if language.compile:
-            build_dir, compile_ms, failure = self._compiled(language, source, slot)
-            if failure is not None:
-                return failure
-        result = self._launch(language, source, stdin, limits, slot, Step(build_dir=build_dir), on_output)
+        if not language.compile:
+            return self._launch(language, source, stdin, limits, slot, Step(), on_output)
+        artifact, compile_ms, failure = self._compiled(language, source, slot)
+        if failure is not None:
+            return failure
+        try:
+            result = self._launch(language, source, stdin, limits, slot, Step(build_dir=artifact.path), on_output)
+        finally:
+            # eviction may take it from now on
+            artifact.release()
         return replace(result, compile_ms=compile_ms)
 
-    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
-        """(artifacts directory, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
+    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Artifact | None, int, Result | None]:
+        """(artifacts held for the run, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache
         key = cache.key(language, source)
-        cached = cache.lookup(key)
+        cached = cache.acquire(key)
         if cached is not None:
             return cached, 0, None
         staging = cache.staging(self.slot_user(slot))
