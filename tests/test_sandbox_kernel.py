@@ -16,6 +16,7 @@ import pytest
 
 from app import create_app
 from app.sandbox import BY_NAME, Limits, Sandbox
+from app.sandbox.cgroups import Cgroups
 from app.sandbox.compile_cache import CompileCache
 from app.sandbox.isolation import Step
 from app.sandbox.syscall_filter import build_filter
@@ -514,3 +515,65 @@ def test_eviction_spares_an_artifact_in_use_in_another_process(tmp_path):
     other.evict()
     assert not artifact.path.exists()
     assert other.acquire("key") is None
+
+
+def test_turning_the_filter_off_for_diagnosis_shows_in_health(config):
+    app = create_app({**config, "SANDBOX_SYSCALL_FILTER": False})
+    try:
+        client = app.test_client()
+        assert client.get("/health").json["isolation"]["syscall_filter"] is None
+        done = wait_terminal(client, submit(client, 'print(open("/proc/self/status").read().split("Seccomp:")[1].split()[0])'))
+        assert done["status"] == "COMPLETED" and done["stdout"] == "0\n", done
+    finally:
+        app.extensions["engine"].runner.shutdown()
+
+
+def fake_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_cgroup_v2_cpu_max_weight_and_usage(tmp_path):
+    # a v2 hierarchy as the kernel lays it out (plain files stand in for the kernel's)
+    fake_tree(tmp_path, {"cgroup.controllers": "cpuset cpu io memory pids\n", "cgroup.subtree_control": ""})
+    cgroups = Cgroups.detect("engine", root=tmp_path, cpu_cores=1.5)
+    assert cgroups is not None and cgroups.version == "v2"
+    assert (tmp_path / "engine" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+
+    group = cgroups.slot(3)
+    assert (tmp_path / "engine/slot-3/cpu.max").read_text() == "150000 100000"
+    assert (tmp_path / "engine/slot-3/cpu.weight").read_text() == "100"
+    (tmp_path / "engine/slot-3/cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    assert group.counts_cpu and group.cpu_used_ns() == 2_500_000_000
+
+
+def test_cgroup_v1_cpu_and_cpuacct_mounted_apart(tmp_path):
+    fake_tree(tmp_path, {
+        "memory/memory.limit_in_bytes": "9223372036854771712",
+        "pids/cgroup.procs": "",
+        "cpu/cpu.cfs_quota_us": "-1",
+        "cpuacct/cpuacct.usage": "0",
+    })
+    cgroups = Cgroups.detect("engine", root=tmp_path, cpu_cores=1.0)
+    assert cgroups is not None and cgroups.version == "v1"
+
+    group = cgroups.slot(0)
+    assert (tmp_path / "cpu/engine/slot-0/cpu.cfs_quota_us").read_text() == "100000"
+    assert (tmp_path / "cpu/engine/slot-0/cpu.cfs_period_us").read_text() == "100000"
+    assert (tmp_path / "cpu/engine/slot-0/cpu.shares").read_text() == "1024"
+    (tmp_path / "cpuacct/engine/slot-0/cpuacct.usage").write_text("123456789\n")
+    assert group.cpu_used_ns() == 123456789
+    # a process joins every hierarchy, so its CPU is both capped and counted
+    group.add(4242)
+    for hierarchy in ("memory", "pids", "cpu", "cpuacct"):
+        assert (tmp_path / hierarchy / "engine/slot-0/cgroup.procs").read_text() == "4242"
+
+
+def test_without_cpu_controllers_the_cpu_limit_is_per_process(tmp_path):
+    fake_tree(tmp_path, {"memory/memory.limit_in_bytes": "9223372036854771712", "pids/cgroup.procs": ""})
+    cgroups = Cgroups.detect("engine", root=tmp_path)
+
+    group = cgroups.slot(0)
+    assert not group.counts_cpu
+    assert cgroups.cpu_base is None and cgroups.cpuacct_base is None
