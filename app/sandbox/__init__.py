@@ -19,8 +19,8 @@ from .compile_cache import Artifact, CompileCache
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
-from .syscall_filter import build_filter
 from .process import CpuWatchdog, Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
+from .syscall_filter import build_filter
 from .warm import Warm, WarmPool
 
 __all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
