@@ -17,10 +17,16 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .languages import Language
+
+# staging directories older than this belong to an engine that died mid-compile (a compile and its
+# run last seconds): removed when an engine starts
+STALE_STAGING_SECONDS = 3600
 
 
 @dataclass
@@ -32,6 +38,8 @@ class Artifact:
     fd: int
     # False for a copy that is not in the cache (too large, or another run published first)
     cached: bool
+    # called once released: the cache may now evict what it had to spare
+    after_release: Callable[[], None] | None = None
 
     def release(self) -> None:
         """The run is over: let eviction have it (a private copy is deleted now)."""
@@ -41,6 +49,8 @@ class Artifact:
         os.close(fd)
         if not self.cached:
             shutil.rmtree(self.path, ignore_errors=True)
+        if self.after_release is not None:
+            self.after_release()
 
 
 def _lock_directory(path: Path, exclusive: bool) -> int | None:
@@ -76,6 +86,19 @@ class CompileCache:
         self.staging_root.mkdir(parents=True, exist_ok=True)
         # the runs' uids must reach their artifacts, and nothing else here
         os.chmod(self.root, 0o711)
+        # set when an eviction had to spare artifacts in use and left the cache over its limit:
+        # the next release evicts again (a release is otherwise free of scans)
+        self._over_limit = False
+        self._remove_stale_staging()
+
+    def _remove_stale_staging(self) -> None:
+        cutoff = time.time() - STALE_STAGING_SECONDS
+        for directory in self.staging_root.iterdir():
+            try:
+                if directory.stat().st_mtime < cutoff:
+                    shutil.rmtree(directory, ignore_errors=True)
+            except OSError:
+                continue
 
     def key(self, language: Language, source: bytes) -> str:
         digest = hashlib.sha256()
@@ -94,7 +117,7 @@ class CompileCache:
             os.utime(entry)
         except OSError:
             pass
-        return Artifact(entry, fd, cached=True)
+        return Artifact(entry, fd, cached=True, after_release=self._released)
 
     def staging(self, owner: int | None) -> Path:
         """A fresh directory a compile step may write, owned by the run's uid."""
@@ -123,7 +146,7 @@ class CompileCache:
             # another run published the same key first: this copy serves this run only
             return Artifact(staging, fd, cached=False)
         self.evict()
-        return Artifact(entry, fd, cached=True)
+        return Artifact(entry, fd, cached=True, after_release=self._released)
 
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
@@ -165,6 +188,11 @@ class CompileCache:
                 os.close(fd)
             shutil.rmtree(doomed, ignore_errors=True)
             total -= size
+        self._over_limit = total > self.max_bytes
+
+    def _released(self) -> None:
+        if self._over_limit:
+            self.evict()
 
     def describe(self) -> dict[str, int]:
         """The cache's size and limit, for /health."""
