@@ -13,7 +13,7 @@ ns = Namespace("health", description="Is the engine serving, and how are its par
 class Health(Resource):
     @ns.response(503, "Not serving runs (sandbox refused or shutting down)")
     def get(self):
-        """Overall health, with the isolation in force."""
+        """Overall health, with the isolation in force (namespaces, cgroups, CPU limits, syscall filter) and the compile cache."""
         return health.overall()
 
 
