@@ -484,7 +484,7 @@ def test_the_compile_cache_stays_within_its_limit(config):
         client = app.test_client()
         for fill in range(1, 5):
             done = wait_terminal(client, submit(client, big_program(fill, 400_000), "cpp"))
-            assert done["status"] == "COMPLETED" and done["stdout"] == f"{fill}\n", done
+            assert done["status"] == "COMPLETED" and done["stdout"] == f"{fill}\n", json.dumps(done)
             # no run holds an artifact now: the cache is within its limit
             assert 0 < cache_bytes(config["COMPILE_CACHE_DIR"]) <= 1 * MiB
         # larger than the whole cache: it runs once and is not kept
@@ -537,7 +537,12 @@ def fake_tree(root: Path, files: dict[str, str]) -> None:
 
 def test_cgroup_v2_cpu_max_weight_and_usage(tmp_path):
     # a v2 hierarchy as the kernel lays it out (plain files stand in for the kernel's)
-    fake_tree(tmp_path, {"cgroup.controllers": "cpuset cpu io memory pids\n", "cgroup.subtree_control": ""})
+    fake_tree(tmp_path, {
+        "cgroup.controllers": "cpuset cpu io memory pids\n",
+        "cgroup.subtree_control": "",
+        # the kernel gives every group a cpu.stat: here, the probe's detection reads
+        "engine/probe/cpu.stat": "usage_usec 0\n",
+    })
     cgroups = Cgroups.detect("engine", root=tmp_path, cpu_cores=1.5)
     assert cgroups is not None and cgroups.version == "v2"
     assert (tmp_path / "engine" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
@@ -555,6 +560,7 @@ def test_cgroup_v1_cpu_and_cpuacct_mounted_apart(tmp_path):
         "pids/cgroup.procs": "",
         "cpu/cpu.cfs_quota_us": "-1",
         "cpuacct/cpuacct.usage": "0",
+        "cpuacct/engine/probe/cpuacct.usage": "0",
     })
     cgroups = Cgroups.detect("engine", root=tmp_path, cpu_cores=1.0)
     assert cgroups is not None and cgroups.version == "v1"
@@ -569,6 +575,19 @@ def test_cgroup_v1_cpu_and_cpuacct_mounted_apart(tmp_path):
     group.add(4242)
     for hierarchy in ("memory", "pids", "cpu", "cpuacct"):
         assert (tmp_path / hierarchy / "engine/slot-0/cgroup.procs").read_text() == "4242"
+
+
+def test_an_unreadable_cpu_usage_falls_back_to_rlimit_cpu(tmp_path):
+    # cpuacct mounted, but the probe's usage cannot be read
+    fake_tree(tmp_path, {
+        "memory/memory.limit_in_bytes": "9223372036854771712",
+        "pids/cgroup.procs": "",
+        "cpuacct/cpuacct.usage": "0",
+    })
+    cgroups = Cgroups.detect("engine", root=tmp_path)
+
+    assert cgroups is not None and cgroups.cpuacct_base is None
+    assert not cgroups.slot(0).counts_cpu
 
 
 def test_without_cpu_controllers_the_cpu_limit_is_per_process(tmp_path):

@@ -314,11 +314,20 @@ class Sandbox:
 
 def _cpu_watchdog(group: SlotGroup | None, limits: Limits) -> CpuWatchdog | None:
     """True once the slot's processes together used limits.cpu_seconds since now; None without cpuacct."""
-    if group is None or not group.counts_cpu:
+    start_ns = group.cpu_used_ns() if group is not None and group.counts_cpu else None
+    if start_ns is None:
         return None
     budget_ns = limits.cpu_seconds * 1_000_000_000
-    start_ns = group.cpu_used_ns()
-    return lambda: group.cpu_used_ns() - start_ns > budget_ns
+
+    def over_cpu() -> bool:
+        used_ns = group.cpu_used_ns()
+        # a reading that fails says nothing: RLIMIT_CPU and the wall clock still hold the run
+        if used_ns is None or used_ns - start_ns <= budget_ns:
+            return False
+        log.info("run in %s stopped: %.2f s of CPU, over its %s s", group.cpuacct_dir, (used_ns - start_ns) / 1e9, limits.cpu_seconds)
+        return True
+
+    return over_cpu
 
 
 def _pids_of_user(uid: int) -> list[int]:

@@ -91,13 +91,21 @@ class SlotGroup:
     def counts_cpu(self) -> bool:
         return self.cpuacct_dir is not None
 
-    def cpu_used_ns(self) -> int:
-        """CPU time used by every process ever in the slot, in ns (monotonic; compare two readings)."""
+    def cpu_used_ns(self) -> int | None:
+        """CPU time used by every process ever in the slot, in ns (monotonic: compare two readings);
+        None when it cannot be read."""
         if self.cpuacct_dir is None:
-            return 0
-        if self.version == "v1":
-            return _read_int(self.cpuacct_dir / "cpuacct.usage")
-        return _read_key(self.cpuacct_dir / "cpu.stat", "usage_usec") * 1000
+            return None
+        try:
+            if self.version == "v1":
+                return int((self.cpuacct_dir / "cpuacct.usage").read_text())
+            for line in (self.cpuacct_dir / "cpu.stat").read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "usage_usec":
+                    return int(value) * 1000
+        except (OSError, ValueError):
+            pass
+        return None
 
     def apply(self, memory_bytes: int, processes: int) -> None:
         """Set this slot's memory and process caps for the next run."""
@@ -204,7 +212,9 @@ class Cgroups:
                 probe = found.group("probe")
                 probe.apply(64 * 1024 * 1024, 16)
                 probe.counters()
-                probe.cpu_used_ns()
+                if found.cpuacct_base is not None and probe.cpu_used_ns() is None:
+                    log.warning("cgroup CPU usage unreadable: RUN_CPU_SECONDS falls back to RLIMIT_CPU per process")
+                    found.cpuacct_base = None
             return found
         except OSError as error:
             log.warning("cgroups unavailable (%s): memory and process caps fall back to rlimits", error)
