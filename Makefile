@@ -4,18 +4,20 @@ VENV ?= .venv
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the engine needs: the sandbox (bubblewrap, prlimit) and the interpreters it runs
-SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless
-SYSTEM_COMMANDS ?= bwrap prlimit setpriv runuser /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac
+# Debian packages the engine needs: the sandbox (bubblewrap, prlimit, and libseccomp's Python bindings
+# for the system python3, which build the syscall filter at start-up) and the interpreters it runs
+SYSTEM_PACKAGES ?= bubblewrap util-linux python3 python3-seccomp nodejs g++ default-jdk-headless
+SYSTEM_COMMANDS ?= bwrap prlimit setpriv runuser /usr/bin/python3 /usr/lib/python3/dist-packages/seccomp.cpython-*.so \
+	/usr/bin/node /usr/bin/g++ /usr/bin/javac
 # and the tests: chromium for the editor's browser test (playwright drives it, no browser download),
 # postgresql for the storage tests, which start their own server (tests/postgres.py), never the service;
 # a glob matches whatever major version Debian ships; unmatched, it stays literal and counts as missing
 TEST_PACKAGES ?= chromium postgresql
 TEST_COMMANDS ?= /usr/bin/chromium /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl
 
-# $(call apt_install,commands,packages): install the packages when one of the commands is missing
+# $(call apt_install,commands,packages): install the packages when one of the commands (or files) is missing
 define apt_install
-	@missing=""; for c in $(1); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	@missing=""; for c in $(1); do command -v $$c >/dev/null 2>&1 || [ -f "$$c" ] || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \

@@ -54,7 +54,12 @@ class Config:
 
     # default limits of one run (languages may raise some, see app/sandbox/languages.py)
     RUN_TIMEOUT_SECONDS = 5.0
+    # CPU time of the whole run, all its processes together (cgroup cpuacct; RLIMIT_CPU per
+    # process stays as a backstop, and is the limit where the host has no cpuacct controller)
     RUN_CPU_SECONDS = 5
+    # at most this many cores' worth of CPU for one run (cgroup cpu bandwidth, equal weights
+    # between runs), so a run of busy processes cannot starve the others; 0 for no cap
+    RUN_CPU_CORES = 1.0
     RUN_MEMORY_BYTES = 256 * 1024 * 1024
     RUN_PROCESSES = 64
     OUTPUT_LIMIT_BYTES = 100 * 1024
@@ -77,6 +82,9 @@ class Config:
     ISOLATION = "bubblewrap"
     SANDBOX_UID_BASE = 61000
     SANDBOX_CGROUP_NAME = "live-code-engine"
+    # the syscall filter (seccomp, docs/security.md) on every sandboxed program; turn it off only
+    # to diagnose a program the filter breaks (/health then says "syscall_filter": null)
+    SANDBOX_SYSCALL_FILTER = True
     # warm sandboxes kept ready per language in each engine process (0 or {} turns them off),
     # and the machine-wide number of slots they may hold between them
     WARM_POOL = {"python": 2, "javascript": 1}

@@ -15,11 +15,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import report, server, sections
+from . import report, seccomp, server, sections
 from .sections import QUICK, Counts
 
-# memory first, so that "idle" is an engine nothing has run on yet
-SECTIONS = ("floors", "memory", "latency", "throughput", "autosave")
+# memory first, so that "idle" is an engine nothing has run on yet (floors and seccomp measure the
+# sandbox directly, outside the engine)
+SECTIONS = ("floors", "seccomp", "memory", "latency", "throughput", "autosave")
 SECTION_TIMEOUT_SECONDS = 600
 # after /health answers, how long the engine may take to fill its warm pool before measuring
 SETTLE_SECONDS = 20
@@ -84,6 +85,8 @@ def measure(engine: server.Server, workdir: Path, selected: list[str], wanted: s
 def run_section(name: str, engine: server.Server, workdir: Path, languages: list[str], pool_size: int, counts: Counts) -> dict:
     if name == "floors":
         return sections.floors_section(languages, pool_size, counts)
+    if name == "seccomp":
+        return seccomp.seccomp_cost(counts.spawns)
     if name == "memory":
         return bounded(sections.memory_section(engine, pool_size, counts))
     if name == "latency":

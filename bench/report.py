@@ -99,6 +99,21 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
                 _fmt(cost["bare_ms"]["median"], "ms"),
                 "",
             ))
+    filtered, unfiltered = _get(results, "seccomp", "filtered"), _get(results, "seccomp", "unfiltered")
+    if filtered and unfiltered:
+        table.append((
+            "python: cold sandboxed run with / without the syscall filter, median",
+            f"{_fmt(filtered['python_hello_cold_ms']['median'])} / {_fmt(unfiltered['python_hello_cold_ms']['median'])} ms",
+            "",
+            "",
+        ))
+        for call in (filtered.get("syscall_ns_median") or {}):
+            table.append((
+                f"syscall {call.removesuffix('_ns')}() with / without the filter, median",
+                f"{_fmt(filtered['syscall_ns_median'][call])} / {_fmt(unfiltered['syscall_ns_median'][call])} ns",
+                "",
+                "",
+            ))
     for language, figures in (results.get("hello_latency") or {}).items():
         if "latency_ms" not in figures:
             continue

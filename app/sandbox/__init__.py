@@ -12,15 +12,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
-from .compile_cache import CompileCache
+from .compile_cache import Artifact, CompileCache
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
-from .process import Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
+from .process import CpuWatchdog, Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
+from .syscall_filter import build_filter
 from .warm import Warm, WarmPool
 
 __all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
@@ -41,8 +41,12 @@ class Settings:
     isolation: str = "bubblewrap"
     # worker slot N runs as uid/gid uid_base + N when the engine is root
     uid_base: int = 61000
+    # the seccomp filter on every sandboxed program (seccomp_bpf.py); off only to diagnose
+    syscall_filter: bool = True
     # name of the engine's cgroup tree; "" turns cgroups off
     cgroup_name: str = "live-code-engine"
+    # CPU bandwidth of one run (all its processes), in cores, with a cpu cgroup; 0 for no cap
+    cpu_cores: float = 1.0
     # where unconfined runs get their temporary directories
     scratch_dir: str | None = None
     # compiled artifacts, shared by every engine on the host
@@ -61,7 +65,11 @@ class Sandbox:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.as_root = os.geteuid() == 0
-        self.cgroups = Cgroups.detect(self.settings.cgroup_name) if self.as_root and self.settings.cgroup_name else None
+        self.cgroups = (
+            Cgroups.detect(self.settings.cgroup_name, cpu_cores=self.settings.cpu_cores)
+            if self.as_root and self.settings.cgroup_name
+            else None
+        )
         self.unavailable_reason: str | None = None
         self.isolation: Bubblewrap | Unconfined
         if self.settings.isolation == "none":
@@ -69,7 +77,7 @@ class Sandbox:
             self.isolation = Unconfined(self.settings.scratch_dir)
         else:
             try:
-                self.isolation = Bubblewrap()
+                self.isolation = Bubblewrap(syscall_filter=build_filter() if self.settings.syscall_filter else None)
                 become_subreaper()
             except SandboxError as error:
                 self.unavailable_reason = str(error)
@@ -120,6 +128,8 @@ class Sandbox:
     def describe(self) -> dict[str, object]:
         """What confines a run on this host, for /health and /languages."""
         confined = self.isolation.name == "bubblewrap"
+        cpu_counted = bool(self.cgroups and self.cgroups.cpuacct_base)
+        cpu_capped = bool(self.cgroups and self.cgroups.cpu_base)
         return {
             "isolation": self.isolation.name if self.available else "unavailable",
             "available": self.available,
@@ -129,6 +139,12 @@ class Sandbox:
             "cgroups": self.cgroups.version if self.cgroups else None,
             "memory_limit_by": "cgroup" if self.cgroups else "rlimit_as",
             "process_limit_by": "cgroup+rlimit_nproc" if self.cgroups else "rlimit_nproc",
+            # the whole run's CPU time (cpuacct, all its processes) or, without it, each process's
+            "cpu_time_limit_by": "cgroup+rlimit_cpu" if cpu_counted else "rlimit_cpu",
+            # cores' worth of CPU one run may use at most (cgroup cpu bandwidth), or null: no cap
+            "cpu_cores_per_run": self.settings.cpu_cores if cpu_capped and self.settings.cpu_cores > 0 else None,
+            # "seccomp" when every program runs under the syscall filter (docs/security.md), else null
+            "syscall_filter": "seccomp" if confined and self.isolation.syscall_filter is not None else None,
             "enforced": ["wall_time", "cpu_time", "memory", "processes", "output", "file_size", "open_files"]
             + (["disk"] if confined else []),
             "warning": None if confined else "isolation is off: development only",
@@ -189,20 +205,23 @@ class Sandbox:
             result = self._run_warm(warm, source, stdin, limits, on_output)
             if result is not None:
                 return result
-        build_dir = None
-        compile_ms = None
-        if language.compile:
-            build_dir, compile_ms, failure = self._compiled(language, source, slot)
-            if failure is not None:
-                return failure
-        result = self._launch(language, source, stdin, limits, slot, Step(build_dir=build_dir), on_output)
+        if not language.compile:
+            return self._launch(language, source, stdin, limits, slot, Step(), on_output)
+        artifact, compile_ms, failure = self._compiled(language, source, slot)
+        if failure is not None:
+            return failure
+        try:
+            result = self._launch(language, source, stdin, limits, slot, Step(build_dir=artifact.path), on_output)
+        finally:
+            # eviction may take it from now on
+            artifact.release()
         return replace(result, compile_ms=compile_ms)
 
-    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
-        """(artifacts directory, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
+    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Artifact | None, int, Result | None]:
+        """(artifacts held for the run, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache
         key = cache.key(language, source)
-        cached = cache.lookup(key)
+        cached = cache.acquire(key)
         if cached is not None:
             return cached, 0, None
         staging = cache.staging(self.slot_user(slot))
@@ -233,9 +252,10 @@ class Sandbox:
         if group:
             group.apply(limits.memory_bytes, limits.processes)
         before = group.counters() if group else Counters(0, 0)
+        over_cpu = _cpu_watchdog(group, limits)
         try:
             with self.isolation.launch(language, source, limits, self.slot_user(slot), group, step) as launch:
-                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu)
         finally:
             self.clear_slot(slot)
         return _result(language, outcome, before, group)
@@ -284,11 +304,30 @@ class Sandbox:
             except OSError:
                 log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
                 return None
-            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+            over_cpu = _cpu_watchdog(group, limits)
+            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu)
             # read the slot's counters before the sandbox goes back: its slot may be reused at once
             return _result(warm.language, outcome, before, group)
         finally:
             self.warm_pool.finished(warm)
+
+
+def _cpu_watchdog(group: SlotGroup | None, limits: Limits) -> CpuWatchdog | None:
+    """True once the slot's processes together used limits.cpu_seconds since now; None without cpuacct."""
+    start_ns = group.cpu_used_ns() if group is not None and group.counts_cpu else None
+    if start_ns is None:
+        return None
+    budget_ns = limits.cpu_seconds * 1_000_000_000
+
+    def over_cpu() -> bool:
+        used_ns = group.cpu_used_ns()
+        # a reading that fails says nothing: RLIMIT_CPU and the wall clock still hold the run
+        if used_ns is None or used_ns - start_ns <= budget_ns:
+            return False
+        log.info("run in %s stopped: %.2f s of CPU, over its %s s", group.cpuacct_dir, (used_ns - start_ns) / 1e9, limits.cpu_seconds)
+        return True
+
+    return over_cpu
 
 
 def _pids_of_user(uid: int) -> list[int]:
@@ -312,7 +351,7 @@ def _result(language: Language, outcome: Outcome, before: Counters, group: SlotG
     if returncode is not None and returncode < 0:
         # a signal, told the way a shell and bubblewrap tell it
         returncode = 128 - returncode
-    reason = _why_it_stopped(language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after)
+    reason = _why_it_stopped(language, returncode, stderr, outcome, before, after)
     return Result(
         exit_code=returncode,
         stdout=outcome.stdout.decode("utf-8", errors="replace"),
@@ -328,14 +367,15 @@ def _why_it_stopped(
     language: Language,
     returncode: int | None,
     stderr: str,
-    timed_out: bool,
-    output_exceeded: bool,
+    outcome: Outcome,
     before: Counters,
     after: Counters,
 ) -> str | None:
-    if timed_out:
+    if outcome.cpu_exceeded:
+        return reasons.CPU_TIME_LIMIT
+    if outcome.timed_out:
         return reasons.TIMEOUT
-    if output_exceeded:
+    if outcome.output_exceeded:
         return reasons.OUTPUT_LIMIT
     if after.oom_kills > before.oom_kills:
         return reasons.MEMORY_LIMIT

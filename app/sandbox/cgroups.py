@@ -1,4 +1,4 @@
-"""Per-slot control groups (v1 or v2) that cap a run's memory and processes, when the host allows."""
+"""Per-slot control groups (v1 or v2) that cap a run's memory, processes and CPU, when the host allows."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +10,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# the CFS bandwidth period; a run's quota is its share of cores times this
+CPU_PERIOD_MICROSECONDS = 100_000
+# equal weights: every slot gets the same share of a contended CPU (the kernel's default, made sure)
+CPU_SHARES_V1 = 1024
+CPU_WEIGHT_V2 = 100
 
 
 @dataclass(frozen=True)
@@ -43,12 +48,64 @@ def _write(path: Path, value: str | int) -> None:
 
 
 class SlotGroup:
-    """The memory and pids groups of one worker slot."""
+    """The memory, pids and (when the host has them) cpu and cpuacct groups of one worker slot."""
 
-    def __init__(self, version: str, memory_dir: Path, pids_dir: Path) -> None:
+    def __init__(
+        self,
+        version: str,
+        memory_dir: Path,
+        pids_dir: Path,
+        cpu_dir: Path | None = None,
+        cpuacct_dir: Path | None = None,
+    ) -> None:
         self.version = version
         self.memory_dir = memory_dir
         self.pids_dir = pids_dir
+        # v1 mounts cpu (bandwidth, shares) and cpuacct (usage) apart on some hosts; v2 has one dir
+        self.cpu_dir = cpu_dir
+        self.cpuacct_dir = cpuacct_dir
+
+    @property
+    def directories(self) -> list[Path]:
+        found = [self.memory_dir, self.pids_dir, self.cpu_dir, self.cpuacct_dir]
+        unique: list[Path] = []
+        for directory in found:
+            if directory is not None and directory not in unique:
+                unique.append(directory)
+        return unique
+
+    def limit_cpu(self, cores: float) -> None:
+        """Cap the slot at `cores` cores' worth of CPU time (0: no cap) with an equal weight."""
+        if self.cpu_dir is None:
+            return
+        quota = int(cores * CPU_PERIOD_MICROSECONDS) if cores > 0 else -1
+        if self.version == "v1":
+            _write(self.cpu_dir / "cpu.cfs_period_us", CPU_PERIOD_MICROSECONDS)
+            _write(self.cpu_dir / "cpu.cfs_quota_us", quota)
+            _write(self.cpu_dir / "cpu.shares", CPU_SHARES_V1)
+        else:
+            _write(self.cpu_dir / "cpu.max", f"{quota if quota > 0 else 'max'} {CPU_PERIOD_MICROSECONDS}")
+            _write(self.cpu_dir / "cpu.weight", CPU_WEIGHT_V2)
+
+    @property
+    def counts_cpu(self) -> bool:
+        return self.cpuacct_dir is not None
+
+    def cpu_used_ns(self) -> int | None:
+        """CPU time used by every process ever in the slot, in ns (monotonic: compare two readings);
+        None when it cannot be read."""
+        if self.cpuacct_dir is None:
+            return None
+        try:
+            if self.version == "v1":
+                return int((self.cpuacct_dir / "cpuacct.usage").read_text())
+            for line in (self.cpuacct_dir / "cpu.stat").read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "usage_usec":
+                    return int(value) * 1000
+        except (OSError, ValueError):
+            pass
+        return None
 
     def apply(self, memory_bytes: int, processes: int) -> None:
         """Set this slot's memory and process caps for the next run."""
@@ -74,7 +131,7 @@ class SlotGroup:
 
     def add(self, pid: int) -> None:
         """Move a process into this slot's groups (its future children follow)."""
-        for directory in {self.memory_dir, self.pids_dir}:
+        for directory in self.directories:
             _write(directory / "cgroup.procs", pid)
 
     def counters(self) -> Counters:
@@ -109,31 +166,55 @@ class SlotGroup:
 class Cgroups:
     """The engine's cgroup tree: one SlotGroup per worker slot."""
 
-    def __init__(self, version: str, memory_base: Path, pids_base: Path) -> None:
+    def __init__(
+        self,
+        version: str,
+        memory_base: Path,
+        pids_base: Path,
+        cpu_base: Path | None = None,
+        cpuacct_base: Path | None = None,
+        cpu_cores: float = 1.0,
+    ) -> None:
         self.version = version
         self.memory_base = memory_base
         self.pids_base = pids_base
+        # None when the host has no usable cpu (bandwidth) or cpuacct (usage) controller
+        self.cpu_base = cpu_base
+        self.cpuacct_base = cpuacct_base
+        self.cpu_cores = cpu_cores
 
     def slot(self, index: int) -> SlotGroup:
         return self.group(f"slot-{index}")
 
     def group(self, name: str) -> SlotGroup:
-        memory_dir, pids_dir = self.memory_base / name, self.pids_base / name
-        memory_dir.mkdir(exist_ok=True)
-        pids_dir.mkdir(exist_ok=True)
-        return SlotGroup(self.version, memory_dir, pids_dir)
+        def make(base: Path | None) -> Path | None:
+            if base is None:
+                return None
+            (base / name).mkdir(exist_ok=True)
+            return base / name
+
+        group = SlotGroup(
+            self.version, make(self.memory_base), make(self.pids_base), make(self.cpu_base), make(self.cpuacct_base)
+        )
+        # the same for every run of the slot: set once, when the engine first uses the slot
+        group.limit_cpu(self.cpu_cores)
+        return group
 
     @classmethod
-    def detect(cls, name: str, root: Path = CGROUP_ROOT) -> Cgroups | None:
+    def detect(cls, name: str, root: Path = CGROUP_ROOT, cpu_cores: float = 1.0) -> Cgroups | None:
         """The engine's cgroup tree under name, or None when this host does not let us make one."""
         try:
             found = cls._v1(name, root) or cls._v2(name, root)
             if found:
+                found.cpu_cores = cpu_cores
                 # prove it works end to end before trusting it with a run, in a group of its
                 # own: a slot's group may be holding a run of another engine right now
                 probe = found.group("probe")
                 probe.apply(64 * 1024 * 1024, 16)
                 probe.counters()
+                if found.cpuacct_base is not None and probe.cpu_used_ns() is None:
+                    log.warning("cgroup CPU usage unreadable: RUN_CPU_SECONDS falls back to RLIMIT_CPU per process")
+                    found.cpuacct_base = None
             return found
         except OSError as error:
             log.warning("cgroups unavailable (%s): memory and process caps fall back to rlimits", error)
@@ -146,15 +227,26 @@ class Cgroups:
             return None
         (memory / name).mkdir(exist_ok=True)
         (pids / name).mkdir(exist_ok=True)
-        return cls("v1", memory / name, pids / name)
+        cpu, cpuacct = root / "cpu", root / "cpuacct"
+        cpu_base = cpuacct_base = None
+        if (cpu / "cpu.cfs_quota_us").exists():
+            (cpu / name).mkdir(exist_ok=True)
+            cpu_base = cpu / name
+        if (cpuacct / "cpuacct.usage").exists():
+            (cpuacct / name).mkdir(exist_ok=True)
+            cpuacct_base = cpuacct / name
+        return cls("v1", memory / name, pids / name, cpu_base, cpuacct_base)
 
     @classmethod
     def _v2(cls, name: str, root: Path) -> Cgroups | None:
         controllers = root / "cgroup.controllers"
-        if not controllers.exists() or not {"memory", "pids"} <= set(controllers.read_text().split()):
+        available = set(controllers.read_text().split()) if controllers.exists() else set()
+        if not {"memory", "pids"} <= available:
             return None
-        _write(root / "cgroup.subtree_control", "+memory +pids")
+        wanted = "+memory +pids" + (" +cpu" if "cpu" in available else "")
+        _write(root / "cgroup.subtree_control", wanted)
         base = root / name
         base.mkdir(exist_ok=True)
-        _write(base / "cgroup.subtree_control", "+memory +pids")
-        return cls("v2", base, base)
+        _write(base / "cgroup.subtree_control", wanted)
+        # cpu.stat (usage) is in every v2 group; cpu.max and cpu.weight need the cpu controller
+        return cls("v2", base, base, base if "cpu" in available else None, base)

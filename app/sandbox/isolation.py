@@ -98,10 +98,13 @@ class Bubblewrap:
 
     name = "bubblewrap"
 
-    def __init__(self, executable: str | None = None) -> None:
+    def __init__(self, executable: str | None = None, syscall_filter: bytes | None = None) -> None:
         self.executable = executable or shutil.which("bwrap")
         if not self.executable:
             raise SandboxError("bubblewrap (bwrap) is not installed")
+        # BPF applied by bubblewrap right before it execs the program: every launch gets it,
+        # whatever starts it (cold, warm, compile), after bubblewrap's own setup
+        self.syscall_filter = syscall_filter
 
     def base_argv(self, language: Language, limits: Limits) -> list[str]:
         argv = [
@@ -175,6 +178,12 @@ class Bubblewrap:
         open_fds.update((info_read, info_write, block_read, block_write))
         child_fds += [info_write, block_read]
         argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
+        if self.syscall_filter is not None:
+            # a memfd of its own per launch: bubblewrap reads it to the end, from its own offset
+            filter_fd = _memfd("seccomp", self.syscall_filter)
+            open_fds.add(filter_fd)
+            child_fds.append(filter_fd)
+            argv += ["--seccomp", str(filter_fd)]
 
         def release(process: subprocess.Popen[bytes]) -> int:
             # the program waits on block-fd until both bwrap processes are in the slot's groups

@@ -18,8 +18,13 @@ STOP_GRACE_SECONDS = 1.0
 # util-linux, like prlimit
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 
+# how often a run's whole CPU time is compared with its budget (one cgroup file read each time)
+CPU_CHECK_SECONDS = 0.05
+
 # called with ("stdout" | "stderr", text) as output arrives, for live feedback
 OutputListener = Callable[[str, str], None]
+# polled while a run goes on; True when the run has used up its CPU budget (all its processes)
+CpuWatchdog = Callable[[], bool]
 
 
 class SandboxError(RuntimeError):
@@ -107,6 +112,8 @@ class Outcome:
     duration_ms: int
     timed_out: bool = False
     output_exceeded: bool = False
+    # stopped because the run's processes together used up its CPU time
+    cpu_exceeded: bool = False
 
 
 class _Stream:
@@ -195,11 +202,12 @@ def execute(
     timeout_seconds: float,
     output_bytes: int,
     on_output: OutputListener | None = None,
+    over_cpu: CpuWatchdog | None = None,
 ) -> Outcome:
     """Start launch, drive it to its end under the wall clock and output caps, and report."""
     running = spawn(launch)
     try:
-        return drive(running, stdin, timeout_seconds, output_bytes, on_output)
+        return drive(running, stdin, timeout_seconds, output_bytes, on_output, over_cpu)
     finally:
         running.reap()
 
@@ -210,17 +218,21 @@ def drive(
     timeout_seconds: float,
     output_bytes: int,
     on_output: OutputListener | None = None,
+    over_cpu: CpuWatchdog | None = None,
 ) -> Outcome:
-    """Feed a started program its stdin, collect its output under caps, and end it by the clock."""
+    """Feed a started program its stdin, collect its output under caps, and end it by the clock
+    (and by its whole CPU time, when over_cpu can tell)."""
     process = running.process
     streams = {
         process.stdout: _Stream("stdout", output_bytes, on_output),
         process.stderr: _Stream("stderr", output_bytes, on_output),
     }
-    timed_out = output_exceeded = False
+    timed_out = output_exceeded = cpu_exceeded = False
     try:
         started = time.monotonic()
         deadline = started + timeout_seconds
+        # the most one wait may last before the CPU budget is looked at again
+        tick = CPU_CHECK_SECONDS if over_cpu is not None else None
         with selectors.DefaultSelector() as selector:
             for pipe in streams:
                 os.set_blocking(pipe.fileno(), False)
@@ -236,7 +248,10 @@ def drive(
                 if remaining <= 0:
                     timed_out = True
                     break
-                for key, _ in selector.select(remaining):
+                if over_cpu is not None and over_cpu():
+                    cpu_exceeded = True
+                    break
+                for key, _ in selector.select(min(remaining, tick or remaining)):
                     if key.fileobj is process.stdin:
                         pending_stdin = _feed(selector, process, pending_stdin)
                         continue
@@ -250,16 +265,13 @@ def drive(
                         output_exceeded = True
                 if output_exceeded:
                     break
-        if timed_out or output_exceeded:
-            running.stop()
-        try:
-            # a short grace covers the instant between a pipe's end and the exit it announces
-            returncode = process.wait(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
-        except subprocess.TimeoutExpired:
-            # both pipes closed but the program lingers (it closed them itself): the clock still rules
-            timed_out = True
+        if timed_out or output_exceeded or cpu_exceeded:
             running.stop()
             returncode = process.wait()
+        else:
+            # both pipes closed: the program exits now, or lingers (it closed them itself) and
+            # the clock and the CPU budget still rule
+            returncode, timed_out, cpu_exceeded = _wait_exit(running, deadline, tick, over_cpu)
         duration_ms = int((time.monotonic() - started) * 1000)
     finally:
         running.stop()
@@ -280,7 +292,27 @@ def drive(
         duration_ms=duration_ms,
         timed_out=timed_out,
         output_exceeded=output_exceeded,
+        cpu_exceeded=cpu_exceeded,
     )
+
+
+def _wait_exit(
+    running: Running, deadline: float, tick: float | None, over_cpu: CpuWatchdog | None
+) -> tuple[int, bool, bool]:
+    """(returncode, timed out, over its CPU) of a program whose pipes are closed."""
+    process = running.process
+    # a short grace covers the instant between a pipe's end and the exit it announces
+    end = deadline + 0.1
+    while True:
+        remaining = max(0.0, end - time.monotonic())
+        try:
+            return process.wait(timeout=min(remaining, tick or remaining)), False, False
+        except subprocess.TimeoutExpired:
+            pass
+        over = over_cpu is not None and over_cpu()
+        if over or time.monotonic() >= end:
+            running.stop()
+            return process.wait(), not over, over
 
 
 def _reading(selector: selectors.BaseSelector, streams: dict[object, _Stream]) -> bool:

@@ -1,4 +1,4 @@
-"""What /health reports: database, run pool, and the isolation in force."""
+"""What /health reports: database, run pool, the isolation in force, and the compile cache."""
 from __future__ import annotations
 
 import time
@@ -50,4 +50,10 @@ def overall() -> tuple[dict[str, object], int]:
     status = "ok" if serving else ("shutting_down" if not parts.runner.accepting else "unavailable")
     if serving and sandbox["warning"]:
         status = "degraded"
-    return {"status": status, "isolation": sandbox, "limits": default_limits().as_dict()}, 200 if serving else 503
+    return {
+        "status": status,
+        "isolation": sandbox,
+        "limits": default_limits().as_dict(),
+        # compiled artifacts shared by the host's engines: bytes now (those in use may exceed the limit)
+        "compile_cache": parts.sandbox.compile_cache.describe(),
+    }, 200 if serving else 503
