@@ -5,8 +5,11 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the engine needs: the sandbox (bubblewrap, prlimit) and the interpreters it runs
-SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless
-SYSTEM_COMMANDS ?= bwrap prlimit setpriv runuser /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac
+SYSTEM_PACKAGES ?= bubblewrap util-linux python3 nodejs g++ default-jdk-headless \
+	gcc golang-go rustc node-typescript ruby php-cli mono-mcs mono-runtime bash sqlite3
+SYSTEM_COMMANDS ?= bwrap prlimit setpriv runuser /usr/bin/python3 /usr/bin/node /usr/bin/g++ /usr/bin/javac \
+	/usr/bin/gcc /usr/bin/go /usr/bin/rustc /usr/bin/tsc /usr/bin/ruby /usr/bin/php \
+	/usr/bin/mcs /usr/bin/mono /usr/bin/bash /usr/bin/sqlite3
 # and the tests: chromium for the editor's browser test (playwright drives it, no browser download),
 # postgresql for the storage tests, which start their own server (tests/postgres.py), never the service;
 # a glob matches whatever major version Debian ships; unmatched, it stays literal and counts as missing

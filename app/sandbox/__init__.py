@@ -180,42 +180,58 @@ class Sandbox:
         limits: Limits,
         slot: int,
         on_output: OutputListener | None = None,
+        files: dict[str, bytes] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Result:
-        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended."""
+        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended.
+
+        files are the program's other files (relative path -> content) beside its entry file;
+        args its command-line arguments.
+        """
         if not self.available:
             raise SandboxError(self.unavailable_reason)
-        warm = self.warm_pool.take(language, limits) if self.warm_pool else None
+        # a warm sandbox holds the entry file alone and runs it without arguments
+        warm = self.warm_pool.take(language, limits) if self.warm_pool and not files and not args else None
         if warm is not None:
             result = self._run_warm(warm, source, stdin, limits, on_output)
             if result is not None:
                 return result
+        program = tuple(sorted((files or {}).items()))
         build_dir = None
         compile_ms = None
         if language.compile:
-            build_dir, compile_ms, failure = self._compiled(language, source, slot)
+            build_dir, compile_ms, failure = self._compiled(language, source, program, slot)
             if failure is not None:
                 return failure
-        result = self._launch(language, source, stdin, limits, slot, Step(build_dir=build_dir), on_output)
+        step = Step(build_dir=build_dir, files=program, args=tuple(args))
+        result = self._launch(language, source, stdin, limits, slot, step, on_output)
         return replace(result, compile_ms=compile_ms)
 
-    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
+    def _compiled(
+        self, language: Language, source: bytes, files: tuple[tuple[str, bytes], ...], slot: int
+    ) -> tuple[Path | None, int, Result | None]:
         """(artifacts directory, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache
-        key = cache.key(language, source)
+        key = cache.key(language, source, files)
         cached = cache.lookup(key)
         if cached is not None:
             return cached, 0, None
         staging = cache.staging(self.slot_user(slot))
+        for name, text in language.build_files:
+            (staging / name).write_text(text)
         limits = self.settings.compile_limits.raised(language.compile_limit_overrides)
-        compiled = self._launch(language, source, b"", limits, slot, Step(compile=True, build_dir=staging), None)
+        step = Step(compile=True, build_dir=staging, files=files)
+        compiled = self._launch(language, source, b"", limits, slot, step, None)
         if compiled.reason is None:
             return cache.publish(key, staging), compiled.duration_ms, None
         cache.discard(staging)
-        stderr = compiled.stderr
+        # some compilers (tsc, mcs) report on stdout: a compile error's report is all in stderr
+        stderr = compiled.stdout + compiled.stderr
         if compiled.reason != reasons.NONZERO_EXIT:
             stderr += f"\ncompilation stopped: {compiled.reason.replace('_', ' ')}\n"
         failed = replace(
-            compiled, stderr=stderr, reason=reasons.COMPILE_ERROR, duration_ms=0, compile_ms=compiled.duration_ms
+            compiled, stdout="", stderr=stderr, reason=reasons.COMPILE_ERROR, duration_ms=0,
+            compile_ms=compiled.duration_ms,
         )
         return None, compiled.duration_ms, failed
 

@@ -1,4 +1,4 @@
-"""Compiled artifacts keyed by a hash of (language, toolchain version, flags, source), bounded in size.
+"""Compiled artifacts keyed by a hash of (language, toolchain version, flags, every source file), bounded in size.
 
 Safe under concurrent runs: a compile writes a private staging directory and publishes it with one
 rename; when two runs compile the same source at once, the second rename loses and its copy is dropped.
@@ -27,11 +27,16 @@ class CompileCache:
         # the runs' uids must reach their artifacts, and nothing else here
         os.chmod(self.root, 0o711)
 
-    def key(self, language: Language, source: bytes) -> str:
+    def key(self, language: Language, source: bytes, files: tuple[tuple[str, bytes], ...] = ()) -> str:
+        """The entry for this program: every one of its files, by name and content, counts."""
         digest = hashlib.sha256()
         for part in (language.name, language.version() or "", "\0".join(language.compile or ()), ""):
             digest.update(part.encode() + b"\0")
         digest.update(source)
+        for name, content in files:
+            # lengths first, so no two different sets of files hash alike
+            digest.update(f"\0{len(name)}:{name}{len(content)}:".encode())
+            digest.update(content)
         return digest.hexdigest()
 
     def lookup(self, key: str) -> Path | None:
