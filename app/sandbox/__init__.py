@@ -368,6 +368,7 @@ def _why_it_stopped(
         return reasons.DISK_LIMIT
     if after.pids_max_hits > before.pids_max_hits or any(marker in tail for marker in PROCESS_LIMIT_MARKERS):
         return reasons.PROCESS_LIMIT
-    if returncode is not None and returncode > 128:
+    # 128+N for signal N; PHP's fatal errors exit 255, which is no signal
+    if returncode is not None and 128 < returncode <= 128 + signal.SIGRTMAX:
         return reasons.SIGNAL
     return reasons.NONZERO_EXIT

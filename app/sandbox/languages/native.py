@@ -10,6 +10,8 @@ C = Language(
     run=("{build}/main",),
     version_command=("/usr/bin/gcc", "--version"),
     version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
+    # what perror() says of a malloc that failed (rlimit mode; under a cgroup the kernel tells)
+    memory_error_markers=("Cannot allocate memory",),
     compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
     source_suffixes=(".c",),
     smoke_program='#include <stdio.h>\nint main(void) { puts("OK"); return 0; }\n',
