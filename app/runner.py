@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import psutil
@@ -55,6 +55,9 @@ class Job:
     session_id: str | None
     queued_at: datetime
     started_at: datetime | None = None
+    # the program's other files (name -> content) and its command-line arguments
+    files: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, execution: Execution) -> Job:
@@ -62,6 +65,8 @@ class Job:
         return cls(
             execution.id, execution.language, execution.source_code, execution.stdin, limits,
             execution.session_id, execution.queued_at,
+            files=json.loads(execution.files) if execution.files else {},
+            args=tuple(json.loads(execution.args)) if execution.args else (),
         )
 
     def moved(self, **result: object) -> metrics.Moved:
@@ -409,8 +414,9 @@ class Runner:
         def on_output(stream: str, text: str) -> None:
             self.hub.publish(job.execution_id, stream, text)
 
+        files = {name: content.encode() for name, content in job.files.items()}
         return self.sandbox.run(
-            language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output
+            language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output, files, job.args
         )
 
     def _finish(self, job: Job, result: Result) -> None:

@@ -11,7 +11,7 @@ from .schemas import ERROR, EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL
 PATH = "/executions"
 ns = Namespace("executions", description="Runs and their results")
 
-for status, reason in ((400, "Malformed JSON or a bad parameter"), (404, "No such execution"), (422, "Invalid field or unknown language")):
+for status, reason in ((400, "Malformed JSON or a bad parameter"), (404, "No such execution"), (422, "Invalid field, unknown language, bad file name or limit_too_high")):
     ns.response(status, reason, ERROR)
 
 
@@ -22,9 +22,12 @@ class ExecutionList(Resource):
     @ns.response(413, "Body or code too large", ERROR)
     @ns.response(503, "Queue full or shutting down (Retry-After)", ERROR)
     def post(self):
-        """Run code without a session."""
+        """Run code without a session: one file or several, optionally with its own limits and arguments."""
         body = payload.json_body(EXECUTION_CREATE)
-        execution = executions.submit(body["language"], body["source_code"], body.get("stdin", ""))
+        execution = executions.submit(
+            body["language"], body["source_code"], body.get("stdin", ""),
+            files=body.get("files"), limits=body.get("limits"), args=body.get("args"),
+        )
         return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}
 
 

@@ -14,22 +14,58 @@ VERSION = {
     "description": "the version this edit is based on; a stale one gets 409 (If-Match does the same)",
 }
 
+FILES = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "the program's other files beside source_code (the entry file), name -> content: a plain "
+    "name or a relative path (no '..', no leading '/' or '.'), at most FILES_MAX_COUNT (16) files and "
+    "FILES_MAX_BYTES (256 KiB) together; compiled languages compile every source among them",
+    "example": {"util.py": "def greet(name):\n    return f'Hello, {name}!'\n"},
+}
+LIMITS = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "this run's own limits, each at most the language's max_limits in GET /languages (else 422 "
+    "limit_too_high); the rest stay at their defaults",
+    "properties": {
+        "timeout_seconds": {"type": "number", "minimum": 0.1, "description": "wall clock (CPU time follows it)"},
+        "memory_bytes": {"type": "integer", "minimum": 16 * 1024 * 1024},
+        "processes": {"type": "integer", "minimum": 1, "description": "processes and threads together"},
+        "output_bytes": {"type": "integer", "minimum": 1, "description": "per stream"},
+    },
+}
+ARGS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "command-line arguments of the program, at most RUN_ARGS_MAX_COUNT (32) and RUN_ARGS_MAX_BYTES "
+    "(8 KiB) together",
+}
+
 SESSION_CREATE = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE},
+    "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE, "files": FILES},
 }
 SESSION_PATCH = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"language": LANGUAGE, "source_code": CODE, "version": VERSION},
+    "properties": {
+        "language": LANGUAGE, "source_code": CODE, "version": VERSION,
+        "files": {**FILES, "description": "replaces the session's whole set of other files ({} removes them)"},
+    },
 }
-RUN = {"type": "object", "additionalProperties": False, "properties": {"stdin": STDIN}}
+RUN = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"stdin": STDIN, "limits": LIMITS, "args": ARGS},
+}
 EXECUTION_CREATE = {
     "type": "object",
     "additionalProperties": False,
     "required": ["language", "source_code"],
-    "properties": {"language": LANGUAGE, "source_code": CODE, "stdin": STDIN},
+    "properties": {
+        "language": LANGUAGE, "source_code": CODE, "stdin": STDIN, "files": FILES, "limits": LIMITS, "args": ARGS,
+    },
 }
 
 
@@ -41,6 +77,29 @@ class UtcDateTime(fields.Raw):
 
     def format(self, value: datetime) -> str:
         return value.isoformat(timespec="milliseconds") + "Z"
+
+
+class JsonText(fields.Raw):
+    """A JSON value a column keeps as text; `empty` when the column is null."""
+
+    def __init__(self, empty: object, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.empty = empty
+        self.__schema_type__ = "object" if isinstance(empty, dict) else "array"
+
+    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
+        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
+        return json.loads(value) if value else self.empty
+
+
+class FileNames(fields.Raw):
+    """The names of the files a run had beside its entry file, from the JSON the execution row keeps."""
+
+    __schema_type__ = "array"
+
+    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
+        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
+        return sorted(json.loads(value)) if value else []
 
 
 class Limits(fields.Raw):
@@ -67,6 +126,9 @@ SESSION = Model(
         "source_code": fields.String(),
         "status": fields.String(example="ACTIVE"),
         "version": fields.Integer(description="bumped by every accepted PATCH", example=1),
+        "files": JsonText(
+            {}, description="the program's other files beside source_code, name -> content ({} when none)",
+        ),
         "created_at": UtcDateTime(),
         "updated_at": UtcDateTime(),
     },
@@ -91,6 +153,11 @@ EXECUTION = Model(
             "interrupted, sandbox_error, internal_error; null when COMPLETED"
         ),
         "limits": Limits(description="the limits this run was held to"),
+        "file_names": FileNames(
+            attribute="files", description="the files the run had beside its entry file ([] when none); "
+            "their contents are kept with the execution"
+        ),
+        "args": JsonText([], description="the command-line arguments it ran with ([] when none)"),
         "queued_at": UtcDateTime(),
         "started_at": UtcDateTime(),
         "finished_at": UtcDateTime(),
