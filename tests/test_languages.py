@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from app.sandbox import languages
+from conftest import wait_terminal
 
 PROGRAMS = {
     "python": {
@@ -145,7 +146,28 @@ def test_languages_lists_every_installed_toolchain_with_its_real_version(client)
     for entry in listed.values():
         assert entry["version"] and entry["version"][0].isdigit()
         assert entry["limits"]["timeout_seconds"] > 0
+        assert entry["source_file"].endswith("." + entry["extension"])
+        assert entry["multi_file"] and entry["graded"] and entry["interactive"]
+        for name, maximum in entry["max_limits"].items():
+            assert maximum >= entry["limits"][name]
     assert listed["java"]["limits"]["memory_bytes"] > listed["python"]["limits"]["memory_bytes"]
+    assert listed["python"]["display_name"] == "Python " + ".".join(listed["python"]["version"].split(".")[:2])
+    assert listed["cpp"]["display_name"].startswith("C++17 (g++ ")
+    assert {name for name, entry in listed.items() if entry["compiles"]} == {"cpp", "java", "c", "go", "rust", "typescript", "csharp"}
+    assert listed["sql"]["args"] is False and listed["python"]["args"] is True
+
+
+def test_every_template_runs_and_says_hello(client):
+    templates = {entry["name"]: entry["template"] for entry in client.get("/languages").json["languages"]}
+    started = {}
+    for name, template in templates.items():
+        rv = client.post("/executions", json={"language": name, "source_code": template})
+        assert rv.status_code == 202, rv.json
+        started[name] = rv.json["execution_id"]
+    for name, execution_id in started.items():
+        done = wait_terminal(client, execution_id)
+        assert done["status"] == "COMPLETED", done
+        assert "Hello, world!" in done["stdout"], (name, done["stdout"])
 
 
 def test_hello(run_code, language):

@@ -163,6 +163,33 @@ EXECUTION = Model(
         "finished_at": UtcDateTime(),
     },
 )
+LANGUAGE_INFO = Model(
+    "Language",
+    {
+        "name": fields.String(description="what `language` takes", example="cpp"),
+        "display_name": fields.String(description="for pickers, with the toolchain's version", example="C++17 (g++ 12)"),
+        "version": fields.String(description="read from the toolchain; null if it did not say", example="12.2.0"),
+        "source_file": fields.String(description="the entry file's name in the working directory", example="main.cpp"),
+        "extension": fields.String(example="cpp"),
+        "compiles": fields.Boolean(description="true when a compile step runs first (its result is cached)"),
+        "limits": fields.Raw(description="the limits a run gets by default"),
+        "max_limits": fields.Raw(
+            description="the most a run may ask for in `limits`: timeout_seconds, memory_bytes, processes, output_bytes"
+        ),
+        "interactive": fields.Boolean(description="stdin may stay open while it runs"),
+        "multi_file": fields.Boolean(description="`files` sit beside the entry file and are compiled or imported"),
+        "graded": fields.Boolean(description="graded runs support it"),
+        "args": fields.Boolean(description="the program receives `args` (false: 422 args_not_supported)"),
+        "template": fields.String(description="starting code for an editor: a hello world"),
+    },
+)
+LANGUAGE_LIST = Model(
+    "LanguageList",
+    {
+        "languages": fields.List(fields.Nested(LANGUAGE_INFO)),
+        "isolation": fields.Raw(description="what confines a run on this host"),
+    },
+)
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
 SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
 RUN_MODEL = SchemaModel("RunRequest", RUN)
@@ -170,6 +197,8 @@ EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
 
 MODELS = (
     ERROR,
+    LANGUAGE_INFO,
+    LANGUAGE_LIST,
     SESSION,
     EXECUTION,
     SESSION_CREATE_MODEL,
