@@ -20,6 +20,8 @@ _main.__dict__.update(__file__=_path, __cached__=None, __builtins__=__builtins__
     __loader__=importlib.machinery.SourceFileLoader("__main__", _path))
 _fd = int(sys.argv[1])
 sys.argv[:] = ["main.py"]
+# -c put "" first on sys.path; a cold start puts the script's directory
+sys.path[0] = os.path.dirname(_path)
 _source = _receive(_fd)
 del _receive, _fd
 sys.modules["__main__"] = _main
