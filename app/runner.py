@@ -331,10 +331,19 @@ class Runner:
         db.session.rollback()
         return self._mark_running(job)
 
+    def _longest_seconds(self, job: Job) -> float:
+        """The longest the job may take: its run, and its compile step where it has one (Rust's, Go's
+        and C#'s may take 30 s), so that no other engine takes a long compile for a dead one."""
+        language = BY_NAME.get(job.language)
+        if language is None or not language.compile:
+            return job.limits.timeout_seconds
+        compile_limits = self.sandbox.settings.compile_limits.raised(language.compile_limit_overrides)
+        return job.limits.timeout_seconds + compile_limits.timeout_seconds
+
     def _mark_running(self, job: Job) -> Job | None:
         """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
-        lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
+        lease = now + timedelta(seconds=self._longest_seconds(job) + LEASE_GRACE_SECONDS)
         # in flight before the row says RUNNING: the reaper, on another thread, must never see
         # the row ours and RUNNING while this process does not yet know it runs it. Only one
         # thread here claims a given run (the dispatcher may have read it QUEUED while a direct
