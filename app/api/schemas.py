@@ -91,6 +91,12 @@ class JsonText(fields.Raw):
         value = fields.get_value(key if self.attribute is None else self.attribute, obj)
         return json.loads(value) if value else self.empty
 
+    def schema(self) -> dict:
+        schema = super().schema()
+        if schema["type"] == "array":
+            schema["items"] = {"type": "string"}
+        return schema
+
 
 class FileNames(fields.Raw):
     """The names of the files a run had beside its entry file, from the JSON the execution row keeps."""
@@ -100,6 +106,9 @@ class FileNames(fields.Raw):
     def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
         value = fields.get_value(key if self.attribute is None else self.attribute, obj)
         return sorted(json.loads(value)) if value else []
+
+    def schema(self) -> dict:
+        return {**super().schema(), "items": {"type": "string"}}
 
 
 class Limits(fields.Raw):
