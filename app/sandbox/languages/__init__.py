@@ -6,7 +6,6 @@ holds what an entry is and the registry.
 from __future__ import annotations
 
 import functools
-import glob
 import re
 import shutil
 import subprocess
@@ -27,7 +26,8 @@ class Language:
     # argv of a warm sandbox: starts the runtime with a bootstrap that reads the program from
     # {control_fd} and then runs it exactly as `run` would; None when the language has none
     warm: tuple[str, ...] | None = None
-    # argv that compiles {source} into {build}; None for interpreted languages
+    # argv that compiles {source} (or {sources}: every source file of the program) into {build};
+    # None for interpreted languages
     compile: tuple[str, ...] | None = None
     # False for runtimes that reserve far more address space than they use (V8, the JVM):
     # RLIMIT_AS would kill them at start, so their memory is held by cgroup or heap flag instead
@@ -63,7 +63,8 @@ class Language:
         return _expand(self.run, self.source_file, build, memory_bytes) + (list(args) if self.takes_args else [])
 
     def compile_argv(self, build: str, memory_bytes: int, files: tuple[str, ...] = ()) -> list[str]:
-        sources = [self.source_file, *sorted(name for name in files if name.endswith(self.source_suffixes or ("\0",)))]
+        others = sorted(name for name in files if self.source_suffixes and name.endswith(self.source_suffixes))
+        sources = [self.source_file, *others]
         return _expand(self.compile or (), self.source_file, build, memory_bytes, sources=sources)
 
     def warm_argv(self, memory_bytes: int, control_fd: int) -> list[str]:
