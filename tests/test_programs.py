@@ -100,8 +100,9 @@ def test_an_unsafe_file_name_is_a_clear_422(client, name):
 
 
 def test_a_file_cannot_also_be_a_folder_and_the_set_is_bounded(client, app):
-    rv = client.post("/executions", json={"language": "python", "source_code": "", "files": {"a": "", "a/b.py": ""}})
-    assert rv.status_code == 422 and rv.json["error"] == "invalid_file_name"
+    for files in ({"a": "", "a/b.py": ""}, {"main.py/x.py": ""}):
+        rv = client.post("/executions", json={"language": "python", "source_code": "", "files": files})
+        assert rv.status_code == 422 and rv.json["error"] == "invalid_file_name", rv.json
     many = {f"f{i}.py": "" for i in range(app.config["FILES_MAX_COUNT"] + 1)}
     rv = client.post("/executions", json={"language": "python", "source_code": "", "files": many})
     assert rv.status_code == 422 and rv.json["error"] == "too_many_files"

@@ -26,7 +26,8 @@ def check_files(files: dict[str, str] | None, language: Language) -> dict[str, s
         raise APIError("too_many_files", f"A program may have at most {most} files beside its entry file.", 422, limit=most)
     for name in files:
         _check_name(name, language)
-    names = set(files)
+    # the entry file is a file too: no other may sit under it
+    names = {*files, language.source_file}
     for name in files:
         parent = name.rsplit("/", 1)[0] if "/" in name else None
         while parent is not None:
