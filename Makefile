@@ -5,10 +5,13 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the engine needs: the sandbox (bubblewrap, prlimit, and libseccomp's Python bindings
-# for the system python3, which build the syscall filter at start-up) and the interpreters it runs
-SYSTEM_PACKAGES ?= bubblewrap util-linux python3 python3-seccomp nodejs g++ default-jdk-headless
+# for the system python3, which build the syscall filter at start-up) and the toolchains it runs
+SYSTEM_PACKAGES ?= bubblewrap util-linux python3 python3-seccomp nodejs g++ default-jdk-headless \
+	gcc golang-go rustc node-typescript ruby php-cli mono-mcs mono-runtime bash sqlite3
 SYSTEM_COMMANDS ?= bwrap prlimit setpriv runuser /usr/bin/python3 /usr/lib/python3/dist-packages/seccomp.cpython-*.so \
-	/usr/bin/node /usr/bin/g++ /usr/bin/javac
+	/usr/bin/node /usr/bin/g++ /usr/bin/javac \
+	/usr/bin/gcc /usr/bin/go /usr/bin/rustc /usr/bin/tsc /usr/bin/ruby /usr/bin/php \
+	/usr/bin/mcs /usr/bin/mono /usr/bin/bash /usr/bin/sqlite3
 # and the tests: chromium for the editor's browser test (playwright drives it, no browser download),
 # postgresql for the storage tests, which start their own server (tests/postgres.py), never the service;
 # a glob matches whatever major version Debian ships; unmatched, it stays literal and counts as missing

@@ -66,10 +66,22 @@ class Config:
     RUN_FILE_SIZE_BYTES = 16 * 1024 * 1024
     RUN_DISK_BYTES = 32 * 1024 * 1024
     RUN_OPEN_FILES = 256
+    # the most a run may ask for in its "limits" (422 limit_too_high above); a language whose
+    # default is higher (Java's memory) may ask up to its default
+    RUN_TIMEOUT_SECONDS_MAX = 20.0
+    RUN_MEMORY_BYTES_MAX = 1024 * 1024 * 1024
+    RUN_PROCESSES_MAX = 256
+    OUTPUT_LIMIT_BYTES_MAX = 1024 * 1024
+    # command-line arguments of a run ("args"): how many, and their UTF-8 bytes together
+    RUN_ARGS_MAX_COUNT = 32
+    RUN_ARGS_MAX_BYTES = 8 * 1024
 
     # request size limits
     MAX_CONTENT_LENGTH = 1024 * 1024
     SOURCE_MAX_BYTES = 256 * 1024
+    # a program's other files beside its entry file ("files"): how many, and their bytes together
+    FILES_MAX_COUNT = 16
+    FILES_MAX_BYTES = 256 * 1024
     STDIN_MAX_BYTES = 256 * 1024
 
     # long-poll: the longest ?wait= accepted, and how often each process's watcher looks (one

@@ -44,6 +44,8 @@ class CodeSession(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # the user (a JWT's sub) it belongs to when access control is on (app/auth.py); else null
     owner_user_id: Mapped[str | None] = mapped_column(String(255))
+    # the program's other files beside source_code, as JSON {"name": "content"}; null: none
+    files: Mapped[str | None] = mapped_column(Text)
 
     executions: Mapped[list[Execution]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True
@@ -93,6 +95,10 @@ class Execution(db.Model):
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # the user who queued it when access control is on (app/auth.py); else null
     owner_user_id: Mapped[str | None] = mapped_column(String(255))
+    # the other files it ran with (JSON {"name": "content"}) and its command-line arguments
+    # (JSON list); null: none
+    files: Mapped[str | None] = mapped_column(Text)
+    args: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 

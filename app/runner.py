@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import psutil
@@ -55,6 +55,9 @@ class Job:
     session_id: str | None
     queued_at: datetime
     started_at: datetime | None = None
+    # the program's other files (name -> content) and its command-line arguments
+    files: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, execution: Execution) -> Job:
@@ -62,6 +65,8 @@ class Job:
         return cls(
             execution.id, execution.language, execution.source_code, execution.stdin, limits,
             execution.session_id, execution.queued_at,
+            files=json.loads(execution.files) if execution.files else {},
+            args=tuple(json.loads(execution.args)) if execution.args else (),
         )
 
     def moved(self, **result: object) -> metrics.Moved:
@@ -326,10 +331,19 @@ class Runner:
         db.session.rollback()
         return self._mark_running(job)
 
+    def _longest_seconds(self, job: Job) -> float:
+        """The longest the job may take: its run, and its compile step where it has one (Rust's, Go's
+        and C#'s may take 30 s), so that no other engine takes a long compile for a dead one."""
+        language = BY_NAME.get(job.language)
+        if language is None or not language.compile:
+            return job.limits.timeout_seconds
+        compile_limits = self.sandbox.settings.compile_limits.raised(language.compile_limit_overrides)
+        return job.limits.timeout_seconds + compile_limits.timeout_seconds
+
     def _mark_running(self, job: Job) -> Job | None:
         """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
-        lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
+        lease = now + timedelta(seconds=self._longest_seconds(job) + LEASE_GRACE_SECONDS)
         # in flight before the row says RUNNING: the reaper, on another thread, must never see
         # the row ours and RUNNING while this process does not yet know it runs it. Only one
         # thread here claims a given run (the dispatcher may have read it QUEUED while a direct
@@ -409,8 +423,9 @@ class Runner:
         def on_output(stream: str, text: str) -> None:
             self.hub.publish(job.execution_id, stream, text)
 
+        files = {name: content.encode() for name, content in job.files.items()}
         return self.sandbox.run(
-            language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output
+            language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output, files, job.args
         )
 
     def _finish(self, job: Job, result: Result) -> None:

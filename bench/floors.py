@@ -28,6 +28,8 @@ class Hello:
     source_file: str | None = None
     comment: str = "//"
     expected: str = "hello\n"
+    # environment beyond the bench's own, as the engine gives the language
+    env: tuple[tuple[str, str], ...] = ()
 
     def fresh_source(self) -> str:
         """The program with a unique comment, as if just edited: no cache of any engine has seen it."""
@@ -61,6 +63,52 @@ HELLO: dict[str, Hello] = {
         ),
         "Main.java",
     ),
+    # the rest: the engine's own command for each (app/sandbox/languages/), run bare in a scratch directory
+    "c": Hello(
+        '#include <stdio.h>\nint main(void) { printf("hello\\n"); return 0; }\n',
+        (("/usr/bin/gcc", "-std=c17", "-O2", "-pipe", "-o", "main", "main.c", "-lm"), ("./main",)),
+        "main.c",
+    ),
+    "go": Hello(
+        'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n',
+        (("/usr/bin/go", "build", "-o", "main", "main.go"), ("./main",)),
+        "main.go",
+        # as in the sandbox: offline, no cgo; the build cache is the bench's own (the engine's is
+        # new each run, but a new source misses it either way: the standard library is prebuilt)
+        env=(
+            ("GOCACHE", os.path.join(tempfile.gettempdir(), "bench-floor-go-cache")), ("GOFLAGS", "-mod=mod"),
+            ("GOPROXY", "off"), ("CGO_ENABLED", "0"),
+        ),
+    ),
+    "rust": Hello(
+        'fn main() { println!("hello"); }\n',
+        (("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "main", "main.rs"), ("./main",)),
+        "main.rs",
+    ),
+    "typescript": Hello(
+        'console.log("hello");\n',
+        (
+            ("/usr/bin/node", "/usr/share/nodejs/typescript/lib/tsc.js", "--pretty", "false", "--skipLibCheck",
+             "--target", "es2020", "--module", "commonjs", "--outDir", "out", "main.ts"),
+            ("/usr/bin/node", "out/main.js"),
+        ),
+        "main.ts",
+    ),
+    "csharp": Hello(
+        'class Program { static void Main() { System.Console.WriteLine("hello"); } }\n',
+        (("/usr/bin/mono", "/usr/lib/mono/4.5/mcs.exe", "-optimize+", "-out:main.exe", "main.cs"), ("/usr/bin/mono", "main.exe")),
+        "main.cs",
+    ),
+    "ruby": Hello('puts "hello"', (("/usr/bin/ruby", "-e", 'puts "hello"'),), comment="#"),
+    "php": Hello('<?php echo "hello\\n";', (("/usr/bin/php", "-r", 'echo "hello\\n";'),)),
+    "bash": Hello("echo hello", (("/usr/bin/bash", "-c", "echo hello"),), comment="#"),
+    # the SQL as an argument: the bare sqlite3 then exits without reading stdin (the engine's has none)
+    "sql": Hello(
+        "SELECT 'hello' AS greeting;",
+        (("/usr/bin/sqlite3", "-bail", "-box", ":memory:", "SELECT 'hello' AS greeting;"),),
+        comment="--",
+        expected="┌──────────┐\n│ greeting │\n├──────────┤\n│ hello    │\n└──────────┘\n",
+    ),
 }
 STEP_TIMEOUT_SECONDS = 30
 
@@ -69,7 +117,10 @@ def spawn_once(hello: Hello, workdir: Path) -> float:
     """Seconds the bare steps take from the first spawn to the last exit; raises if the output is wrong."""
     started = time.perf_counter()
     for step in hello.steps:
-        done = subprocess.run(step, cwd=workdir, capture_output=True, text=True, timeout=STEP_TIMEOUT_SECONDS, check=False)
+        done = subprocess.run(
+            step, cwd=workdir, capture_output=True, text=True, timeout=STEP_TIMEOUT_SECONDS, check=False,
+            env={**os.environ, **dict(hello.env)} if hello.env else None,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{step[0]}: exit {done.returncode}: {done.stderr[-200:]}")
     seconds = time.perf_counter() - started

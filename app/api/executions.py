@@ -18,9 +18,12 @@ class ExecutionList(Resource):
     @ns.response(202, "Queued", EXECUTION)
     @errors(ns, 400, 413, 422, 429)
     def post(self):
-        """Run code without a session."""
+        """Run code without a session: one file or several, optionally with its own limits and arguments."""
         body = payload.json_body(EXECUTION_CREATE)
-        execution = executions.submit(body["language"], body["source_code"], body.get("stdin", ""))
+        execution = executions.submit(
+            body["language"], body["source_code"], body.get("stdin", ""),
+            files=body.get("files"), limits=body.get("limits"), args=body.get("args"),
+        )
         return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}
 
 

@@ -6,6 +6,7 @@ from flask_restx import Namespace, Resource
 from .. import catalog
 from ..sandbox import installed
 from ..services.executions import engine
+from .schemas import LANGUAGE_LIST
 
 PATH = "/languages"
 ns = Namespace("languages", description="What can run here, and under which limits")
@@ -13,9 +14,10 @@ ns = Namespace("languages", description="What can run here, and under which limi
 
 @ns.route("")
 class LanguageList(Resource):
-    @ns.response(200, "Languages with versions and limits, and the isolation in force")
+    @ns.response(200, "The installed languages", LANGUAGE_LIST)
     def get(self):
-        """The installed languages, each with its version and the limits a run gets."""
+        """The installed languages: version, display name, entry file, default and maximum limits,
+        capabilities and a starting template each."""
         return {
             "languages": [catalog.describe(language) for language in installed()],
             "isolation": engine().sandbox.describe(),

@@ -18,7 +18,7 @@ WHY = {
     404: "No such resource (or not the caller's)",
     409: "Conflict with the current state: the body says which",
     413: "Body, code or input too large",
-    422: "A field is invalid, or the language is not installed",
+    422: "A field is invalid: an unknown language, a bad file name, a limit above its maximum (limit_too_high)",
     429: "Rate limit reached (Retry-After)",
     503: "Queue full, shutting down, or the database busy (Retry-After)",
 }

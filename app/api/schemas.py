@@ -14,22 +14,58 @@ VERSION = {
     "description": "the version this edit is based on; a stale one gets 409 (If-Match does the same)",
 }
 
+FILES = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "the program's other files beside source_code (the entry file), name -> content: a plain "
+    "name or a relative path (no '..', no leading '/' or '.'), at most FILES_MAX_COUNT (16) files and "
+    "FILES_MAX_BYTES (256 KiB) together; compiled languages compile every source among them",
+    "example": {"util.py": "def greet(name):\n    return f'Hello, {name}!'\n"},
+}
+LIMITS = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "this run's own limits, each at most the language's max_limits in GET /languages (else 422 "
+    "limit_too_high); the rest stay at their defaults",
+    "properties": {
+        "timeout_seconds": {"type": "number", "minimum": 0.1, "description": "wall clock (CPU time follows it)"},
+        "memory_bytes": {"type": "integer", "minimum": 16 * 1024 * 1024},
+        "processes": {"type": "integer", "minimum": 1, "description": "processes and threads together"},
+        "output_bytes": {"type": "integer", "minimum": 1, "description": "per stream"},
+    },
+}
+ARGS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "command-line arguments of the program, at most RUN_ARGS_MAX_COUNT (32) and RUN_ARGS_MAX_BYTES "
+    "(8 KiB) together",
+}
+
 SESSION_CREATE = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE},
+    "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE, "files": FILES},
 }
 SESSION_PATCH = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"language": LANGUAGE, "source_code": CODE, "version": VERSION},
+    "properties": {
+        "language": LANGUAGE, "source_code": CODE, "version": VERSION,
+        "files": {**FILES, "description": "replaces the session's whole set of other files ({} removes them)"},
+    },
 }
-RUN = {"type": "object", "additionalProperties": False, "properties": {"stdin": STDIN}}
+RUN = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"stdin": STDIN, "limits": LIMITS, "args": ARGS},
+}
 EXECUTION_CREATE = {
     "type": "object",
     "additionalProperties": False,
     "required": ["language", "source_code"],
-    "properties": {"language": LANGUAGE, "source_code": CODE, "stdin": STDIN},
+    "properties": {
+        "language": LANGUAGE, "source_code": CODE, "stdin": STDIN, "files": FILES, "limits": LIMITS, "args": ARGS,
+    },
 }
 
 
@@ -41,6 +77,38 @@ class UtcDateTime(fields.Raw):
 
     def format(self, value: datetime) -> str:
         return value.isoformat(timespec="milliseconds") + "Z"
+
+
+class JsonText(fields.Raw):
+    """A JSON value a column keeps as text; `empty` when the column is null."""
+
+    def __init__(self, empty: object, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.empty = empty
+        self.__schema_type__ = "object" if isinstance(empty, dict) else "array"
+
+    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
+        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
+        return json.loads(value) if value else self.empty
+
+    def schema(self) -> dict:
+        schema = super().schema()
+        if schema["type"] == "array":
+            schema["items"] = {"type": "string"}
+        return schema
+
+
+class FileNames(fields.Raw):
+    """The names of the files a run had beside its entry file, from the JSON the execution row keeps."""
+
+    __schema_type__ = "array"
+
+    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
+        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
+        return sorted(json.loads(value)) if value else []
+
+    def schema(self) -> dict:
+        return {**super().schema(), "items": {"type": "string"}}
 
 
 class Limits(fields.Raw):
@@ -74,6 +142,9 @@ SESSION = Model(
         "source_code": fields.String(),
         "status": fields.String(example="ACTIVE"),
         "version": fields.Integer(description="bumped by every accepted PATCH", example=1),
+        "files": JsonText(
+            {}, description="the program's other files beside source_code, name -> content ({} when none)",
+        ),
         "created_at": UtcDateTime(),
         "updated_at": UtcDateTime(),
     },
@@ -98,9 +169,41 @@ EXECUTION = Model(
             "interrupted, sandbox_error, internal_error; null when COMPLETED"
         )),
         "limits": Limits(description="the limits this run was held to"),
+        "file_names": FileNames(
+            attribute="files", description="the files the run had beside its entry file ([] when none); "
+            "their contents are kept with the execution"
+        ),
+        "args": JsonText([], description="the command-line arguments it ran with ([] when none)"),
         "queued_at": UtcDateTime(),
         "started_at": nullable(UtcDateTime()),
         "finished_at": nullable(UtcDateTime()),
+    },
+)
+LANGUAGE_INFO = Model(
+    "Language",
+    {
+        "name": fields.String(description="what `language` takes", example="cpp"),
+        "display_name": fields.String(description="for pickers, with the toolchain's version", example="C++17 (g++ 12)"),
+        "version": fields.String(description="read from the toolchain; null if it did not say", example="12.2.0"),
+        "source_file": fields.String(description="the entry file's name in the working directory", example="main.cpp"),
+        "extension": fields.String(example="cpp"),
+        "compiles": fields.Boolean(description="true when a compile step runs first (its result is cached)"),
+        "limits": fields.Raw(description="the limits a run gets by default"),
+        "max_limits": fields.Raw(
+            description="the most a run may ask for in `limits`: timeout_seconds, memory_bytes, processes, output_bytes"
+        ),
+        "interactive": fields.Boolean(description="stdin may stay open while it runs"),
+        "multi_file": fields.Boolean(description="`files` sit beside the entry file and are compiled or imported"),
+        "graded": fields.Boolean(description="graded runs support it"),
+        "args": fields.Boolean(description="the program receives `args` (false: 422 args_not_supported)"),
+        "template": fields.String(description="starting code for an editor: a hello world"),
+    },
+)
+LANGUAGE_LIST = Model(
+    "LanguageList",
+    {
+        "languages": fields.List(fields.Nested(LANGUAGE_INFO)),
+        "isolation": fields.Raw(description="what confines a run on this host"),
     },
 )
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
@@ -110,6 +213,8 @@ EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
 
 MODELS = (
     ERROR,
+    LANGUAGE_INFO,
+    LANGUAGE_LIST,
     SESSION,
     EXECUTION,
     SESSION_CREATE_MODEL,

@@ -77,9 +77,11 @@ class SessionRun(Resource):
     @ns.response(202, "Queued; poll GET /executions/{id}?wait=", EXECUTION)
     @errors(ns, 400, 404, 413, 422, 429)
     def post(self, session_id: str):
-        """Run the session's current code."""
+        """Run the session's current code (every file of it), optionally with its own limits and arguments."""
         body = payload.json_body(RUN)
-        execution, created = sessions.run(session_id, body.get("stdin", ""), request.headers.get("Idempotency-Key"))
+        execution, created = sessions.run(
+            session_id, body.get("stdin", ""), request.headers.get("Idempotency-Key"), body.get("limits"), body.get("args")
+        )
         headers = {"Location": f"/executions/{execution.id}"}
         if not created:
             headers["Idempotent-Replayed"] = "true"

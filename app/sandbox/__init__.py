@@ -196,45 +196,62 @@ class Sandbox:
         limits: Limits,
         slot: int,
         on_output: OutputListener | None = None,
+        files: dict[str, bytes] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Result:
-        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended."""
+        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended.
+
+        files are the program's other files (relative path -> content) beside its entry file;
+        args its command-line arguments.
+        """
         if not self.available:
             raise SandboxError(self.unavailable_reason)
-        warm = self.warm_pool.take(language, limits) if self.warm_pool else None
+        # a warm sandbox holds the entry file alone and runs it without arguments
+        warm = self.warm_pool.take(language, limits) if self.warm_pool and not files and not args else None
         if warm is not None:
             result = self._run_warm(warm, source, stdin, limits, on_output)
             if result is not None:
                 return result
+        program = tuple(sorted((files or {}).items()))
         if not language.compile:
-            return self._launch(language, source, stdin, limits, slot, Step(), on_output)
-        artifact, compile_ms, failure = self._compiled(language, source, slot)
+            step = Step(files=program, args=tuple(args))
+            return self._launch(language, source, stdin, limits, slot, step, on_output)
+        artifact, compile_ms, failure = self._compiled(language, source, program, slot)
         if failure is not None:
             return failure
         try:
-            result = self._launch(language, source, stdin, limits, slot, Step(build_dir=artifact.path), on_output)
+            step = Step(build_dir=artifact.path, files=program, args=tuple(args))
+            result = self._launch(language, source, stdin, limits, slot, step, on_output)
         finally:
             # eviction may take it from now on
             artifact.release()
         return replace(result, compile_ms=compile_ms)
 
-    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Artifact | None, int, Result | None]:
+    def _compiled(
+        self, language: Language, source: bytes, files: tuple[tuple[str, bytes], ...], slot: int
+    ) -> tuple[Artifact | None, int, Result | None]:
         """(artifacts held for the run, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache
-        key = cache.key(language, source)
+        key = cache.key(language, source, files)
         cached = cache.acquire(key)
         if cached is not None:
             return cached, 0, None
         staging = cache.staging(self.slot_user(slot))
+        for name, text in language.build_files:
+            (staging / name).write_text(text)
         limits = self.settings.compile_limits.raised(language.compile_limit_overrides)
-        compiled = self._launch(language, source, b"", limits, slot, Step(compile=True, build_dir=staging), None)
+        step = Step(compile=True, build_dir=staging, files=files)
+        compiled = self._launch(language, source, b"", limits, slot, step, None)
         if compiled.reason is None:
             return cache.publish(key, staging), compiled.duration_ms, None
         cache.discard(staging)
-        stderr = compiled.stderr
+        # some compilers (tsc, mcs) report on stdout: a compile error's report is all in stderr
+        stderr = compiled.stdout + compiled.stderr
         if compiled.reason != reasons.NONZERO_EXIT:
             stderr += f"\ncompilation stopped: {compiled.reason.replace('_', ' ')}\n"
         failed = replace(
-            compiled, stderr=stderr, reason=reasons.COMPILE_ERROR, duration_ms=0, compile_ms=compiled.duration_ms
+            compiled, stdout="", stderr=stderr, reason=reasons.COMPILE_ERROR, duration_ms=0,
+            compile_ms=compiled.duration_ms,
         )
         return None, compiled.duration_ms, failed
 
@@ -392,6 +409,7 @@ def _why_it_stopped(
         return reasons.DISK_LIMIT
     if after.pids_max_hits > before.pids_max_hits or any(marker in tail for marker in PROCESS_LIMIT_MARKERS):
         return reasons.PROCESS_LIMIT
-    if returncode is not None and returncode > 128:
+    # 128+N for signal N; PHP's fatal errors exit 255, which is no signal
+    if returncode is not None and 128 < returncode <= 128 + signal.SIGRTMAX:
         return reasons.SIGNAL
     return reasons.NONZERO_EXIT

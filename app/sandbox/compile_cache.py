@@ -1,4 +1,4 @@
-"""Compiled artifacts keyed by a hash of (language, toolchain version, flags, source), bounded in size.
+"""Compiled artifacts keyed by a hash of (language, toolchain version, flags, every source file), bounded in size.
 
 Never larger than max_bytes plus the artifacts in use right now. A run holds a shared flock() on
 its artifact's directory for as long as it may bind-mount it; eviction removes least recently used
@@ -100,11 +100,16 @@ class CompileCache:
             except OSError:
                 continue
 
-    def key(self, language: Language, source: bytes) -> str:
+    def key(self, language: Language, source: bytes, files: tuple[tuple[str, bytes], ...] = ()) -> str:
+        """The entry for this program: every one of its files, by name and content, counts."""
         digest = hashlib.sha256()
         for part in (language.name, language.version() or "", "\0".join(language.compile or ()), ""):
             digest.update(part.encode() + b"\0")
         digest.update(source)
+        for name, content in files:
+            # lengths first, so no two different sets of files hash alike
+            digest.update(f"\0{len(name)}:{name}{len(content)}:".encode())
+            digest.update(content)
         return digest.hexdigest()
 
     def acquire(self, key: str) -> Artifact | None:

@@ -33,6 +33,10 @@ class Step:
     build_dir: Path | None = None
     # a warm start: the program will arrive on this inherited pipe
     control_fd: int | None = None
+    # the program's other files beside its entry file: (relative path, content)
+    files: tuple[tuple[str, bytes], ...] = ()
+    # command-line arguments of the run (not of the compile step)
+    args: tuple[str, ...] = ()
 
     @property
     def inherited_fds(self) -> tuple[int, ...]:
@@ -42,8 +46,8 @@ class Step:
         if self.control_fd is not None:
             return language.warm_argv(memory_bytes, self.control_fd)
         if self.compile:
-            return language.compile_argv(build, memory_bytes)
-        return language.run_argv(build, memory_bytes)
+            return language.compile_argv(build, memory_bytes, tuple(name for name, _ in self.files))
+        return language.run_argv(build, memory_bytes, self.args)
 
 
 def rlimit_prefix(limits: Limits, address_space: bool, cgroup: bool = False) -> list[str]:
@@ -162,12 +166,15 @@ class Bubblewrap:
                     open_fds.discard(fd)
                     os.close(fd)
 
-        source_fd = _memfd("source", source)
-        open_fds.add(source_fd)
-        child_fds = [source_fd]
+        child_fds: list[int] = []
         address_space = group is None and language.address_space_limit
         argv = rlimit_prefix(limits, address_space, cgroup=group is not None) + self.base_argv(language, limits)
-        argv += ["--file", str(source_fd), f"{WORKDIR}/{language.source_file}"]
+        # bwrap makes a file's parent directories itself
+        for name, content in ((language.source_file, source), *step.files):
+            fd = _memfd("source", content)
+            open_fds.add(fd)
+            child_fds.append(fd)
+            argv += ["--file", str(fd), f"{WORKDIR}/{name}"]
         if step.build_dir is not None:
             argv += ["--bind" if step.compile else "--ro-bind", str(step.build_dir), BUILD_DIR]
         # nothing else may be written: the root and /dev stay read-only, the RAM-backed
@@ -228,10 +235,12 @@ class Unconfined:
     ) -> Iterator[Launch]:
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch_dir))
         try:
-            (workdir / language.source_file).write_bytes(source)
+            for name, content in ((language.source_file, source), *step.files):
+                (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+                (workdir / name).write_bytes(content)
             if user is not None:
-                os.chown(workdir, user, user)
-                os.chown(workdir / language.source_file, user, user)
+                for path in [workdir, *workdir.rglob("*")]:
+                    os.chown(path, user, user)
 
             def release(process: subprocess.Popen[bytes]) -> None:
                 if group is not None:

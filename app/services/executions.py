@@ -16,6 +16,7 @@ from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
 from ..models import Execution
+from . import programs
 
 
 # the window of the per-minute rate limits
@@ -41,8 +42,12 @@ def submit(
     stdin: str = "",
     session_id: str | None = None,
     idempotency_key: str | None = None,
+    files: dict[str, str] | None = None,
+    limits: dict[str, float | int] | None = None,
+    args: list[str] | None = None,
 ) -> Execution:
-    """Store a QUEUED execution of source_code and wake the runner; returns at once.
+    """Store a QUEUED execution of source_code (with its other files, arguments and own limits)
+    and wake the runner; returns at once.
 
     Admission (queue bound, per-session and per-IP limits, the session's history cap) and the
     insert happen in one write transaction, so concurrent requests cannot overshoot a limit.
@@ -50,6 +55,9 @@ def submit(
     language = catalog.language_named(language_name)
     check_size("source_code", source_code, "SOURCE_MAX_BYTES")
     check_size("stdin", stdin, "STDIN_MAX_BYTES")
+    files_json = programs.as_json(programs.check_files(files, language))
+    args_json = programs.as_json(programs.check_args(args, language))
+    run_limits = catalog.requested_limits(language, limits)
     parts = engine()
     if not parts.runner.accepting:
         raise APIError("shutting_down", "The engine is shutting down; try again shortly.", 503, {"Retry-After": "5"})
@@ -57,7 +65,7 @@ def submit(
         raise APIError("sandbox_unavailable", f"Code cannot run here: {parts.sandbox.unavailable_reason}", 503, {"Retry-After": "60"})
     owner = session_id if session_id is not None else f"ip:{request.remote_addr or 'unknown'}"
     user_id = auth.current_user_id()
-    limits = json.dumps(catalog.limits_for(language).as_dict())
+    limits_json = json.dumps(run_limits.as_dict())
 
     waiting_before = False
 
@@ -72,7 +80,9 @@ def submit(
             source_code=source_code,
             stdin=stdin,
             idempotency_key=idempotency_key,
-            limits=limits,
+            limits=limits_json,
+            files=files_json,
+            args=args_json,
         )
         db.session.add(execution)
         db.session.flush()

@@ -10,16 +10,24 @@ from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
 from ..models import CodeSession, Execution, utcnow
-from . import executions
+from . import executions, programs
 
 
-def create(language: str = "python", source_code: str | None = None, template_code: str | None = None) -> CodeSession:
-    catalog.language_named(language)
+def create(
+    language: str = "python",
+    source_code: str | None = None,
+    template_code: str | None = None,
+    files: dict[str, str] | None = None,
+) -> CodeSession:
+    checked = catalog.language_named(language)
     code = source_code if source_code is not None else (template_code or "")
     executions.check_size("source_code", code, "SOURCE_MAX_BYTES")
+    files_json = programs.as_json(programs.check_files(files, checked))
 
     def insert() -> CodeSession:
-        session = CodeSession(language=language, source_code=code, owner_user_id=auth.current_user_id())
+        session = CodeSession(
+            language=language, source_code=code, files=files_json, owner_user_id=auth.current_user_id()
+        )
         db.session.add(session)
         db.session.commit()
         return session
@@ -65,6 +73,10 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
     if "source_code" in changes:
         executions.check_size("source_code", str(changes["source_code"]), "SOURCE_MAX_BYTES")
         values["source_code"] = changes["source_code"]
+    if "files" in changes:
+        # names are checked against the entry file of the language the session will have
+        language = catalog.language_named(str(changes.get("language") or get(session_id).language))
+        values["files"] = programs.as_json(programs.check_files(changes["files"], language))  # type: ignore[arg-type]
     params: dict[str, object] = {"session_id": session_id, "now": utcnow(), **values}
     if auth.enabled():
         # another user's session is not found: no row matches, and get() below answers 404
@@ -105,7 +117,7 @@ def _autosave_statement(names: frozenset[str]) -> Update:
         condition.append(table.c.owner_user_id == bindparam("user_id"))
     if "expected_version" in names:
         condition.append(table.c.version == bindparam("expected_version"))
-    changed = {name: bindparam(name) for name in ("language", "source_code") if name in names}
+    changed = {name: bindparam(name) for name in ("language", "source_code", "files") if name in names}
     return (
         update(table)
         .where(*condition)
@@ -130,11 +142,21 @@ def list_executions(session_id: str, limit: int, offset: int) -> tuple[list[Exec
     return list(page), total
 
 
-def run(session_id: str, stdin: str = "", idempotency_key: str | None = None) -> tuple[Execution, bool]:
-    """Queue a run of the session's current code; (execution, created) where created is False for a replayed key."""
+def run(
+    session_id: str,
+    stdin: str = "",
+    idempotency_key: str | None = None,
+    limits: dict[str, float | int] | None = None,
+    args: list[str] | None = None,
+) -> tuple[Execution, bool]:
+    """Queue a run of the session's current code, every file of it; (execution, created) where
+    created is False for a replayed key."""
     session = get(session_id)
     existing = executions.find_by_idempotency_key(session_id, idempotency_key)
     if existing is not None:
         return existing, False
-    execution = executions.submit(session.language, session.source_code, stdin, session_id, idempotency_key)
+    execution = executions.submit(
+        session.language, session.source_code, stdin, session_id, idempotency_key,
+        files=programs.from_json(session.files, {}), limits=limits, args=args,  # type: ignore[arg-type]
+    )
     return execution, True

@@ -6,12 +6,8 @@
   const SAVE_DEBOUNCE_MS = 600;
   const SAVE_RETRY_MS = 3000;
   const HISTORY_LIMIT = 10;
-  const TEMPLATES = {
-    python: 'print("Hello, world!")\n',
-    javascript: 'console.log("Hello, world!");\n',
-    cpp: '#include <iostream>\n\nint main() {\n    std::cout << "Hello, world!" << std::endl;\n    return 0;\n}\n',
-    java: 'public class Main {\n    public static void main(String[] args) {\n        System.out.println("Hello, world!");\n    }\n}\n',
-  };
+  // each language's starting code, as GET /languages gives it
+  const TEMPLATES = {};
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -388,7 +384,8 @@
       for (const language of languages) {
         const option = document.createElement("option");
         option.value = language.name;
-        option.textContent = language.version ? `${language.name} ${language.version}` : language.name;
+        option.textContent = language.display_name || language.name;
+        TEMPLATES[language.name] = language.template || "";
         ui.language.appendChild(option);
       }
       const session = await openSession();

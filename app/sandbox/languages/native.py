@@ -1,0 +1,74 @@
+"""Languages compiled to a native binary: C, C++, Go and Rust."""
+from __future__ import annotations
+
+from . import Language
+
+C = Language(
+    name="c",
+    source_file="main.c",
+    compile=("/usr/bin/gcc", "-std=c17", "-O2", "-pipe", "-o", "{build}/main", "{sources}", "-lm"),
+    run=("{build}/main",),
+    version_command=("/usr/bin/gcc", "--version"),
+    version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
+    # what perror() says of a malloc that failed (rlimit mode; under a cgroup the kernel tells)
+    memory_error_markers=("Cannot allocate memory",),
+    compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
+    source_suffixes=(".c",),
+    smoke_program='#include <stdio.h>\nint main(void) { puts("OK"); return 0; }\n',
+    display_name="C17 (gcc {major})",
+    template='#include <stdio.h>\n\nint main(void) {\n    printf("Hello, world!\\n");\n    return 0;\n}\n',
+)
+
+CPP = Language(
+    name="cpp",
+    source_file="main.cpp",
+    compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "{build}/main", "{sources}"),
+    run=("{build}/main",),
+    version_command=("/usr/bin/g++", "--version"),
+    version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
+    memory_error_markers=("std::bad_alloc",),
+    # cc1plus alone wants a few hundred MiB on template-heavy code
+    compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
+    source_suffixes=(".cpp", ".cc", ".cxx"),
+    smoke_program='#include <iostream>\nint main() { std::cout << "OK" << std::endl; }\n',
+    display_name="C++17 (g++ {major})",
+    template='#include <iostream>\n\nint main() {\n    std::cout << "Hello, world!" << std::endl;\n}\n',
+)
+
+# go build outside a module, offline: the named files are the package (no go.mod, no downloads);
+# its caches go to the sandbox's writable /tmp and GOROOT stays read-only under /usr. cgo off:
+# the standard library is prebuilt without it, so nothing calls gcc. The go command runs the
+# compiler and linker as processes of their own, with threads each: room for them
+GO = Language(
+    name="go",
+    source_file="main.go",
+    compile=("/usr/bin/go", "build", "-o", "{build}/main", "{sources}"),
+    run=("{build}/main",),
+    version_command=("/usr/bin/go", "version"),
+    version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
+    env=(
+        ("GOCACHE", "/tmp/go-cache"), ("GOPATH", "/tmp/go"), ("GOFLAGS", "-mod=mod"), ("GOPROXY", "off"),
+        ("GO111MODULE", "auto"), ("CGO_ENABLED", "0"), ("GOTELEMETRY", "off"),
+    ),
+    memory_error_markers=("runtime: out of memory",),
+    compile_limit_overrides={"memory_bytes": 1024 * 1024 * 1024, "processes": 256, "timeout_seconds": 30.0, "cpu_seconds": 30},
+    source_suffixes=(".go",),
+    smoke_program='package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("OK") }\n',
+    display_name="Go {major}.{minor}",
+    template='package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("Hello, world!")\n}\n',
+)
+
+# rustc finds `mod x;` as x.rs next to main.rs by itself; it links with the system cc, and its
+# code generation runs on threads of its own
+RUST = Language(
+    name="rust",
+    source_file="main.rs",
+    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "{build}/main", "{source}"),
+    run=("{build}/main",),
+    version_command=("/usr/bin/rustc", "--version"),
+    memory_error_markers=("memory allocation of",),
+    compile_limit_overrides={"memory_bytes": 1024 * 1024 * 1024, "processes": 256, "timeout_seconds": 30.0, "cpu_seconds": 30},
+    smoke_program='fn main() { println!("OK"); }\n',
+    display_name="Rust {major}.{minor}",
+    template='fn main() {\n    println!("Hello, world!");\n}\n',
+)
