@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -22,7 +23,8 @@ from sqlalchemy import func, or_, select
 from . import metrics, models, retention
 from .events import Hub
 from .extensions import db
-from .models import Execution, move, utcnow
+from .grading.grader import Graded, Grader, Suite
+from .models import Execution, TestSuite, move, utcnow
 from .sandbox import BY_NAME, Limits, Result, Sandbox, SandboxError
 from .slots import SlotPool
 
@@ -55,13 +57,17 @@ class Job:
     session_id: str | None
     queued_at: datetime
     started_at: datetime | None = None
+    # "run", or "grade" with the suite it is graded against
+    kind: str = models.RUN
+    test_suite_id: str | None = None
 
     @classmethod
     def of(cls, execution: Execution) -> Job:
         limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
         return cls(
             execution.id, execution.language, execution.source_code, execution.stdin, limits,
-            execution.session_id, execution.queued_at,
+            execution.session_id, execution.queued_at, kind=execution.kind or models.RUN,
+            test_suite_id=execution.test_suite_id,
         )
 
     def moved(self, **result: object) -> metrics.Moved:
@@ -329,7 +335,7 @@ class Runner:
     def _mark_running(self, job: Job) -> Job | None:
         """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
-        lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
+        lease = now + timedelta(seconds=self._lease_seconds(job) + LEASE_GRACE_SECONDS)
         # in flight before the row says RUNNING: the reaper, on another thread, must never see
         # the row ours and RUNNING while this process does not yet know it runs it. Only one
         # thread here claims a given run (the dispatcher may have read it QUEUED while a direct
@@ -354,6 +360,13 @@ class Runner:
         metrics.execution_moved(job.execution_id, models.RUNNING, job.moved())
         return job
 
+    def _lease_seconds(self, job: Job) -> float:
+        """How long a claim of job is good for: a run's wall limit; a graded run's whole suite and compile."""
+        if job.kind != models.GRADE:
+            return job.limits.timeout_seconds
+        config = self.app.config
+        return float(config["GRADE_MAX_TOTAL_TIME_LIMIT_MS"]) / 1000 + float(config["COMPILE_TIMEOUT_SECONDS"])
+
     def _note_served(self, owner: str | None) -> None:
         now = time.monotonic()
         self._served[owner] = now
@@ -376,8 +389,10 @@ class Runner:
                         # the first use in this process: an engine that died may have left a run here
                         self.sandbox.clear_slot(slot)
                         self._cleared_slots.add(slot)
-                    result = self._execute(job, slot)
-                    self._finish(job, result)
+                    if job.kind == models.GRADE:
+                        self._finish_grade(job, self._grade(job, slot))
+                    else:
+                        self._finish(job, self._execute(job, slot))
                 except SandboxError as error:
                     log.error("sandbox failure on %s: %s", job.execution_id, error)
                     self._fail(job, "sandbox_error", str(error))
@@ -411,6 +426,47 @@ class Runner:
 
         return self.sandbox.run(
             language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output
+        )
+
+    def _grade(self, job: Job, slot: int) -> Graded:
+        language = BY_NAME.get(job.language)
+        if language is None or not language.is_installed():
+            raise SandboxError(f"language {job.language!r} is no longer installed")
+        row = db.session.get(TestSuite, job.test_suite_id)
+        if row is None:
+            raise SandboxError(f"test suite {job.test_suite_id} no longer exists")
+        suite = Suite.stored(row.checker, row.time_limit_ms, row.memory_limit_bytes, row.total_time_limit_ms, row.cases)
+        # the worker holds no database connection while the cases run
+        db.session.remove()
+        config = self.app.config
+
+        def on_test(test: dict) -> None:
+            # already public: a hidden case's input and output never reach an event
+            self.hub.publish(job.execution_id, "test_result", test)
+
+        checker_limits = job.limits.with_overrides(
+            timeout_seconds=float(config["GRADE_CHECKER_TIMEOUT_SECONDS"]),
+            cpu_seconds=math.ceil(float(config["GRADE_CHECKER_TIMEOUT_SECONDS"])),
+            memory_bytes=int(config["RUN_MEMORY_BYTES"]),
+        )
+        grader = Grader(
+            self.sandbox, language, job.source_code.encode(), suite, job.limits, slot, on_test,
+            int(config["GRADE_SHOWN_OUTPUT_BYTES"]), checker_limits,
+        )
+        return grader.grade()
+
+    def _finish_grade(self, job: Job, graded: Graded) -> None:
+        grade = json.dumps(graded.grade.as_dict())
+        if graded.compile_failure is not None:
+            failure = graded.compile_failure
+            self._end(
+                job, models.FAILED, error=failure.reason, stderr=failure.stderr, stdout="",
+                compile_time_ms=graded.compile_ms, grade=grade,
+            )
+            return
+        self._end(
+            job, models.COMPLETED, execution_time_ms=graded.duration_ms, compile_time_ms=graded.compile_ms,
+            grade=grade, exit_code=None,
         )
 
     def _finish(self, job: Job, result: Result) -> None:

@@ -22,9 +22,11 @@ class ExecutionList(Resource):
     @ns.response(413, "Body or code too large", ERROR)
     @ns.response(503, "Queue full or shutting down (Retry-After)", ERROR)
     def post(self):
-        """Run code without a session."""
+        """Run code without a session (with test_suite_id: a graded run of kind "grade")."""
         body = payload.json_body(EXECUTION_CREATE)
-        execution = executions.submit(body["language"], body["source_code"], body.get("stdin", ""))
+        execution = executions.submit(
+            body["language"], body["source_code"], body.get("stdin", ""), test_suite_id=body.get("test_suite_id")
+        )
         return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}
 
 

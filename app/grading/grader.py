@@ -6,6 +6,7 @@ so expected outputs never enter it. `on_test` hears each case's public result as
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import signal
@@ -42,6 +43,17 @@ class Suite:
     memory_limit_bytes: int | None
     total_time_limit_ms: int
     cases: tuple[Case, ...]
+
+    @classmethod
+    def stored(cls, checker: str, time_limit_ms: int, memory_limit_bytes: int | None, total_time_limit_ms: int, cases: str) -> Suite:
+        """A suite from the columns the database keeps (checker and cases as JSON text)."""
+        return cls(
+            json.loads(checker), time_limit_ms, memory_limit_bytes, total_time_limit_ms,
+            tuple(
+                Case(c["name"], c["stdin"], c["expected_output"], c["hidden"], c["points"], c.get("group"))
+                for c in json.loads(cases)
+            ),
+        )
 
 
 @dataclass

@@ -138,3 +138,9 @@ def run(session_id: str, stdin: str = "", idempotency_key: str | None = None) ->
         return existing, False
     execution = executions.submit(session.language, session.source_code, stdin, session_id, idempotency_key)
     return execution, True
+
+
+def grade(session_id: str, test_suite_id: str) -> Execution:
+    """Queue a graded run of the session's current code against a test suite."""
+    session = get(session_id)
+    return executions.submit(session.language, session.source_code, "", session_id, test_suite_id=test_suite_id)
