@@ -22,7 +22,8 @@ _BASELINE = frozenset(sys.modules)
 import os, json, signal, socket, select, time, resource, ctypes, io, importlib.machinery
 
 PR_SET_DUMPABLE = 4
-ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+LIBC = ctypes.CDLL(None)
+LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 CONTROL = socket.socket(fileno=int(sys.argv[1]))
 MODE = sys.argv[2]
@@ -119,6 +120,9 @@ def child(case_dir, fds, cpu_seconds):
         os.chdir(case_dir)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
         if MODE == "python":
+            # the case's process is the learner's: dumpable again, as a cold start is (exec does
+            # this by itself); it holds nothing of other cases
+            LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
             run_python(case_dir)
         os.execve(RUN_ARGV[0], RUN_ARGV, ENV)
     except BaseException as error:
