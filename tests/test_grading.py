@@ -187,6 +187,27 @@ def test_a_program_that_kills_its_supervisor_fails_that_case_and_the_rest_go_on(
     assert result["complete"] is True and result["passed"] == 3
 
 
+def test_a_process_that_leaves_its_case_does_not_live_into_the_next(client):
+    # a daemon that left the case's process group could otherwise read the next case's stdin
+    source = (
+        "import os, sys, time\n"
+        "if sys.stdin.read().strip() == 'spawn':\n"
+        "    child = os.fork()\n"
+        "    if child == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30)\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(child, 0)\n"
+        "    time.sleep(0.2)\n"
+        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getppid(), os.getpid())]\n"
+        "print(len(others))\n"
+    )
+    cases = [{"name": "spawn", "stdin": "spawn", "expected_output": "1"}, {"name": "look", "stdin": "", "expected_output": "0"}]
+    result = grade(client, source, suite(client, cases))["grade"]
+    assert [t["verdict"] for t in result["tests"]] == ["PASSED", "PASSED"], result
+
+
 def test_the_suite_time_limit_skips_the_rest_and_says_incomplete(client):
     source = "import time\ntime.sleep(0.6)\nprint('ok')\n"
     cases = [{"name": f"c{i}", "stdin": "", "expected_output": "ok"} for i in range(6)]

@@ -94,7 +94,7 @@ class Supervisor:
             scratch = ["/tmp", "/dev/shm"] if confined else []
             command = (
                 *SUPERVISOR_ARGV, str(theirs.fileno()), mode, json.dumps(run_argv), self.language.source_file,
-                json.dumps(scratch),
+                json.dumps({"scratch": scratch, "sweep": confined}),
             )
             step = Step(build_dir=build_dir, command=command, extra_fds=(theirs.fileno(),))
             launch = self._resources.enter_context(

@@ -9,7 +9,9 @@ sandbox (see grading.py). Protocol, over the SOCK_SEQPACKET socket at fd argv[1]
   supervisor -> engine: {"index", "exit_code", "signal", "wall_ms", "cpu_ms", "max_rss_bytes",
       "timed_out"} once the case has ended; only this process holds the socket, the case's process
       closes its copy before the learner's code runs, so nothing the program does can forge it.
-argv[5] is a JSON list of the other writable places (emptied after every case).
+argv[5] is JSON: {"scratch": the other writable places, emptied after every case; "sweep": true
+inside a PID namespace of its own, where every process but its init and this one is killed after
+every case}.
 For Python (argv[2] == "python") each case is a fork of this interpreter that resets __main__,
 sys.argv, the working directory and the std streams and executes the program as a cold start would
 (the traceback included); for every other language, a fork + exec of the run argv (argv[3], JSON).
@@ -33,8 +35,12 @@ HOME = os.getcwd()
 with open(os.path.join(HOME, SOURCE_NAME), "rb") as _file:
     PROGRAM = _file.read()
 ENV = dict(os.environ)
+SETTINGS = json.loads(sys.argv[5])
 # the writable places a case may leave files in (the sandbox's own tmpfs mounts)
-SCRATCH = (HOME, *json.loads(sys.argv[5]))
+SCRATCH = (HOME, *SETTINGS["scratch"])
+# in a PID namespace of its own, every process but its init and this one belongs to a case
+SWEEP = bool(SETTINGS["sweep"])
+SWEEP_ROUNDS = 50
 WAKE_READ, WAKE_WRITE = os.pipe()
 os.set_blocking(WAKE_WRITE, False)
 os.set_blocking(WAKE_READ, False)
@@ -174,8 +180,11 @@ def run_case(header, fds):
                 killed = True
                 kill_group(pid)
     wall_ms = int((time.monotonic() - started) * 1000)
-    # whatever the case started and left running goes with it
+    # whatever the case started and left running goes with it, even what left its group: nothing
+    # of one case may watch the next (its /proc/<pid>/fd would show the next case's stdin)
     kill_group(pid)
+    if SWEEP:
+        sweep()
     for path in SCRATCH:
         wipe(path)
     return {
@@ -188,6 +197,30 @@ def run_case(header, fds):
         "timed_out": timed_out,
         "killed": killed,
     }
+
+
+def alive(pid):
+    """False for a zombie (dead, its init collects it) or a process already gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def sweep():
+    """Kill every process of the sandbox but its init and this supervisor, until none is left."""
+    me = os.getpid()
+    for _ in range(SWEEP_ROUNDS):
+        others = [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, me) and alive(name)]
+        if not others:
+            return
+        for other in others:
+            try:
+                os.kill(other, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.001)
 
 
 def kill_group(pid):
