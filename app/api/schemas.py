@@ -101,15 +101,6 @@ class Limits(fields.Raw):
         return json.loads(value)
 
 
-class Grade(fields.Raw):
-    """A graded run's result, from the JSON the execution row keeps (null for a plain run)."""
-
-    __schema_type__ = "object"
-
-    def format(self, value: str) -> dict:
-        return json.loads(value)
-
-
 ERROR = Model(
     "Error",
     {
@@ -129,6 +120,47 @@ SESSION = Model(
         "updated_at": UtcDateTime(),
     },
 )
+TEST_RESULT = Model(
+    "TestResult",
+    {
+        "index": fields.Integer(description="the case's position in the suite, from 0"),
+        "name": fields.String(),
+        "hidden": fields.Boolean(),
+        "verdict": fields.String(enum=["PASSED", "WRONG_ANSWER", "RUNTIME_ERROR", "TIME_LIMIT", "MEMORY_LIMIT", "OUTPUT_LIMIT", "SKIPPED"]),
+        "points": fields.Float(),
+        "max_points": fields.Float(),
+        "time_ms": fields.Integer(description="wall time of the case; null when it did not run"),
+        "memory_bytes": fields.Integer(description="max RSS of the case; null when it did not run"),
+        "message": fields.String(description="why, in words; a generic one for a hidden case"),
+        "stdin": fields.String(description="visible cases only (absent from a hidden case)"),
+        "expected_output": fields.String(description="visible cases only (absent from a hidden case)"),
+        "actual_output": fields.String(description="visible cases only, capped at GRADE_SHOWN_OUTPUT_BYTES; null when not run"),
+        "diff": fields.Raw(description='visible cases only: {"line", "expected", "actual"} where the outputs first differ, or null'),
+    },
+)
+GRADE = Model(
+    "Grade",
+    {
+        "verdict": fields.String(description="the worst of the tests' verdicts"),
+        "score": fields.Float(),
+        "max_score": fields.Float(),
+        "passed": fields.Integer(),
+        "total": fields.Integer(),
+        "complete": fields.Boolean(description="false when some test was not run or not judged"),
+        "tests": fields.List(fields.Nested(TEST_RESULT)),
+    },
+)
+
+
+class GradeField(fields.Nested):
+    """A graded run's result from the JSON the execution row keeps, as stored: a hidden test's
+    object carries only its public keys (marshalling would add the others as nulls)."""
+
+    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
+        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
+        return None if value is None else json.loads(value)
+
+
 EXECUTION = Model(
     "Execution",
     {
@@ -151,7 +183,9 @@ EXECUTION = Model(
         "limits": Limits(description="the limits this run was held to (a graded run: each case's)"),
         "kind": fields.String(enum=["run", "grade"], description="a plain run, or a run graded against a test suite"),
         "test_suite_id": fields.String(description="the suite of a graded run; null for a plain run"),
-        "grade": Grade(
+        "grade": GradeField(
+            GRADE,
+            allow_null=True,
             description='a graded run\'s result, null otherwise and until it ends: {"verdict", "score", "max_score", '
             '"passed", "total", "complete", "tests": [TestResult]}. verdict is the worst of the tests\' by the '
             "priority RUNTIME_ERROR, MEMORY_LIMIT, TIME_LIMIT, OUTPUT_LIMIT, WRONG_ANSWER, SKIPPED, PASSED; "
@@ -160,24 +194,6 @@ EXECUTION = Model(
         "queued_at": UtcDateTime(),
         "started_at": UtcDateTime(),
         "finished_at": UtcDateTime(),
-    },
-)
-TEST_RESULT = Model(
-    "TestResult",
-    {
-        "index": fields.Integer(description="the case's position in the suite, from 0"),
-        "name": fields.String(),
-        "hidden": fields.Boolean(),
-        "verdict": fields.String(enum=["PASSED", "WRONG_ANSWER", "RUNTIME_ERROR", "TIME_LIMIT", "MEMORY_LIMIT", "OUTPUT_LIMIT", "SKIPPED"]),
-        "points": fields.Float(),
-        "max_points": fields.Float(),
-        "time_ms": fields.Integer(description="wall time of the case; null when it did not run"),
-        "memory_bytes": fields.Integer(description="max RSS of the case; null when it did not run"),
-        "message": fields.String(description="why, in words; a generic one for a hidden case"),
-        "stdin": fields.String(description="visible cases only"),
-        "expected_output": fields.String(description="visible cases only"),
-        "actual_output": fields.String(description="visible cases only, capped at GRADE_SHOWN_OUTPUT_BYTES; null when not run"),
-        "diff": fields.Raw(description='visible cases only: {"line", "expected", "actual"} where the outputs first differ, or null'),
     },
 )
 TEST_CASE_OUT = Model(
@@ -222,6 +238,7 @@ MODELS = (
     GRADE_REQUEST_MODEL,
     TEST_SUITE_CREATE_MODEL,
     TEST_RESULT,
+    GRADE,
     TEST_CASE_OUT,
     TEST_SUITE,
 )
