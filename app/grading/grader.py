@@ -130,7 +130,7 @@ class Grader:
         build_dir = None
         compile_ms = None
         if self.language.compile:
-            build_dir, compile_ms, failure = self.sandbox._compiled(self.language, self.source, self.slot)
+            build_dir, compile_ms, failure = self.sandbox.compiled(self.language, self.source, self.slot)
             if failure is not None:
                 tests = [self._skipped(index, case, "Not run: the program did not compile") for index, case in enumerate(self.suite.cases)]
                 for test in tests:

@@ -198,6 +198,10 @@ class Sandbox:
         result = self._launch(language, source, stdin, limits, slot, Step(build_dir=build_dir), on_output)
         return replace(result, compile_ms=compile_ms)
 
+    def compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
+        """Compile source once through the cache (graded runs reuse it for every case); see _compiled."""
+        return self._compiled(language, source, slot)
+
     def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
         """(artifacts directory, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache

@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cgroups import Counters
 from .isolation import BUILD_DIR, Step
@@ -25,6 +26,9 @@ from .languages import Language
 from .limits import Limits
 from .process import READ_CHUNK, Running, SandboxError, spawn
 from .supervisor_program import SOURCE as SUPERVISOR_SOURCE
+
+if TYPE_CHECKING:
+    from . import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ class Supervisor:
     """One sandbox start that runs test cases one after another until closed."""
 
     def __init__(
-        self, sandbox: object, language: Language, limits: Limits, slot: int, source: bytes, build_dir: Path | None
+        self, sandbox: Sandbox, language: Language, limits: Limits, slot: int, source: bytes, build_dir: Path | None
     ) -> None:
         self.sandbox = sandbox
         self.language = language
