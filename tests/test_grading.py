@@ -209,9 +209,10 @@ def test_a_process_that_leaves_its_case_does_not_live_into_the_next(client):
 
 
 def test_the_suite_time_limit_skips_the_rest_and_says_incomplete(client):
-    source = "import time\ntime.sleep(0.6)\nprint('ok')\n"
+    source = "import time\ntime.sleep(0.5)\nprint('ok')\n"
     cases = [{"name": f"c{i}", "stdin": "", "expected_output": "ok"} for i in range(6)]
-    done = grade(client, source, suite(client, cases, time_limit_ms=1000, total_time_limit_ms=1500))
+    # a case's own limit is generous (a loaded machine may be slow); the suite's stops it
+    done = grade(client, source, suite(client, cases, time_limit_ms=2000, total_time_limit_ms=1500))
     result = done["grade"]
     verdicts = [t["verdict"] for t in result["tests"]]
     assert done["status"] == "COMPLETED"
