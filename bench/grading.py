@@ -18,6 +18,7 @@ from .load import Connection, run_to_end, summarize
 from .server import HOST, Server
 
 CASES = 50
+DEBUG = False
 # the most a 50-case grade may take, in bare cold spawns of /usr/bin/python3
 TARGET_X_ONE_SPAWN = {"python": 10, "cpp": 10, "java": 30, "javascript": 40}
 
@@ -61,7 +62,7 @@ def cases(count: int = CASES) -> list[dict]:
     made = []
     for index in range(count):
         a, b = rng.randint(-10**9, 10**9), rng.randint(-10**9, 10**9)
-        made.append({"name": f"case {index + 1}", "stdin": f"{a} {b}\n", "expected_output": f"{a + b}\n", "hidden": index % 3 == 2})
+        made.append({"name": f"case {index + 1}", "stdin": f"{a} {b}\n", "expected_output": f"{a + b}\n", "hidden": index % 3 == 2 and not DEBUG})
     return made
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..sandbox import Language, Limits, Result, Sandbox
+from ..sandbox import Language, Limits, Result, Sandbox, SandboxError
 from ..sandbox.grading import CaseOutcome, Supervisor, SupervisorLost
 from . import checkers, program_checker, verdicts
 from .checkers import Check
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # a case whose supervisor died is retried once in a fresh sandbox only if it never started
 RESTARTS_PER_CASE = 1
+# a sandbox start can be refused by a busy host once; twice is a broken sandbox (sandbox_error)
+START_ATTEMPTS = 2
 STDERR_SHOWN_CHARS = 2000
 
 
@@ -163,7 +165,7 @@ class Grader:
                     if supervisor is None or not supervisor.alive:
                         if supervisor is not None:
                             supervisor.close()
-                        supervisor = Supervisor(self.sandbox, self.language, self.limits, self.slot, self.source, build_dir)
+                        supervisor = self._start_supervisor(build_dir)
                     try:
                         outcome = supervisor.run_case(
                             index, case.stdin.encode(), min(self.case_seconds, remaining),
@@ -187,6 +189,17 @@ class Grader:
             if supervisor is not None:
                 supervisor.close()
         return tests, to_check
+
+    def _start_supervisor(self, build_dir: object) -> Supervisor:
+        """A fresh sandbox with its supervisor; a start refused once (a busy host) is tried again."""
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return Supervisor(self.sandbox, self.language, self.limits, self.slot, self.source, build_dir)
+            except SandboxError:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                log.warning("a test supervisor did not start; trying once more")
+        raise AssertionError("unreachable")
 
     def _limit_verdict(self, outcome: CaseOutcome) -> tuple[str, str] | None:
         """(verdict, message) when the program did not get to an answer; None when its output is to be checked."""
