@@ -18,7 +18,6 @@ from .load import Connection, run_to_end, summarize
 from .server import HOST, Server
 
 CASES = 50
-DEBUG = False
 # the most a 50-case grade may take, in bare cold spawns of /usr/bin/python3
 TARGET_X_ONE_SPAWN = {"python": 10, "cpp": 10, "java": 30, "javascript": 40}
 
@@ -62,7 +61,7 @@ def cases(count: int = CASES) -> list[dict]:
     made = []
     for index in range(count):
         a, b = rng.randint(-10**9, 10**9), rng.randint(-10**9, 10**9)
-        made.append({"name": f"case {index + 1}", "stdin": f"{a} {b}\n", "expected_output": f"{a + b}\n", "hidden": index % 3 == 2 and not DEBUG})
+        made.append({"name": f"case {index + 1}", "stdin": f"{a} {b}\n", "expected_output": f"{a + b}\n", "hidden": index % 3 == 2})
     return made
 
 
@@ -104,7 +103,12 @@ def problems_of(execution: dict, count: int) -> str | None:
     grade = execution.get("grade") or {}
     tests = grade.get("tests") or []
     if execution["status"] != "COMPLETED" or grade.get("passed") != count or len(tests) != count:
-        return f"{execution['status']} error={execution.get('error')} passed={grade.get('passed')} of {len(tests)}"
+        first = next((t for t in tests if t["verdict"] != "PASSED"), None)
+        told = f" first: {first['name']} {first['verdict']} {first['message'][:120]!r}" if first else ""
+        return (
+            f"{execution['status']} error={execution.get('error')} {execution.get('stderr', '')[:120]!r} "
+            f"passed={grade.get('passed')} of {len(tests)}{told}"
+        )
     wrong = [t for t in tests if t["verdict"] != "PASSED"]
     if wrong or not grade.get("complete") or grade.get("verdict") != "PASSED":
         return f"verdicts: {[t['verdict'] for t in wrong][:5]} complete={grade.get('complete')}"
