@@ -234,11 +234,23 @@ def test_a_compile_error_fails_the_run_and_skips_every_case(client):
     assert (result["verdict"], result["complete"], result["passed"]) == ("SKIPPED", False, 0)
 
 
-def test_compiled_languages_compile_once_and_pass(client):
-    source = "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<'\\n';}\n"
-    cases = [{"name": f"c{i}", "stdin": f"{i} {i}", "expected_output": str(2 * i)} for i in range(5)]
-    done = grade(client, source, suite(client, cases), language="cpp")
-    assert done["status"] == "COMPLETED" and done["grade"]["passed"] == 5, done
+ADDERS = {
+    "cpp": "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<'\\n';}\n",
+    "javascript": 'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number);\nconsole.log(a + b);\n',
+    "java": "import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in);"
+    " System.out.println(s.nextLong() + s.nextLong()); } }\n",
+}
+
+
+@pytest.mark.parametrize("language", sorted(ADDERS))
+def test_other_languages_fork_and_exec_each_case(client, language):
+    if language not in {entry["name"] for entry in client.get("/languages").json["languages"]}:
+        pytest.skip(f"{language} is not installed")
+    cases = [{"name": f"c{i}", "stdin": f"{i} {i}", "expected_output": str(2 * i)} for i in range(3)]
+    cases.append({"name": "wrong", "stdin": "1 1", "expected_output": "3"})
+    done = grade(client, ADDERS[language], suite(client, cases, time_limit_ms=5000), language=language)
+    assert done["status"] == "COMPLETED", done
+    assert [t["verdict"] for t in done["grade"]["tests"]] == ["PASSED", "PASSED", "PASSED", "WRONG_ANSWER"], done["grade"]
 
 
 def test_a_session_is_graded_and_a_program_checker_judges(client):
