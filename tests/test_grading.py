@@ -208,6 +208,21 @@ def test_a_process_that_leaves_its_case_does_not_live_into_the_next(client):
     assert [t["verdict"] for t in result["tests"]] == ["PASSED", "PASSED"], result
 
 
+def test_a_program_that_stops_its_supervisor_times_out_and_the_rest_go_on(client):
+    # SIGSTOP: the supervisor cannot end the case; the engine's own deadline ends the sandbox
+    source = (
+        "import os, signal, sys, time\n"
+        "word = sys.stdin.read().strip()\n"
+        "if word == 'stop':\n"
+        "    os.kill(os.getppid(), signal.SIGSTOP)\n"
+        "    time.sleep(10)\n"
+        "print(word)\n"
+    )
+    cases = [{"name": f"c{i}", "stdin": word, "expected_output": word} for i, word in enumerate(["a", "stop", "b"])]
+    result = grade(client, source, suite(client, cases, time_limit_ms=500))["grade"]
+    assert [t["verdict"] for t in result["tests"]] == ["PASSED", "TIME_LIMIT", "PASSED"], result
+
+
 def test_the_suite_time_limit_skips_the_rest_and_says_incomplete(client):
     source = "import time\ntime.sleep(0.5)\nprint('ok')\n"
     cases = [{"name": f"c{i}", "stdin": "", "expected_output": "ok"} for i in range(6)]

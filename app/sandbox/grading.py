@@ -145,16 +145,17 @@ class Supervisor:
             for fd in (stdin_fd, out_write, err_write):
                 os.close(fd)
         try:
-            report, stdout, stderr, exceeded = self._collect(out_read, err_read, timeout_seconds, output_bytes)
+            report, stdout, stderr, exceeded, overdue = self._collect(out_read, err_read, timeout_seconds, output_bytes)
         finally:
             os.close(out_read)
             os.close(err_read)
         after = self.group.counters() if self.group else Counters(0, 0)
         oom = after.oom_kills > before.oom_kills
         if report is None:
+            # overdue: the case outlived its limit with the supervisor unable to end it (stopped?)
             return CaseOutcome(
                 None, signal.SIGKILL, stdout, stderr, int(timeout_seconds * 1000), 0, 0,
-                output_exceeded=exceeded, oom_killed=oom, supervisor_lost=True,
+                timed_out=overdue, output_exceeded=exceeded, oom_killed=oom, supervisor_lost=not overdue,
             )
         return CaseOutcome(
             exit_code=report["exit_code"],
@@ -171,10 +172,11 @@ class Supervisor:
 
     def _collect(
         self, out_read: int, err_read: int, timeout_seconds: float, output_bytes: int
-    ) -> tuple[dict | None, bytes, bytes, bool]:
-        """Read the case's output under the cap until its report comes; the report is None if the supervisor died."""
+    ) -> tuple[dict | None, bytes, bytes, bool, bool]:
+        """Read the case's output under the cap until its report comes: (report, stdout, stderr, output
+        exceeded, overdue); the report is None if the supervisor died, or missed the deadline (overdue)."""
         buffers = {out_read: bytearray(), err_read: bytearray()}
-        exceeded = False
+        exceeded = overdue = False
         report: dict | None = None
         deadline = time.monotonic() + timeout_seconds + REPORT_GRACE_SECONDS
         control = self._control
@@ -189,6 +191,7 @@ class Supervisor:
                     if report is None:
                         # the supervisor missed its own deadline: the engine's backstop ends the sandbox
                         log.warning("a test supervisor missed its deadline; ending its sandbox")
+                        overdue = True
                         self.close()
                     break
                 for key, _ in selector.select(remaining):
@@ -212,7 +215,7 @@ class Supervisor:
                     if len(chunk) > room and not exceeded:
                         exceeded = True
                         self._send_kill()
-        return report, bytes(buffers[out_read]), bytes(buffers[err_read]), exceeded
+        return report, bytes(buffers[out_read]), bytes(buffers[err_read]), exceeded, overdue
 
     def _send_kill(self) -> None:
         try:
