@@ -49,7 +49,7 @@ run: install ## serve the engine on HOST:PORT (default 127.0.0.1:8000)
 test: test-deps $(VENV)/.installed ## run the test suite
 	$(VENV)/bin/python -m pytest -c tests/pytest.ini --rootdir . $(PYTEST_ARGS)
 
-bench: install ## measure latency, throughput and overhead against their floors
+bench: install ## measure latency, throughput, overhead and graded runs (50 cases per language) against their floors
 	$(VENV)/bin/python -m bench
 
 clean: ## remove the virtualenv and the local database

@@ -18,7 +18,7 @@ from .errors import APIError, render
 log = logging.getLogger(__name__)
 
 # where user data lives: always behind a token when access control is on
-PROTECTED_PREFIXES = ("/code-sessions", "/executions")
+PROTECTED_PREFIXES = ("/code-sessions", "/executions", "/test-suites")
 # the claims every token must carry: who, and until when
 REQUIRED_CLAIMS = ["sub", "exp"]
 # the owner_user_id column's size
@@ -55,6 +55,27 @@ def visible_to_caller(owner_user_id: str | None) -> bool:
     if not has_request_context() or not enabled():
         return True
     return owner_user_id is not None and owner_user_id == current_user_id()
+
+
+def is_operator() -> bool:
+    """Whether the caller may create test suites and read hidden cases: anyone with access control off,
+    else a token whose AUTH_OPERATOR_CLAIM is (or lists) AUTH_OPERATOR_VALUE."""
+    if not enabled():
+        return True
+    if not has_request_context():
+        return False
+    config = current_app.config
+    value = (g.get("auth_claims") or {}).get(config["AUTH_OPERATOR_CLAIM"])
+    wanted = config["AUTH_OPERATOR_VALUE"]
+    if isinstance(value, list):
+        return wanted in value
+    return value == wanted
+
+
+def require_operator(what: str) -> None:
+    """403 forbidden unless the caller is an operator."""
+    if not is_operator():
+        raise APIError("forbidden", f"Only an operator may {what}.", 403)
 
 
 def _protected(path: str) -> bool:
@@ -103,7 +124,7 @@ def _keys(config: dict) -> dict[str, str]:
 
 
 def verify(token: str) -> str:
-    """The user id (sub) of a valid token; Unauthorized for anything else."""
+    """The user id (sub) of a valid token; Unauthorized for anything else. Its claims go to g.auth_claims."""
     config = current_app.config
     keys: dict[str, str] = current_app.extensions["auth_keys"]
     try:
@@ -130,6 +151,8 @@ def verify(token: str) -> str:
     user_id = claims.get("sub")
     if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH:
         raise Unauthorized(f"The token's sub must be a user id of 1 to {MAX_USER_ID_LENGTH} characters.", invalid=True)
+    if has_request_context():
+        g.auth_claims = claims
     return user_id
 
 

@@ -134,6 +134,32 @@ class Config:
     AUTH_PROTECT_HEALTH = False
     AUTH_PROTECT_METRICS = False
 
+    # with access control on, who is an operator (may create test suites and read hidden cases):
+    # a token whose claim AUTH_OPERATOR_CLAIM equals AUTH_OPERATOR_VALUE, or lists it (a roles array)
+    AUTH_OPERATOR_CLAIM = "role"
+    AUTH_OPERATOR_VALUE = "operator"
+
+    # graded runs (POST /test-suites, app/grading/): a suite's size, bounded so that one suite
+    # cannot hold a worker for long or fill the database (a request body is at most MAX_CONTENT_LENGTH)
+    GRADE_MAX_CASES = 200
+    # each case's stdin and expected output, in bytes of UTF-8
+    GRADE_CASE_IO_MAX_BYTES = 256 * 1024
+    # a suite's checker program, in bytes of UTF-8
+    GRADE_CHECKER_MAX_BYTES = 64 * 1024
+    # per-case wall time: the default, and the most a suite may ask for
+    GRADE_TIME_LIMIT_MS = 2000
+    GRADE_MAX_TIME_LIMIT_MS = 10_000
+    # all cases of one graded run together (past it the rest are SKIPPED and complete is false)
+    GRADE_TOTAL_TIME_LIMIT_MS = 30_000
+    GRADE_MAX_TOTAL_TIME_LIMIT_MS = 120_000
+    # the most memory a suite may give a case (its default is the language's run limit)
+    GRADE_MAX_MEMORY_BYTES = 1024 * 1024 * 1024
+    # a visible case's actual output is shown up to this many bytes (the cap of the output itself
+    # is OUTPUT_LIMIT_BYTES, as for a run)
+    GRADE_SHOWN_OUTPUT_BYTES = 8 * 1024
+    # a checker program's wall time per case
+    GRADE_CHECKER_TIMEOUT_SECONDS = 5.0
+
     RESTX_MASK_SWAGGER = False
     RESTX_ERROR_404_HELP = False
     JSON_SORT_KEYS = False

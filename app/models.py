@@ -8,13 +8,15 @@ import functools
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_retry import retrying
 from .extensions import db
 
 QUEUED, RUNNING, COMPLETED, FAILED, TIMEOUT = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"
+# what an execution is: one run, or a graded run over a test suite's cases
+RUN, GRADE = "run", "grade"
 TERMINAL = frozenset({COMPLETED, FAILED, TIMEOUT})
 # status only moves forward; FAILED straight from QUEUED covers runs that can never start
 ALLOWED_MOVES: dict[str, frozenset[str]] = {
@@ -100,11 +102,37 @@ class Execution(db.Model):
     files: Mapped[str | None] = mapped_column(Text)
     args: Mapped[str | None] = mapped_column(Text)
 
+    # "run" (one run with one stdin) or "grade" (checked against a test suite's cases)
+    kind: Mapped[str] = mapped_column(String(8), default=RUN, server_default=RUN)
+    # the suite a graded run is checked against; its result, as JSON text, once graded
+    test_suite_id: Mapped[str | None] = mapped_column(String(36))
+    grade: Mapped[str | None] = mapped_column(Text)
+
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class TestSuite(db.Model):
+    """Test cases a program is graded against, with the checker that compares outputs and the limits."""
+
+    __tablename__ = "test_suites"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # {"type": "tokens" | ..., options}, as JSON text
+    checker: Mapped[str] = mapped_column(Text)
+    time_limit_ms: Mapped[int]
+    # null: the language's own memory limit
+    memory_limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    total_time_limit_ms: Mapped[int]
+    # [{"name", "stdin", "expected_output", "hidden", "points", "group"}], as JSON text: a suite is
+    # read and written whole, never one case at a time
+    cases: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the operator (a JWT's sub) who made it when access control is on; else null
+    owner_user_id: Mapped[str | None] = mapped_column(String(255))
 
 
 def move(execution_id: str, to: str, retry_seconds: float | None = None, **fields: object) -> bool:

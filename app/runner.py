@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -22,7 +23,8 @@ from sqlalchemy import func, or_, select
 from . import metrics, models, retention
 from .events import Hub
 from .extensions import db
-from .models import Execution, move, utcnow
+from .grading.grader import Graded, Grader, Suite
+from .models import Execution, TestSuite, move, utcnow
 from .sandbox import BY_NAME, Limits, Result, Sandbox, SandboxError
 from .slots import SlotPool
 
@@ -58,6 +60,9 @@ class Job:
     # the program's other files (name -> content) and its command-line arguments
     files: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+    # "run", or "grade" with the suite it is graded against
+    kind: str = models.RUN
+    test_suite_id: str | None = None
 
     @classmethod
     def of(cls, execution: Execution) -> Job:
@@ -67,6 +72,7 @@ class Job:
             execution.session_id, execution.queued_at,
             files=json.loads(execution.files) if execution.files else {},
             args=tuple(json.loads(execution.args)) if execution.args else (),
+            kind=execution.kind or models.RUN, test_suite_id=execution.test_suite_id,
         )
 
     def moved(self, **result: object) -> metrics.Moved:
@@ -331,19 +337,10 @@ class Runner:
         db.session.rollback()
         return self._mark_running(job)
 
-    def _longest_seconds(self, job: Job) -> float:
-        """The longest the job may take: its run, and its compile step where it has one (Rust's, Go's
-        and C#'s may take 30 s), so that no other engine takes a long compile for a dead one."""
-        language = BY_NAME.get(job.language)
-        if language is None or not language.compile:
-            return job.limits.timeout_seconds
-        compile_limits = self.sandbox.settings.compile_limits.raised(language.compile_limit_overrides)
-        return job.limits.timeout_seconds + compile_limits.timeout_seconds
-
     def _mark_running(self, job: Job) -> Job | None:
         """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
-        lease = now + timedelta(seconds=self._longest_seconds(job) + LEASE_GRACE_SECONDS)
+        lease = now + timedelta(seconds=self._lease_seconds(job) + LEASE_GRACE_SECONDS)
         # in flight before the row says RUNNING: the reaper, on another thread, must never see
         # the row ours and RUNNING while this process does not yet know it runs it. Only one
         # thread here claims a given run (the dispatcher may have read it QUEUED while a direct
@@ -368,6 +365,18 @@ class Runner:
         metrics.execution_moved(job.execution_id, models.RUNNING, job.moved())
         return job
 
+    def _lease_seconds(self, job: Job) -> float:
+        """How long a claim of job is good for: its run (a graded run: its whole suite) and its compile
+        step where it has one (Rust's, Go's and C#'s may take 30 s), so that no other engine takes a
+        long compile for a dead one."""
+        language = BY_NAME.get(job.language)
+        compile_seconds = 0.0
+        if language is not None and language.compile:
+            compile_seconds = self.sandbox.settings.compile_limits.raised(language.compile_limit_overrides).timeout_seconds
+        if job.kind == models.GRADE:
+            return float(self.app.config["GRADE_MAX_TOTAL_TIME_LIMIT_MS"]) / 1000 + compile_seconds
+        return job.limits.timeout_seconds + compile_seconds
+
     def _note_served(self, owner: str | None) -> None:
         now = time.monotonic()
         self._served[owner] = now
@@ -390,8 +399,10 @@ class Runner:
                         # the first use in this process: an engine that died may have left a run here
                         self.sandbox.clear_slot(slot)
                         self._cleared_slots.add(slot)
-                    result = self._execute(job, slot)
-                    self._finish(job, result)
+                    if job.kind == models.GRADE:
+                        self._finish_grade(job, self._grade(job, slot))
+                    else:
+                        self._finish(job, self._execute(job, slot))
                 except SandboxError as error:
                     log.error("sandbox failure on %s: %s", job.execution_id, error)
                     self._fail(job, "sandbox_error", str(error))
@@ -426,6 +437,47 @@ class Runner:
         files = {name: content.encode() for name, content in job.files.items()}
         return self.sandbox.run(
             language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output, files, job.args
+        )
+
+    def _grade(self, job: Job, slot: int) -> Graded:
+        language = BY_NAME.get(job.language)
+        if language is None or not language.is_installed():
+            raise SandboxError(f"language {job.language!r} is no longer installed")
+        row = db.session.get(TestSuite, job.test_suite_id)
+        if row is None:
+            raise SandboxError(f"test suite {job.test_suite_id} no longer exists")
+        suite = Suite.stored(row.checker, row.time_limit_ms, row.memory_limit_bytes, row.total_time_limit_ms, row.cases)
+        # the worker holds no database connection while the cases run
+        db.session.remove()
+        config = self.app.config
+
+        def on_test(test: dict) -> None:
+            # already public: a hidden case's input and output never reach an event
+            self.hub.publish(job.execution_id, "test_result", test)
+
+        checker_limits = job.limits.with_overrides(
+            timeout_seconds=float(config["GRADE_CHECKER_TIMEOUT_SECONDS"]),
+            cpu_seconds=math.ceil(float(config["GRADE_CHECKER_TIMEOUT_SECONDS"])),
+            memory_bytes=int(config["RUN_MEMORY_BYTES"]),
+        )
+        grader = Grader(
+            self.sandbox, language, job.source_code.encode(), suite, job.limits, slot, on_test,
+            int(config["GRADE_SHOWN_OUTPUT_BYTES"]), checker_limits,
+        )
+        return grader.grade()
+
+    def _finish_grade(self, job: Job, graded: Graded) -> None:
+        grade = json.dumps(graded.grade.as_dict())
+        if graded.compile_failure is not None:
+            failure = graded.compile_failure
+            self._end(
+                job, models.FAILED, error=failure.reason, stderr=failure.stderr, stdout="",
+                compile_time_ms=graded.compile_ms, grade=grade,
+            )
+            return
+        self._end(
+            job, models.COMPLETED, execution_time_ms=graded.duration_ms, compile_time_ms=graded.compile_ms,
+            grade=grade, exit_code=None,
         )
 
     def _finish(self, job: Job, result: Result) -> None:

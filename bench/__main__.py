@@ -15,12 +15,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import report, seccomp, server, sections
+from . import grading, report, seccomp, server, sections
 from .sections import QUICK, Counts
 
 # memory first, so that "idle" is an engine nothing has run on yet (floors and seccomp measure the
 # sandbox directly, outside the engine)
-SECTIONS = ("floors", "seccomp", "memory", "latency", "throughput", "autosave")
+SECTIONS = ("floors", "seccomp", "memory", "latency", "throughput", "autosave", "grading")
 SECTION_TIMEOUT_SECONDS = 600
 # after /health answers, how long the engine may take to fill its warm pool before measuring
 SETTLE_SECONDS = 20
@@ -93,6 +93,8 @@ def run_section(name: str, engine: server.Server, workdir: Path, languages: list
         return bounded(sections.latency_section(engine, languages, counts))
     if name == "throughput":
         return bounded(sections.throughput_section(engine, "python", counts))
+    if name == "grading":
+        return bounded(grading.grading_section(engine, languages, counts.grade_repeats))
     return bounded(sections.autosave_section(engine, workdir, counts))
 
 

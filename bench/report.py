@@ -156,6 +156,23 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         flood = memory["flood"]
         table.append((f"server RSS during output flood ({flood['runs']} runs), peak", _fmt(flood["peak_total_mib"], "MiB"), "", ""))
         table.append(("output flood endings", ", ".join(f"{k}: {v}" for k, v in flood["endings"].items()), "", ""))
+    graded = results.get("grading") or {}
+    for language, figures in graded.items():
+        if not isinstance(figures, dict) or "graded_end_to_end_ms" not in figures:
+            continue
+        lat = figures["graded_end_to_end_ms"]
+        table.append((
+            f"{language}: {figures['cases']} cases graded end to end, median / p95",
+            f"{_fmt(lat['median'])} / {_fmt(lat['p95'])} ms",
+            _fmt(graded.get("python_one_bare_spawn_ms"), "ms"),
+            f"{_fmt(figures['x_one_python_spawn'], 'x')} (target {figures['target_x_one_python_spawn']}x)",
+        ))
+        table.append((
+            f"{language}: {figures['cases']} bare cold spawns of the same program / failures",
+            f"{_fmt(figures['bare'][str(figures['cases']) + '_spawns_ms']['median'])} ms / {len(figures['failures'])}",
+            "",
+            _fmt(figures["x_bare_spawns_of_every_case"], "x"),
+        ))
     if "rss_at_end_mib" in results:
         table.append(("server RSS at the end of the bench", _fmt(results["rss_at_end_mib"]["total"], "MiB"), "", ""))
     return table

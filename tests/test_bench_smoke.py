@@ -35,3 +35,7 @@ def test_bench_quick_writes_results(tmp_path):
     assert {"capacity", "trivial_route", "editors"} <= results["autosave"].keys()
     assert {"idle_mib", "after_sessions_mib", "flood"} <= results["memory"].keys()
     assert "autosave_over_trivial_route" in results["ratios"]
+    # graded runs: 50 cases, every verdict checked by the bench itself
+    graded = results["grading"]["python"]
+    assert graded["failures"] == [] and graded["graded_end_to_end_ms"]["n"] >= 1, graded
+    assert graded["bare"]["50_spawns_ms"]["n"] == 1 and graded["x_one_python_spawn"] > 0

@@ -190,3 +190,28 @@ def test_stderr_is_told_apart_and_a_conflict_offers_to_reload(server, page):
     saved(page)
     assert editor_text(page).strip() == 'print("theirs")'
     assert page.errors == []
+
+
+def test_the_tests_panel_shows_each_verdict_and_how_many_hidden_tests_passed(server, page):
+    status, suite = call(server.url, "POST", "/test-suites", {"test_cases": [
+        {"name": "adds", "stdin": "1 2", "expected_output": "3"},
+        {"name": "negative", "stdin": "-1 -2", "expected_output": "-3"},
+        {"name": "big", "stdin": "5 5", "expected_output": "10", "hidden": True},
+        {"name": "zero", "stdin": "0 0", "expected_output": "1", "hidden": True},
+    ]})
+    assert status == 201, suite
+    status, session = call(server.url, "POST", "/code-sessions", {"language": "python", "source_code": "a, b = map(int, input().split())\nprint(abs(a + b))\n"})
+    page.goto(f"{server.url}/?session={session['session_id']}&suite={suite['test_suite_id']}")
+    saved(page)
+    page.locator("#tests-run").click()
+    wait_for(page, "document.getElementById('tests-summary').textContent.includes('hidden tests passed')")
+    assert page.locator("#tests-list li").count() == 4
+    assert page.locator("#tests-summary").inner_text().startswith("2 of 4 passed")
+    assert "1 of 2 hidden tests passed" in page.locator("#tests-summary").inner_text()
+    verdicts = page.locator("#tests-list .verdict").evaluate_all("(nodes) => nodes.map((n) => n.dataset.verdict)")
+    assert verdicts == ["PASSED", "WRONG_ANSWER", "PASSED", "WRONG_ANSWER"]
+    # the visible failure shows its input and outputs; the hidden one shows nothing of its own
+    failed = page.locator('#tests-list li[data-index="1"]')
+    assert failed.locator("pre").count() == 3 and "expected '-3', got '3'" in failed.inner_text()
+    assert page.locator('#tests-list li[data-index="3"] pre').count() == 0
+    assert page.errors == []

@@ -18,11 +18,13 @@ class ExecutionList(Resource):
     @ns.response(202, "Queued", EXECUTION)
     @errors(ns, 400, 413, 422, 429)
     def post(self):
-        """Run code without a session: one file or several, optionally with its own limits and arguments."""
+        """Run code without a session: one file or several, optionally with its own limits and arguments
+        (with test_suite_id: a graded run of kind "grade")."""
         body = payload.json_body(EXECUTION_CREATE)
         execution = executions.submit(
             body["language"], body["source_code"], body.get("stdin", ""),
             files=body.get("files"), limits=body.get("limits"), args=body.get("args"),
+            test_suite_id=body.get("test_suite_id"),
         )
         return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}
 

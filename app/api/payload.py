@@ -10,8 +10,8 @@ from jsonschema import Draft7Validator
 from ..errors import APIError
 
 
-def json_body(schema: dict) -> dict:
-    """The request's JSON object, checked against schema; an empty body is {}."""
+def json_body(schema: dict, error: str = "validation_error") -> dict:
+    """The request's JSON object, checked against schema (a 422 `error` if it does not fit); an empty body is {}."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         data: object = {}
@@ -29,7 +29,7 @@ def json_body(schema: dict) -> dict:
         first = problems[0]
         where = ".".join(str(p) for p in first.path) or "body"
         raise APIError(
-            "validation_error",
+            error,
             f"{where}: {first.message}",
             422,
             fields={".".join(str(p) for p in e.path) or "body": e.message for e in problems},

@@ -64,7 +64,57 @@ EXECUTION_CREATE = {
     "additionalProperties": False,
     "required": ["language", "source_code"],
     "properties": {
-        "language": LANGUAGE, "source_code": CODE, "stdin": STDIN, "files": FILES, "limits": LIMITS, "args": ARGS,
+        "language": LANGUAGE,
+        "source_code": CODE,
+        "stdin": STDIN,
+        "files": FILES,
+        "limits": LIMITS,
+        "args": ARGS,
+        "test_suite_id": {"type": "string", "maxLength": 36, "description": "grade the code against this test suite"},
+    },
+}
+GRADE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["test_suite_id"],
+    "properties": {"test_suite_id": {"type": "string", "maxLength": 36, "description": "the suite to grade against"}},
+}
+TEXT = {"type": "string"}
+TEST_CASE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "stdin": TEXT,
+        "expected_output": TEXT,
+        "hidden": {"type": "boolean", "description": "hidden cases never show their input or output to learners"},
+        "points": {"type": "number", "minimum": 0, "maximum": 1_000_000},
+        "group": {"type": ["string", "null"], "maxLength": 200},
+    },
+}
+TEST_SUITE_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["test_cases"],
+    "properties": {
+        "checker": {
+            "type": "object",
+            "required": ["type"],
+            "description": "how outputs are compared: tokens (default), exact, lines, float (abs_tolerance, "
+            "rel_tolerance), unordered_lines, or program (language, source_code)",
+            "properties": {
+                "type": {"type": "string", "enum": ["tokens", "exact", "lines", "float", "unordered_lines", "program"]},
+                "abs_tolerance": {"type": "number", "minimum": 0},
+                "rel_tolerance": {"type": "number", "minimum": 0},
+                "language": LANGUAGE,
+                "source_code": CODE,
+            },
+            "additionalProperties": False,
+        },
+        "time_limit_ms": {"type": "integer", "minimum": 1, "description": "wall time of each case"},
+        "memory_limit_bytes": {"type": ["integer", "null"], "minimum": 1, "description": "memory of each case"},
+        "total_time_limit_ms": {"type": "integer", "minimum": 1, "description": "all cases together"},
+        "test_cases": {"type": "array", "minItems": 1, "items": TEST_CASE},
     },
 }
 
@@ -149,6 +199,47 @@ SESSION = Model(
         "updated_at": UtcDateTime(),
     },
 )
+TEST_RESULT = Model(
+    "TestResult",
+    {
+        "index": fields.Integer(description="the case's position in the suite, from 0"),
+        "name": fields.String(),
+        "hidden": fields.Boolean(),
+        "verdict": fields.String(enum=["PASSED", "WRONG_ANSWER", "RUNTIME_ERROR", "TIME_LIMIT", "MEMORY_LIMIT", "OUTPUT_LIMIT", "SKIPPED"]),
+        "points": fields.Float(),
+        "max_points": fields.Float(),
+        "time_ms": fields.Integer(description="wall time of the case; null when it did not run"),
+        "memory_bytes": fields.Integer(description="max RSS of the case; null when it did not run"),
+        "message": fields.String(description="why, in words; a generic one for a hidden case"),
+        "stdin": fields.String(description="visible cases only (absent from a hidden case)"),
+        "expected_output": fields.String(description="visible cases only (absent from a hidden case)"),
+        "actual_output": fields.String(description="visible cases only, capped at GRADE_SHOWN_OUTPUT_BYTES; null when not run"),
+        "diff": fields.Raw(description='visible cases only: {"line", "expected", "actual"} where the outputs first differ, or null'),
+    },
+)
+GRADE = Model(
+    "Grade",
+    {
+        "verdict": fields.String(description="the worst of the tests' verdicts"),
+        "score": fields.Float(),
+        "max_score": fields.Float(),
+        "passed": fields.Integer(),
+        "total": fields.Integer(),
+        "complete": fields.Boolean(description="false when some test was not run or not judged"),
+        "tests": fields.List(fields.Nested(TEST_RESULT)),
+    },
+)
+
+
+class GradeField(fields.Nested):
+    """A graded run's result from the JSON the execution row keeps, as stored: a hidden test's
+    object carries only its public keys (marshalling would add the others as nulls)."""
+
+    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
+        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
+        return None if value is None else json.loads(value)
+
+
 EXECUTION = Model(
     "Execution",
     {
@@ -168,12 +259,22 @@ EXECUTION = Model(
             "output_limit, file_size_limit, disk_limit, signal, nonzero_exit, compile_error, "
             "interrupted, sandbox_error, internal_error; null when COMPLETED"
         )),
-        "limits": Limits(description="the limits this run was held to"),
+        "limits": Limits(description="the limits this run was held to (a graded run: each case's)"),
         "file_names": FileNames(
             attribute="files", description="the files the run had beside its entry file ([] when none); "
             "their contents are kept with the execution"
         ),
         "args": JsonText([], description="the command-line arguments it ran with ([] when none)"),
+        "kind": fields.String(enum=["run", "grade"], description="a plain run, or a run graded against a test suite"),
+        "test_suite_id": nullable(fields.String(description="the suite of a graded run; null for a plain run")),
+        "grade": GradeField(
+            GRADE,
+            allow_null=True,
+            description='a graded run\'s result, null otherwise and until it ends: {"verdict", "score", "max_score", '
+            '"passed", "total", "complete", "tests": [TestResult]}. verdict is the worst of the tests\' by the '
+            "priority RUNTIME_ERROR, MEMORY_LIMIT, TIME_LIMIT, OUTPUT_LIMIT, WRONG_ANSWER, SKIPPED, PASSED; "
+            "complete is false when some test was not run or not judged"
+        ),
         "queued_at": UtcDateTime(),
         "started_at": nullable(UtcDateTime()),
         "finished_at": nullable(UtcDateTime()),
@@ -206,10 +307,36 @@ LANGUAGE_LIST = Model(
         "isolation": fields.Raw(description="what confines a run on this host"),
     },
 )
+TEST_CASE_OUT = Model(
+    "TestCase",
+    {
+        "index": fields.Integer(),
+        "name": fields.String(),
+        "hidden": fields.Boolean(),
+        "points": fields.Float(),
+        "group": fields.String(description="null when the case has none"),
+        "stdin": fields.String(description="absent for a hidden case unless the caller is an operator"),
+        "expected_output": fields.String(description="absent for a hidden case unless the caller is an operator"),
+    },
+)
+TEST_SUITE = Model(
+    "TestSuite",
+    {
+        "test_suite_id": fields.String(description="UUID"),
+        "checker": fields.Raw(description='{"type", options}; a program checker\'s source only for operators'),
+        "time_limit_ms": fields.Integer(),
+        "memory_limit_bytes": fields.Integer(description="null: the language's own limit"),
+        "total_time_limit_ms": fields.Integer(),
+        "created_at": fields.String(),
+        "test_cases": fields.List(fields.Nested(TEST_CASE_OUT)),
+    },
+)
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
 SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
 RUN_MODEL = SchemaModel("RunRequest", RUN)
 EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
+GRADE_REQUEST_MODEL = SchemaModel("GradeRequest", GRADE_REQUEST)
+TEST_SUITE_CREATE_MODEL = SchemaModel("TestSuiteCreate", TEST_SUITE_CREATE)
 
 MODELS = (
     ERROR,
@@ -221,4 +348,10 @@ MODELS = (
     SESSION_PATCH_MODEL,
     RUN_MODEL,
     EXECUTION_CREATE_MODEL,
+    GRADE_REQUEST_MODEL,
+    TEST_SUITE_CREATE_MODEL,
+    TEST_RESULT,
+    GRADE,
+    TEST_CASE_OUT,
+    TEST_SUITE,
 )

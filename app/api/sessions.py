@@ -7,7 +7,7 @@ from flask_restx import Namespace, Resource
 from ..services import sessions
 from . import payload
 from .responses import errors
-from .schemas import ERROR, EXECUTION, RUN_MODEL, SESSION, SESSION_CREATE, SESSION_CREATE_MODEL, SESSION_PATCH, SESSION_PATCH_MODEL, RUN
+from .schemas import ERROR, EXECUTION, GRADE_REQUEST, GRADE_REQUEST_MODEL, RUN_MODEL, SESSION, SESSION_CREATE, SESSION_CREATE_MODEL, SESSION_PATCH, SESSION_PATCH_MODEL, RUN
 
 PATH = "/code-sessions"
 ns = Namespace("code-sessions", description="A learner's code, autosaved as they type, and its runs")
@@ -86,3 +86,14 @@ class SessionRun(Resource):
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return ns.marshal(execution, EXECUTION), 202, headers
+
+
+@ns.route("/<string:session_id>/grade")
+class SessionGrade(Resource):
+    @ns.expect(GRADE_REQUEST_MODEL)
+    @ns.response(202, 'Queued; an execution of kind "grade": poll GET /executions/{id}?wait= or stream its events', EXECUTION)
+    @ns.response(503, "Queue full or shutting down (Retry-After)", ERROR)
+    def post(self, session_id: str):
+        """Grade the session's current code against a test suite."""
+        execution = sessions.grade(session_id, payload.json_body(GRADE_REQUEST)["test_suite_id"])
+        return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}

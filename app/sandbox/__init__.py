@@ -227,6 +227,13 @@ class Sandbox:
             artifact.release()
         return replace(result, compile_ms=compile_ms)
 
+    def compiled(
+        self, language: Language, source: bytes, slot: int, files: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[Artifact | None, int, Result | None]:
+        """Compile a program once through the cache (graded runs reuse it for every case); the caller
+        releases the artifact when done with it. See _compiled."""
+        return self._compiled(language, source, files, slot)
+
     def _compiled(
         self, language: Language, source: bytes, files: tuple[tuple[str, bytes], ...], slot: int
     ) -> tuple[Artifact | None, int, Result | None]:

@@ -37,12 +37,18 @@ class Step:
     files: tuple[tuple[str, bytes], ...] = ()
     # command-line arguments of the run (not of the compile step)
     args: tuple[str, ...] = ()
+    # a command of the engine's own instead of the language's (the test supervisor of a graded
+    # run, app/sandbox/grading.py), and the descriptors it inherits
+    command: tuple[str, ...] | None = None
+    extra_fds: tuple[int, ...] = ()
 
     @property
     def inherited_fds(self) -> tuple[int, ...]:
-        return () if self.control_fd is None else (self.control_fd,)
+        return (*(() if self.control_fd is None else (self.control_fd,)), *self.extra_fds)
 
     def argv(self, language: Language, build: str, memory_bytes: int) -> list[str]:
+        if self.command is not None:
+            return list(self.command)
         if self.control_fd is not None:
             return language.warm_argv(memory_bytes, self.control_fd)
         if self.compile:

@@ -15,8 +15,9 @@ from .. import auth, catalog, models
 from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
-from ..models import Execution
-from . import programs
+from ..models import Execution, TestSuite
+from ..sandbox import Limits
+from . import programs, test_suites
 
 
 # the window of the per-minute rate limits
@@ -45,14 +46,19 @@ def submit(
     files: dict[str, str] | None = None,
     limits: dict[str, float | int] | None = None,
     args: list[str] | None = None,
+    test_suite_id: str | None = None,
 ) -> Execution:
     """Store a QUEUED execution of source_code (with its other files, arguments and own limits)
     and wake the runner; returns at once.
+
+    With test_suite_id it is a graded run (kind "grade"): checked against that suite's cases.
 
     Admission (queue bound, per-session and per-IP limits, the session's history cap) and the
     insert happen in one write transaction, so concurrent requests cannot overshoot a limit.
     """
     language = catalog.language_named(language_name)
+    if test_suite_id is not None and stdin:
+        raise APIError("validation_error", "stdin cannot go with test_suite_id: each test case has its own.", 422)
     check_size("source_code", source_code, "SOURCE_MAX_BYTES")
     check_size("stdin", stdin, "STDIN_MAX_BYTES")
     files_json = programs.as_json(programs.check_files(files, language))
@@ -65,6 +71,10 @@ def submit(
         raise APIError("sandbox_unavailable", f"Code cannot run here: {parts.sandbox.unavailable_reason}", 503, {"Retry-After": "60"})
     owner = session_id if session_id is not None else f"ip:{request.remote_addr or 'unknown'}"
     user_id = auth.current_user_id()
+    kind = models.RUN
+    if test_suite_id is not None:
+        kind = models.GRADE
+        run_limits = grade_limits(run_limits, test_suites.get(test_suite_id))
     limits_json = json.dumps(run_limits.as_dict())
 
     waiting_before = False
@@ -83,6 +93,8 @@ def submit(
             limits=limits_json,
             files=files_json,
             args=args_json,
+            kind=kind,
+            test_suite_id=test_suite_id,
         )
         db.session.add(execution)
         db.session.flush()
@@ -105,6 +117,14 @@ def submit(
         return existing
     parts.runner.offer(execution, others_waiting=waiting_before)
     return execution
+
+
+def grade_limits(limits: Limits, suite: TestSuite) -> Limits:
+    """What each case of a graded run is held to: the language's limits with the suite's time and memory."""
+    seconds = suite.time_limit_ms / 1000
+    return limits.with_overrides(
+        timeout_seconds=seconds, cpu_seconds=math.ceil(seconds), memory_bytes=suite.memory_limit_bytes
+    )
 
 
 def admit(owner: str, session_id: str | None, user_id: str | None = None, trim: bool = True) -> int:

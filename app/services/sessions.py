@@ -160,3 +160,9 @@ def run(
         files=programs.from_json(session.files, {}), limits=limits, args=args,  # type: ignore[arg-type]
     )
     return execution, True
+
+
+def grade(session_id: str, test_suite_id: str) -> Execution:
+    """Queue a graded run of the session's current code against a test suite."""
+    session = get(session_id)
+    return executions.submit(session.language, session.source_code, "", session_id, test_suite_id=test_suite_id)

@@ -170,6 +170,9 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                         sent_status = str(event.data)
                 elif event.kind in ("stdout", "stderr"):
                     out.append(_event(event.kind, {"text": event.data}, event.seq))
+                elif event.kind == "test_result":
+                    # the grader publishes a case's public result only (app/grading/grader.py: public)
+                    out.append(_event(event.kind, event.data, event.seq))
             now = time.monotonic()
             if out:
                 yield "".join(out)

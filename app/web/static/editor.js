@@ -401,6 +401,9 @@
     }
   }
 
+  // the Tests panel's hook (tests-panel.js): which session, and store the editor's code first
+  window.LiveCodeEditor = { sessionId: () => state.session && state.session.session_id, save: () => save() };
+
   ui.run.addEventListener("click", runCode);
   ui.language.addEventListener("change", changeLanguage);
   ui.conflictReload.addEventListener("click", () => reloadTheirs().catch((error) => notice(error.message)));

@@ -1,0 +1,300 @@
+"""The grader: owns the per-case loop of a graded run, from compile to the overall verdict.
+
+Plain data in (a Suite), plain data out (a Grade); no Flask, no database. Cases run one after
+another in one sandbox start (app/sandbox/grading.py); each is judged here, outside the sandbox,
+so expected outputs never enter it. `on_test` hears each case's public result as it is decided.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..sandbox import Language, Limits, Result, Sandbox, SandboxError
+from ..sandbox.grading import CaseOutcome, Supervisor, SupervisorLost
+from . import checkers, program_checker, verdicts
+from .checkers import Check
+
+log = logging.getLogger(__name__)
+
+# a case whose supervisor died is retried once in a fresh sandbox only if it never started
+RESTARTS_PER_CASE = 1
+# a sandbox start can be refused by a busy host once; twice is a broken sandbox (sandbox_error)
+START_ATTEMPTS = 2
+STDERR_SHOWN_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    stdin: str
+    expected_output: str
+    hidden: bool = False
+    points: float = 1.0
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    checker: dict
+    time_limit_ms: int
+    memory_limit_bytes: int | None
+    total_time_limit_ms: int
+    cases: tuple[Case, ...]
+
+    @classmethod
+    def stored(cls, checker: str, time_limit_ms: int, memory_limit_bytes: int | None, total_time_limit_ms: int, cases: str) -> Suite:
+        """A suite from the columns the database keeps (checker and cases as JSON text)."""
+        return cls(
+            json.loads(checker), time_limit_ms, memory_limit_bytes, total_time_limit_ms,
+            tuple(
+                Case(c["name"], c["stdin"], c["expected_output"], c["hidden"], c["points"], c.get("group"))
+                for c in json.loads(cases)
+            ),
+        )
+
+
+@dataclass
+class Grade:
+    verdict: str = verdicts.SKIPPED
+    score: float = 0.0
+    max_score: float = 0.0
+    passed: int = 0
+    total: int = 0
+    complete: bool = False
+    tests: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "verdict": self.verdict, "score": self.score, "max_score": self.max_score, "passed": self.passed,
+            "total": self.total, "complete": self.complete, "tests": self.tests,
+        }
+
+
+@dataclass(frozen=True)
+class Graded:
+    grade: Grade
+    # the compile step's failure (the execution ends FAILED compile_error), else None
+    compile_failure: Result | None
+    compile_ms: int | None
+    # wall time of all the cases together
+    duration_ms: int
+
+
+TestListener = Callable[[dict], None]
+
+
+def public(test: dict) -> dict:
+    """What anyone may see of a case's result: a hidden case keeps only its verdict and numbers."""
+    if not test["hidden"]:
+        return test
+    kept = ("index", "name", "hidden", "verdict", "points", "max_points", "time_ms", "memory_bytes")
+    return {**{key: test[key] for key in kept}, "message": verdicts.GENERIC_MESSAGES[test["verdict"]]}
+
+
+class Grader:
+    """Grades one program against one suite in one worker slot."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        language: Language,
+        source: bytes,
+        suite: Suite,
+        limits: Limits,
+        slot: int,
+        on_test: TestListener,
+        shown_output_bytes: int,
+        checker_limits: Limits,
+    ) -> None:
+        self.sandbox = sandbox
+        self.language = language
+        self.source = source
+        self.suite = suite
+        self.slot = slot
+        self.on_test = on_test
+        self.shown_output_bytes = shown_output_bytes
+        self.checker_limits = checker_limits
+        self.case_seconds = suite.time_limit_ms / 1000
+        self.total_seconds = suite.total_time_limit_ms / 1000
+        memory = suite.memory_limit_bytes or limits.memory_bytes
+        # the sandbox lives as long as the whole suite may; each case has its own wall and CPU limit
+        self.limits = limits.with_overrides(
+            timeout_seconds=self.total_seconds, cpu_seconds=math.ceil(self.total_seconds) + 1, memory_bytes=memory
+        )
+        self.checker_type = suite.checker.get("type", checkers.DEFAULT)
+
+    def grade(self) -> Graded:
+        artifact = None
+        compile_ms = None
+        if self.language.compile:
+            artifact, compile_ms, failure = self.sandbox.compiled(self.language, self.source, self.slot)
+            if failure is not None:
+                tests = [self._skipped(index, case, "Not run: the program did not compile") for index, case in enumerate(self.suite.cases)]
+                for test in tests:
+                    self.on_test(public(test))
+                return Graded(self._summary(tests, complete=False), failure, compile_ms, 0)
+        started = time.monotonic()
+        try:
+            tests, to_check = self._run_cases(artifact.path if artifact else None, started)
+        finally:
+            if artifact is not None:
+                # eviction may take it from now on
+                artifact.release()
+        # a program checker needs the slot the learner's sandbox held: it runs once all cases ran
+        for index, outcome in to_check:
+            tests[index] = self._checked_by_program(index, self.suite.cases[index], outcome)
+            self.on_test(public(tests[index]))
+        complete = all(test["verdict"] != verdicts.SKIPPED for test in tests)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return Graded(self._summary(tests, complete), None, compile_ms, duration_ms)
+
+    def _run_cases(self, build_dir: object, started: float) -> tuple[list[dict], list[tuple[int, CaseOutcome]]]:
+        tests: list[dict] = []
+        to_check: list[tuple[int, CaseOutcome]] = []
+        supervisor: Supervisor | None = None
+        try:
+            for index, case in enumerate(self.suite.cases):
+                remaining = self.total_seconds - (time.monotonic() - started)
+                if remaining <= 0:
+                    test = self._skipped(index, case, "Not run: the suite's total time limit was reached")
+                    tests.append(test)
+                    self.on_test(public(test))
+                    continue
+                outcome = None
+                for _ in range(1 + RESTARTS_PER_CASE):
+                    if supervisor is None or not supervisor.alive:
+                        if supervisor is not None:
+                            supervisor.close()
+                        supervisor = self._start_supervisor(build_dir)
+                    try:
+                        outcome = supervisor.run_case(
+                            index, case.stdin.encode(), min(self.case_seconds, remaining),
+                            math.ceil(self.case_seconds), self.limits.output_bytes,
+                        )
+                        break
+                    except SupervisorLost:
+                        # it died between cases (never while this one ran): a fresh sandbox runs it
+                        continue
+                if outcome is None:
+                    outcome = CaseOutcome(None, signal.SIGKILL, b"", b"", 0, 0, 0, supervisor_lost=True)
+                failed = self._limit_verdict(outcome)
+                if failed is None and self.checker_type == checkers.PROGRAM:
+                    tests.append({})
+                    to_check.append((index, outcome))
+                    continue
+                test = self._judged(index, case, outcome, failed)
+                tests.append(test)
+                self.on_test(public(test))
+        finally:
+            if supervisor is not None:
+                supervisor.close()
+        return tests, to_check
+
+    def _start_supervisor(self, build_dir: object) -> Supervisor:
+        """A fresh sandbox with its supervisor; a start refused once (a busy host) is tried again."""
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return Supervisor(self.sandbox, self.language, self.limits, self.slot, self.source, build_dir)
+            except SandboxError:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                log.warning("a test supervisor did not start; trying once more")
+        raise AssertionError("unreachable")
+
+    def _limit_verdict(self, outcome: CaseOutcome) -> tuple[str, str] | None:
+        """(verdict, message) when the program did not get to an answer; None when its output is to be checked."""
+        if outcome.oom_killed or self._said_out_of_memory(outcome):
+            return verdicts.MEMORY_LIMIT, "Memory limit exceeded"
+        if outcome.supervisor_lost:
+            return verdicts.RUNTIME_ERROR, "The program ended its test supervisor"
+        cpu_limit_ms = math.ceil(self.case_seconds) * 1000
+        if outcome.timed_out or outcome.signal == signal.SIGXCPU or (
+            outcome.signal == signal.SIGKILL and outcome.cpu_ms >= cpu_limit_ms
+        ):
+            return verdicts.TIME_LIMIT, f"Time limit exceeded ({self.suite.time_limit_ms} ms)"
+        if outcome.output_exceeded:
+            return verdicts.OUTPUT_LIMIT, f"Output limit exceeded ({self.limits.output_bytes} bytes)"
+        if outcome.signal is not None:
+            return verdicts.RUNTIME_ERROR, f"The program was killed by signal {outcome.signal}"
+        if outcome.exit_code != 0:
+            return verdicts.RUNTIME_ERROR, f"The program exited with code {outcome.exit_code}"
+        return None
+
+    def _said_out_of_memory(self, outcome: CaseOutcome) -> bool:
+        if outcome.exit_code == 0 and outcome.signal is None:
+            return False
+        tail = outcome.stderr[-2000:].decode("utf-8", errors="replace")
+        return any(marker in tail for marker in self.language.memory_error_markers)
+
+    def _judged(self, index: int, case: Case, outcome: CaseOutcome, failed: tuple[str, str] | None) -> dict:
+        actual = outcome.stdout.decode("utf-8", errors="replace")
+        if failed is not None:
+            verdict, message = failed
+            stderr = outcome.stderr.decode("utf-8", errors="replace").strip()
+            if stderr and verdict == verdicts.RUNTIME_ERROR:
+                message = f"{message}:\n{stderr[-STDERR_SHOWN_CHARS:]}"
+            return self._test(index, case, verdict, 0.0, message, outcome, actual, None)
+        check = self._check(case, actual)
+        return self._from_check(index, case, check, outcome, actual)
+
+    def _check(self, case: Case, actual: str) -> Check:
+        options = {key: value for key, value in self.suite.checker.items() if key != "type"}
+        return checkers.BY_TYPE[self.checker_type](case.expected_output, actual, options)
+
+    def _checked_by_program(self, index: int, case: Case, outcome: CaseOutcome) -> dict:
+        actual = outcome.stdout.decode("utf-8", errors="replace")
+        check = program_checker.check(
+            self.sandbox, self.suite.checker, case.stdin, case.expected_output, actual, self.checker_limits, self.slot
+        )
+        if check is None:
+            return self._skipped(index, case, "Not judged: the checker program failed", outcome)
+        return self._from_check(index, case, check, outcome, actual)
+
+    def _from_check(self, index: int, case: Case, check: Check, outcome: CaseOutcome, actual: str) -> dict:
+        verdict = verdicts.PASSED if check.passed else verdicts.WRONG_ANSWER
+        return self._test(index, case, verdict, check.score, check.message, outcome, actual, check.diff)
+
+    def _test(
+        self, index: int, case: Case, verdict: str, score: float, message: str, outcome: CaseOutcome | None,
+        actual: str | None, diff: dict | None,
+    ) -> dict:
+        shown = None
+        if actual is not None:
+            encoded = actual.encode()
+            shown = actual if len(encoded) <= self.shown_output_bytes else encoded[: self.shown_output_bytes].decode(
+                "utf-8", errors="ignore"
+            )
+        return {
+            "index": index,
+            "name": case.name,
+            "hidden": case.hidden,
+            "verdict": verdict,
+            "points": round(case.points * max(0.0, min(1.0, score)), 6),
+            "max_points": case.points,
+            "time_ms": outcome.wall_ms if outcome else None,
+            "memory_bytes": outcome.max_rss_bytes if outcome else None,
+            "message": message,
+            "stdin": case.stdin,
+            "expected_output": case.expected_output,
+            "actual_output": shown,
+            "diff": diff,
+        }
+
+    def _skipped(self, index: int, case: Case, message: str, outcome: CaseOutcome | None = None) -> dict:
+        return self._test(index, case, verdicts.SKIPPED, 0.0, message, outcome, None, None)
+
+    def _summary(self, tests: list[dict], complete: bool) -> Grade:
+        return Grade(
+            verdict=verdicts.worst([test["verdict"] for test in tests]),
+            score=round(sum(test["points"] for test in tests), 6),
+            max_score=round(sum(case.points for case in self.suite.cases), 6),
+            passed=sum(test["verdict"] == verdicts.PASSED for test in tests),
+            total=len(tests),
+            complete=complete,
+            tests=[public(test) for test in tests],
+        )
