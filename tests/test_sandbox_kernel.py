@@ -590,6 +590,22 @@ def test_an_unreadable_cpu_usage_falls_back_to_rlimit_cpu(tmp_path):
     assert not cgroups.slot(0).counts_cpu
 
 
+def test_a_refused_cpu_cap_keeps_the_other_controllers(tmp_path):
+    fake_tree(tmp_path, {
+        "memory/memory.limit_in_bytes": "9223372036854771712",
+        "pids/cgroup.procs": "",
+        "cpu/cpu.cfs_quota_us": "-1",
+        "cpuacct/cpuacct.usage": "0",
+        "cpuacct/engine/probe/cpuacct.usage": "0",
+    })
+    # a directory where the quota file should be: writing it fails, as a refusing kernel's would
+    (tmp_path / "cpu/engine/probe/cpu.cfs_period_us").mkdir(parents=True)
+    cgroups = Cgroups.detect("engine", root=tmp_path)
+
+    assert cgroups is not None and cgroups.version == "v1"
+    assert cgroups.cpu_base is None and cgroups.cpuacct_base is not None
+
+
 def test_without_cpu_controllers_the_cpu_limit_is_per_process(tmp_path):
     fake_tree(tmp_path, {"memory/memory.limit_in_bytes": "9223372036854771712", "pids/cgroup.procs": ""})
     cgroups = Cgroups.detect("engine", root=tmp_path)

@@ -209,7 +209,15 @@ class Cgroups:
                 found.cpu_cores = cpu_cores
                 # prove it works end to end before trusting it with a run, in a group of its
                 # own: a slot's group may be holding a run of another engine right now
-                probe = found.group("probe")
+                try:
+                    probe = found.group("probe")
+                except OSError as error:
+                    if found.cpu_base is None:
+                        raise
+                    # a CPU cap the kernel refuses (a parent's smaller quota, ...) costs the cap only
+                    log.warning("cgroup CPU cap refused (%s): no CPU cap per run", error)
+                    found.cpu_base = None
+                    probe = found.group("probe")
                 probe.apply(64 * 1024 * 1024, 16)
                 probe.counters()
                 if found.cpuacct_base is not None and probe.cpu_used_ns() is None:
@@ -243,10 +251,23 @@ class Cgroups:
         available = set(controllers.read_text().split()) if controllers.exists() else set()
         if not {"memory", "pids"} <= available:
             return None
-        wanted = "+memory +pids" + (" +cpu" if "cpu" in available else "")
-        _write(root / "cgroup.subtree_control", wanted)
         base = root / name
-        base.mkdir(exist_ok=True)
-        _write(base / "cgroup.subtree_control", wanted)
+        cpu = "cpu" in available
+        try:
+            cls._delegate(root, base, "+memory +pids +cpu" if cpu else "+memory +pids")
+        except OSError as error:
+            if not cpu:
+                raise
+            # the kernel refuses the cpu controller in some setups (realtime processes outside the
+            # root group): keep memory and pids, count CPU time without capping it
+            log.warning("cgroup v2 cpu controller refused (%s): no CPU cap per run", error)
+            cls._delegate(root, base, "+memory +pids")
+            cpu = False
         # cpu.stat (usage) is in every v2 group; cpu.max and cpu.weight need the cpu controller
-        return cls("v2", base, base, base if "cpu" in available else None, base)
+        return cls("v2", base, base, base if cpu else None, base)
+
+    @staticmethod
+    def _delegate(root: Path, base: Path, controllers: str) -> None:
+        _write(root / "cgroup.subtree_control", controllers)
+        base.mkdir(exist_ok=True)
+        _write(base / "cgroup.subtree_control", controllers)
