@@ -8,7 +8,7 @@ import functools
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, func, select, text, update
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, false, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_retry import retrying
@@ -93,12 +93,31 @@ class Execution(db.Model):
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # the user who queued it when access control is on (app/auth.py); else null
     owner_user_id: Mapped[str | None] = mapped_column(String(255))
+    # stdin stays open while it runs: POST /executions/{id}/stdin feeds it (app/services/interactive.py)
+    interactive: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # a stop was asked (POST /executions/{id}/cancel): the engine process running it stops it (app/controls.py)
+    cancel_requested_at: Mapped[datetime | None]
+    # an interactive run's interleaved stdin, stdout and stderr: JSON [{"stream", "text"}], bounded
+    transcript: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class ExecutionStdin(db.Model):
+    """One chunk of stdin sent to an interactive run, numbered from 1: the engine running it takes them in order."""
+
+    __tablename__ = "execution_stdin"
+
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    data: Mapped[str] = mapped_column(Text)
+    # the end of input: nothing may follow it
+    eof: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def move(execution_id: str, to: str, retry_seconds: float | None = None, **fields: object) -> bool:
