@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("execution_id", sa.String(36), sa.ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("eof", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
     )
