@@ -167,7 +167,7 @@ class Runner:
             self.wake()
             return
         try:
-            lane.pool.submit(self._run, Job.of(execution), slot, lane, True)
+            lane.pool.submit(self._run, Job.of(execution), slot, True, lane)
         except RuntimeError:
             # the pool shut down in between: the run stays QUEUED for the next start
             lane.slots.release(slot)
@@ -290,14 +290,16 @@ class Runner:
                 with self.app.app_context():
                     db.session.remove()
 
-    def _reserve_worker(self, lane: Lane) -> bool:
+    def _reserve_worker(self, lane: Lane | None = None) -> bool:
+        lane = lane or self._lanes[0]
         with self._busy_lock:
             if lane.busy >= lane.workers:
                 return False
             lane.busy += 1
             return True
 
-    def _release_worker(self, lane: Lane, execution_id: str | None = None) -> None:
+    def _release_worker(self, lane: Lane | None = None, execution_id: str | None = None) -> None:
+        lane = lane or self._lanes[0]
         with self._busy_lock:
             lane.busy -= 1
             self._inflight.discard(execution_id)
@@ -331,7 +333,7 @@ class Runner:
                 # with a slot and nothing claimed, nothing waits: a worker that frees up need not
                 # wake the dispatcher; without a slot, runs may be waiting for one
                 return slot is None
-            lane.pool.submit(self._run, job, slot, lane)
+            lane.pool.submit(self._run, job, slot, False, lane)
         return False
 
     def _claim_next(self, interactive: bool = False) -> Job | None:
@@ -417,8 +419,9 @@ class Runner:
             # forget clients served long ago: they would go first anyway
             self._served = {o: t for o, t in self._served.items() if now - t < SERVED_FORGET_SECONDS}
 
-    def _run(self, job: Job, slot: int, lane: Lane, claim: bool = False) -> None:
-        """Run a claimed job in slot to its end (claim=True: claim it first, and let it go if taken)."""
+    def _run(self, job: Job, slot: int, claim: bool = False, lane: Lane | None = None) -> None:
+        """Run a claimed job in slot of lane (the batch lane by default) to its end (claim=True: claim it first, and let it go if taken)."""
+        lane = lane or self._lane(job.interactive)
         ours = not claim
         try:
             with self.app.app_context():
