@@ -45,6 +45,8 @@ WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
 # interactive runs take their slots (uid and cgroup) from a range of their own (warm ones: 1000)
 INTERACTIVE_SLOT_FIRST = 2000
+# why a run ended when its engine stopped under it
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,13 @@ class Runner:
         with self._busy_lock:
             return self._lanes[1].busy
 
+    def describe_interactive(self) -> dict[str, int]:
+        """The interactive lane, for /health/workers."""
+        lane = self._lanes[1]
+        with self._busy_lock:
+            busy = lane.busy
+        return {"pool_size": lane.workers, "busy": busy, "slots_machine_wide": lane.slots.count}
+
     def _lane(self, interactive: bool) -> Lane:
         return self._lanes[1] if interactive else self._lanes[0]
 
@@ -204,8 +213,13 @@ class Runner:
         self._wake.set()
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start."""
+        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start.
+
+        Interactive runs are the exception: one may wait on a learner for many minutes, past any
+        graceful stop, so they end now, FAILED("interrupted") as if the engine had died under them.
+        """
         self.begin_shutdown()
+        self.controls.stop_interactive(INTERRUPTED)
         if self._dispatcher.is_alive():
             self._dispatcher.join(timeout)
         for lane in self._lanes:

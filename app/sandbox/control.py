@@ -36,6 +36,8 @@ class Control:
         self._ready = bytearray()
         self._eof = False
         self._cancelled = False
+        # why the stop: "cancelled" (asked for by the learner), or "interrupted" (the engine stops)
+        self.stop_reason = "cancelled"
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
 
@@ -84,9 +86,11 @@ class Control:
                 return False
         return self.send(seq, data, eof)
 
-    def cancel(self) -> None:
-        """Ask the driver to kill the program; it ends as "cancelled"."""
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask the driver to kill the program; it ends with reason as its error."""
         with self._lock:
+            if not self._cancelled:
+                self.stop_reason = reason
             self._cancelled = True
         self._wake()
 
@@ -140,6 +144,10 @@ class StopOnly:
 
     def __init__(self, control: Control) -> None:
         self._control = control
+
+    @property
+    def stop_reason(self) -> str:
+        return self._control.stop_reason
 
     @property
     def wake_fd(self) -> int:
