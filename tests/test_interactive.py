@@ -249,10 +249,10 @@ def test_only_the_owner_may_send_stdin_or_cancel(config, request):
     assert (final["status"], final["stdout"]) == ("COMPLETED", "mine\n")
 
 
-def test_stdin_and_cancel_posted_to_another_engine_process_reach_the_run(live_server):
-    runs_it = live_server(WARM_POOL={}, RUN_TIMEOUT_SECONDS=10)
+def test_stdin_and_cancel_posted_to_another_engine_process_reach_the_run(live_server, any_database):
+    runs_it = live_server(database=any_database, WARM_POOL={}, RUN_TIMEOUT_SECONDS=10)
     # an engine process over the same database that runs nothing: whatever it is sent must travel
-    other = live_server(RUNNER_ENABLED=False)
+    other = live_server(database=any_database, RUNNER_ENABLED=False)
     status, body, _ = runs_it.call("POST", "/executions", {"language": "python", "interactive": True, "source_code": 'print("hi", input("Name? "))\nwhile True: pass'})
     assert status == 202
     execution_id = body["execution_id"]
