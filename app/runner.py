@@ -43,8 +43,10 @@ SERVED_FORGET_SECONDS = 600.0
 # ids per watcher query (SQLite allows a few thousand bound parameters)
 WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
-# interactive runs take their slots (uid and cgroup) from a range of their own (warm ones: 1000)
-INTERACTIVE_SLOT_FIRST = 2000
+# interactive runs take their slots (uid and cgroup) from a range of their own: batch slots are
+# 0.., warm ones 1000..; uid = SANDBOX_UID_BASE + slot, and a bench engine's private base is
+# 2000 above the default one, so 2000.. would share its uids (and its clear_slot would kill ours)
+INTERACTIVE_SLOT_FIRST = 500
 # why a run ended when its engine stopped under it
 INTERRUPTED = "interrupted"
 

@@ -271,3 +271,13 @@ def test_stdin_and_cancel_posted_to_another_engine_process_reach_the_run(live_se
     assert status == 202
     final = runs_it.wait_terminal(execution_id, 30)
     assert (final["status"], final["error"], final["stdout"]) == ("FAILED", "cancelled", "Name? hi bob\n")
+
+
+def test_a_graceful_stop_ends_interactive_runs_instead_of_waiting_on_the_learner(config):
+    app = create_app(config)
+    client = app.test_client()
+    execution_id = start(client, 'input("Name? ")')
+    wait_status(client, execution_id, "RUNNING")
+    app.extensions["engine"].runner.shutdown()
+    final = client.get(f"/executions/{execution_id}").json
+    assert (final["status"], final["error"]) == ("FAILED", "interrupted")
