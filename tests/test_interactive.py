@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import jwt
+import psutil
 import pytest
 from conftest import wait_terminal
 from live_server import event_stream, parse_events
@@ -176,12 +177,33 @@ def test_cancel_a_fork_bomb_leaves_the_engine_serving(client):
     bomb = "import os\nprint('go', flush=True)\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     execution_id = client.post("/executions", json={"language": "python", "source_code": bomb}).json["execution_id"]
     wait_status(client, execution_id, "RUNNING")
-    time.sleep(0.3)
+    until(lambda: len(bomb_processes()) > 5, "the bomb forking")
     assert client.post(f"/executions/{execution_id}/cancel").status_code == 202
     final = wait_terminal(client, execution_id)
     assert (final["status"], final["error"]) == ("FAILED", "cancelled")
+    # the whole tree went with it
+    until(lambda: not bomb_processes(), "every process of the bomb gone")
     after = client.post("/executions", json={"language": "python", "source_code": "print('fine')"}).json["execution_id"]
     assert wait_terminal(client, after)["stdout"] == "fine\n"
+
+
+def bomb_processes() -> list[psutil.Process]:
+    """The learner's programs among this engine's descendants (the sandbox runs main.py)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.cmdline()[-1:] == ["main.py"] and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def until(predicate, what: str, seconds: float = 10) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.02)
 
 
 def test_cancel_a_queued_run_ends_it_at_once(config):
