@@ -54,10 +54,15 @@ SESSION_PATCH = {
         "files": {**FILES, "description": "replaces the session's whole set of other files ({} removes them)"},
     },
 }
+INTERACTIVE = {
+    "type": "boolean",
+    "description": "keep stdin open while the program runs: send it with POST /executions/{id}/stdin "
+    "(stdin, if given, is its first input); the events stream says when the program waits for input",
+}
 RUN = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"stdin": STDIN, "limits": LIMITS, "args": ARGS},
+    "properties": {"stdin": STDIN, "limits": LIMITS, "args": ARGS, "interactive": INTERACTIVE},
 }
 EXECUTION_CREATE = {
     "type": "object",
@@ -70,6 +75,7 @@ EXECUTION_CREATE = {
         "files": FILES,
         "limits": LIMITS,
         "args": ARGS,
+        "interactive": INTERACTIVE,
         "test_suite_id": {"type": "string", "maxLength": 36, "description": "grade the code against this test suite"},
     },
 }
@@ -117,6 +123,21 @@ TEST_SUITE_CREATE = {
         "test_cases": {"type": "array", "minItems": 1, "items": TEST_CASE},
     },
 }
+STDIN_SEND = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "data": {"type": "string", "description": "text appended to the program's stdin (a line: end it with \\n)"},
+        "eof": {"type": "boolean", "description": "close stdin after data: the program reads end of input"},
+        "seq": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "this chunk's number in the run, from 1: a retry with the same seq and content is "
+            "accepted once (202, appended false); a gap gets 409 stdin_out_of_order. Without it the "
+            "chunk is numbered next (not safe to retry)",
+        },
+    },
+}
 
 
 class UtcDateTime(fields.Raw):
@@ -159,6 +180,19 @@ class FileNames(fields.Raw):
 
     def schema(self) -> dict:
         return {**super().schema(), "items": {"type": "string"}}
+
+
+class Transcript(fields.Raw):
+    """An interactive run's transcript, from the JSON the execution row keeps."""
+
+    __schema_type__ = "object"
+
+    def format(self, value: str) -> dict:
+        return json.loads(value)
+
+    def schema(self) -> dict:
+        # Swagger 2.0 says "may be null" only through this extension
+        return {**super().schema(), "x-nullable": True}
 
 
 class Limits(fields.Raw):
@@ -257,7 +291,9 @@ EXECUTION = Model(
         "error": nullable(fields.String(
             description="why it did not complete: timeout, cpu_time_limit, memory_limit, process_limit, "
             "output_limit, file_size_limit, disk_limit, signal, nonzero_exit, compile_error, "
-            "interrupted, sandbox_error, internal_error; null when COMPLETED"
+            "interrupted, sandbox_error, internal_error, cancelled (FAILED: stopped by POST cancel), "
+            "input_idle_limit and interactive_time_limit (TIMEOUT: an interactive run waited for input too "
+            "long, or ran past its whole-length limit); null when COMPLETED"
         )),
         "limits": Limits(description="the limits this run was held to (a graded run: each case's)"),
         "file_names": FileNames(
@@ -274,6 +310,12 @@ EXECUTION = Model(
             '"passed", "total", "complete", "tests": [TestResult]}. verdict is the worst of the tests\' by the '
             "priority RUNTIME_ERROR, MEMORY_LIMIT, TIME_LIMIT, OUTPUT_LIMIT, WRONG_ANSWER, SKIPPED, PASSED; "
             "complete is false when some test was not run or not judged"
+        ),
+        "interactive": fields.Boolean(description="stdin stays open while it runs (POST /executions/{id}/stdin)"),
+        "transcript": Transcript(
+            description='interactive runs: {"entries": [{"stream": "stdin" | "stdout" | "stderr", "text"}], '
+            '"truncated"}, in the order it happened, bounded by INTERACTIVE_TRANSCRIPT_MAX_CHARS; null for '
+            "other runs and until the run ends",
         ),
         "queued_at": UtcDateTime(),
         "started_at": nullable(UtcDateTime()),
@@ -337,6 +379,17 @@ RUN_MODEL = SchemaModel("RunRequest", RUN)
 EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
 GRADE_REQUEST_MODEL = SchemaModel("GradeRequest", GRADE_REQUEST)
 TEST_SUITE_CREATE_MODEL = SchemaModel("TestSuiteCreate", TEST_SUITE_CREATE)
+STDIN_SEND_MODEL = SchemaModel("StdinSend", STDIN_SEND)
+STDIN_SENT = Model(
+    "StdinSent",
+    {
+        "execution_id": fields.String(),
+        "seq": fields.Integer(description="the number this chunk has in the run"),
+        "appended": fields.Boolean(description="false when this seq had been received already (a retry)"),
+        "eof": fields.Boolean(description="stdin is closed after this chunk"),
+        "stdin_bytes": fields.Integer(description="the run's stdin so far, in UTF-8 bytes (the limit is STDIN_MAX_BYTES)"),
+    },
+)
 
 MODELS = (
     ERROR,
@@ -354,4 +407,6 @@ MODELS = (
     GRADE,
     TEST_CASE_OUT,
     TEST_SUITE,
+    STDIN_SEND_MODEL,
+    STDIN_SENT,
 )

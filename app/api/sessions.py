@@ -80,7 +80,8 @@ class SessionRun(Resource):
         """Run the session's current code (every file of it), optionally with its own limits and arguments."""
         body = payload.json_body(RUN)
         execution, created = sessions.run(
-            session_id, body.get("stdin", ""), request.headers.get("Idempotency-Key"), body.get("limits"), body.get("args")
+            session_id, body.get("stdin", ""), request.headers.get("Idempotency-Key"), body.get("limits"), body.get("args"),
+            body.get("interactive", False),
         )
         headers = {"Location": f"/executions/{execution.id}"}
         if not created:

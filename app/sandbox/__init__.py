@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
 from .compile_cache import Artifact, CompileCache
+from .control import Control, Interactivity, StopOnly
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
@@ -23,7 +24,7 @@ from .process import CpuWatchdog, Outcome, OutputListener, SandboxError, become_
 from .syscall_filter import build_filter
 from .warm import Warm, WarmPool
 
-__all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
+__all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed", "Control", "Interactivity"]
 
 log = logging.getLogger(__name__)
 
@@ -198,30 +199,35 @@ class Sandbox:
         on_output: OutputListener | None = None,
         files: dict[str, bytes] | None = None,
         args: tuple[str, ...] = (),
+        control: Control | None = None,
     ) -> Result:
         """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended.
 
         files are the program's other files (relative path -> content) beside its entry file;
-        args its command-line arguments.
+        args its command-line arguments. control, when given, lets other threads stop the run
+        (compile step included) and, when it is interactive, send stdin while it runs.
         """
         if not self.available:
             raise SandboxError(self.unavailable_reason)
-        # a warm sandbox holds the entry file alone and runs it without arguments
-        warm = self.warm_pool.take(language, limits) if self.warm_pool and not files and not args else None
+        interactive = control is not None and control.interactive
+        # a warm sandbox holds the entry file alone and runs it without arguments; an interactive
+        # run may wait on a learner for minutes: it starts cold rather than hold a warm sandbox (and
+        # its slot) that quick runs would otherwise take
+        warm = self.warm_pool.take(language, limits) if self.warm_pool and not files and not args and not interactive else None
         if warm is not None:
-            result = self._run_warm(warm, source, stdin, limits, on_output)
+            result = self._run_warm(warm, source, stdin, limits, on_output, control)
             if result is not None:
                 return result
         program = tuple(sorted((files or {}).items()))
         if not language.compile:
-            step = Step(files=program, args=tuple(args))
-            return self._launch(language, source, stdin, limits, slot, step, on_output)
-        artifact, compile_ms, failure = self._compiled(language, source, program, slot)
+            step = Step(files=program, args=tuple(args), interactive=interactive)
+            return self._launch(language, source, stdin, limits, slot, step, on_output, control)
+        artifact, compile_ms, failure = self._compiled(language, source, program, slot, control)
         if failure is not None:
             return failure
         try:
-            step = Step(build_dir=artifact.path, files=program, args=tuple(args))
-            result = self._launch(language, source, stdin, limits, slot, step, on_output)
+            step = Step(build_dir=artifact.path, files=program, args=tuple(args), interactive=interactive)
+            result = self._launch(language, source, stdin, limits, slot, step, on_output, control)
         finally:
             # eviction may take it from now on
             artifact.release()
@@ -235,7 +241,12 @@ class Sandbox:
         return self._compiled(language, source, files, slot)
 
     def _compiled(
-        self, language: Language, source: bytes, files: tuple[tuple[str, bytes], ...], slot: int
+        self,
+        language: Language,
+        source: bytes,
+        files: tuple[tuple[str, bytes], ...],
+        slot: int,
+        control: Control | None = None,
     ) -> tuple[Artifact | None, int, Result | None]:
         """(artifacts held for the run, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache
@@ -248,10 +259,15 @@ class Sandbox:
             (staging / name).write_text(text)
         limits = self.settings.compile_limits.raised(language.compile_limit_overrides)
         step = Step(compile=True, build_dir=staging, files=files)
-        compiled = self._launch(language, source, b"", limits, slot, step, None)
+        # the compiler may be stopped, never fed: stdin sent meanwhile waits for the program
+        stop_only = control.stop_only() if control is not None else None
+        compiled = self._launch(language, source, b"", limits, slot, step, None, stop_only)
         if compiled.reason is None:
             return cache.publish(key, staging), compiled.duration_ms, None
         cache.discard(staging)
+        if control is not None and control.cancelled:
+            # stopped while compiling: the stop's reason, not a compile error
+            return None, compiled.duration_ms, replace(compiled, compile_ms=compiled.duration_ms, duration_ms=0)
         # some compilers (tsc, mcs) report on stdout: a compile error's report is all in stderr
         stderr = compiled.stdout + compiled.stderr
         if compiled.reason != reasons.NONZERO_EXIT:
@@ -271,6 +287,7 @@ class Sandbox:
         slot: int,
         step: Step,
         on_output: OutputListener | None,
+        control: Control | StopOnly | None = None,
     ) -> Result:
         group = self.slot_group(slot)
         if group:
@@ -279,7 +296,7 @@ class Sandbox:
         over_cpu = _cpu_watchdog(group, limits)
         try:
             with self.isolation.launch(language, source, limits, self.slot_user(slot), group, step) as launch:
-                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu)
+                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
         finally:
             self.clear_slot(slot)
         return _result(language, outcome, before, group)
@@ -316,7 +333,13 @@ class Sandbox:
         self.clear_slot(warm.slot)
 
     def _run_warm(
-        self, warm: Warm, source: bytes, stdin: bytes, limits: Limits, on_output: OutputListener | None
+        self,
+        warm: Warm,
+        source: bytes,
+        stdin: bytes,
+        limits: Limits,
+        on_output: OutputListener | None,
+        control: Control | None = None,
     ) -> Result | None:
         """Hand source to a warm sandbox and drive it; None if the sandbox died waiting (run cold instead)."""
         # read now, not when the sandbox started: its start-up's own limit hits are not the run's
@@ -329,7 +352,7 @@ class Sandbox:
                 log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
                 return None
             over_cpu = _cpu_watchdog(group, limits)
-            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu)
+            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
             # read the slot's counters before the sandbox goes back: its slot may be reused at once
             return _result(warm.language, outcome, before, group)
         finally:
@@ -375,7 +398,7 @@ def _result(language: Language, outcome: Outcome, before: Counters, group: SlotG
     if returncode is not None and returncode < 0:
         # a signal, told the way a shell and bubblewrap tell it
         returncode = 128 - returncode
-    reason = _why_it_stopped(language, returncode, stderr, outcome, before, after)
+    reason = outcome.stopped_by or _why_it_stopped(language, returncode, stderr, outcome, before, after)
     return Result(
         exit_code=returncode,
         stdout=outcome.stdout.decode("utf-8", errors="replace"),

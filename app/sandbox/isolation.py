@@ -41,6 +41,14 @@ class Step:
     # run, app/sandbox/grading.py), and the descriptors it inherits
     command: tuple[str, ...] | None = None
     extra_fds: tuple[int, ...] = ()
+    # an interactive run: stdin stays open while the learner types
+    interactive: bool = False
+
+    def env(self, language: Language) -> dict[str, str]:
+        """The environment this step adds to the language's own: the run's, not the compiler's nor a supervisor's."""
+        if self.compile or self.control_fd is not None or self.command is not None:
+            return {}
+        return {**dict(language.run_env), **(dict(language.interactive_env) if self.interactive else {})}
 
     @property
     def inherited_fds(self) -> tuple[int, ...]:
@@ -76,9 +84,9 @@ def rlimit_prefix(limits: Limits, address_space: bool, cgroup: bool = False) -> 
     return [*argv, "--"]
 
 
-def program_env(language: Language, home: str) -> dict[str, str]:
+def program_env(language: Language, home: str, step: Step = Step()) -> dict[str, str]:
     """The whole environment a program sees: nothing of the server's."""
-    return {"PATH": SEARCH_PATH, "HOME": home, "LANG": "C.UTF-8", **dict(language.env)}
+    return {"PATH": SEARCH_PATH, "HOME": home, "LANG": "C.UTF-8", **dict(language.env), **step.env(language)}
 
 
 def _memfd(name: str, data: bytes) -> int:
@@ -116,7 +124,7 @@ class Bubblewrap:
         # whatever starts it (cold, warm, compile), after bubblewrap's own setup
         self.syscall_filter = syscall_filter
 
-    def base_argv(self, language: Language, limits: Limits) -> list[str]:
+    def base_argv(self, language: Language, limits: Limits, step: Step = Step()) -> list[str]:
         argv = [
             self.executable,
             "--unshare-all",
@@ -149,7 +157,7 @@ class Bubblewrap:
             "--chdir", WORKDIR,
             "--clearenv",
         ]
-        for key, value in program_env(language, WORKDIR).items():
+        for key, value in program_env(language, WORKDIR, step).items():
             argv += ["--setenv", key, value]
         return argv
 
@@ -174,7 +182,7 @@ class Bubblewrap:
 
         child_fds: list[int] = []
         address_space = group is None and language.address_space_limit
-        argv = rlimit_prefix(limits, address_space, cgroup=group is not None) + self.base_argv(language, limits)
+        argv = rlimit_prefix(limits, address_space, cgroup=group is not None) + self.base_argv(language, limits, step)
         # bwrap makes a file's parent directories itself
         for name, content in ((language.source_file, source), *step.files):
             fd = _memfd("source", content)
@@ -256,7 +264,7 @@ class Unconfined:
             yield Launch(
                 argv=rlimit_prefix(limits, group is None and language.address_space_limit, cgroup=group is not None)
                 + step.argv(language, str(step.build_dir or workdir), limits.memory_bytes),
-                env=program_env(language, str(workdir)),
+                env=program_env(language, str(workdir), step),
                 cwd=str(workdir),
                 user=user,
                 pass_fds=step.inherited_fds,

@@ -47,6 +47,7 @@ def submit(
     limits: dict[str, float | int] | None = None,
     args: list[str] | None = None,
     test_suite_id: str | None = None,
+    interactive: bool = False,
 ) -> Execution:
     """Store a QUEUED execution of source_code (with its other files, arguments and own limits)
     and wake the runner; returns at once.
@@ -59,6 +60,8 @@ def submit(
     language = catalog.language_named(language_name)
     if test_suite_id is not None and stdin:
         raise APIError("validation_error", "stdin cannot go with test_suite_id: each test case has its own.", 422)
+    if test_suite_id is not None and interactive:
+        raise APIError("validation_error", "interactive cannot go with test_suite_id: a graded run feeds each case its own input.", 422)
     check_size("source_code", source_code, "SOURCE_MAX_BYTES")
     check_size("stdin", stdin, "STDIN_MAX_BYTES")
     files_json = programs.as_json(programs.check_files(files, language))
@@ -95,6 +98,7 @@ def submit(
             args=args_json,
             kind=kind,
             test_suite_id=test_suite_id,
+            interactive=interactive,
         )
         db.session.add(execution)
         db.session.flush()

@@ -148,6 +148,7 @@ def run(
     idempotency_key: str | None = None,
     limits: dict[str, float | int] | None = None,
     args: list[str] | None = None,
+    interactive: bool = False,
 ) -> tuple[Execution, bool]:
     """Queue a run of the session's current code, every file of it; (execution, created) where
     created is False for a replayed key."""
@@ -158,6 +159,7 @@ def run(
     execution = executions.submit(
         session.language, session.source_code, stdin, session_id, idempotency_key,
         files=programs.from_json(session.files, {}), limits=limits, args=args,  # type: ignore[arg-type]
+        interactive=interactive,
     )
     return execution, True
 

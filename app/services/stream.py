@@ -1,4 +1,7 @@
-"""An execution's events as Server-Sent Events: status changes and output chunks as they happen, then the result."""
+"""An execution's events as Server-Sent Events: status changes and output chunks as they happen, then the result.
+
+Interactive runs add `stdin` (input as it reaches the program) and `stdin_wanted` (the program
+waits for input)."""
 from __future__ import annotations
 
 import json
@@ -168,11 +171,14 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                     if event.data != sent_status:
                         out.append(_event("status", {"status": event.data}, event.seq))
                         sent_status = str(event.data)
-                elif event.kind in ("stdout", "stderr"):
+                elif event.kind in ("stdout", "stderr", "stdin"):
                     out.append(_event(event.kind, {"text": event.data}, event.seq))
                 elif event.kind == "test_result":
                     # the grader publishes a case's public result only (app/grading/grader.py: public)
                     out.append(_event(event.kind, event.data, event.seq))
+                elif event.kind == "stdin_wanted":
+                    # the program is blocked reading an empty stdin; prompt: its unfinished last line
+                    out.append(_event(event.kind, {"prompt": event.data}, event.seq))
             now = time.monotonic()
             if out:
                 yield "".join(out)

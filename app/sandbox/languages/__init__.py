@@ -36,6 +36,9 @@ class Language:
     extra_binds: tuple[str, ...] = ()
     # environment the program sees, beyond the sandbox's own minimal one
     env: tuple[tuple[str, str], ...] = ()
+    # environment of the run step only (not the compiler's), and what interactive runs add to it
+    run_env: tuple[tuple[str, str], ...] = ()
+    interactive_env: tuple[tuple[str, str], ...] = ()
     # what the runtime writes to stderr when it runs out of memory (rlimit mode only)
     memory_error_markers: tuple[str, ...] = ()
     # what the language needs more of than the configured defaults (run, then compile step)

@@ -1,7 +1,18 @@
 """Languages compiled to a native binary: C, C++, Go and Rust."""
 from __future__ import annotations
 
+import glob
+
 from . import Language
+
+# coreutils' stdbuf library, preloaded into C/C++ programs: stdout on a pipe is otherwise fully
+# buffered, so output would come in 4 KiB lumps and a prompt only after its answer. Line-buffered
+# stdout streams line by line; an unbuffered stdin (interactive runs only: it costs a read per
+# byte) makes glibc flush stdout before every read, so `printf("Name? "); scanf(...)` shows the
+# prompt first (iostreams already do: cin is tied to cout).
+STDBUF_LIBRARY = next(iter(glob.glob("/usr/libexec/coreutils/libstdbuf.so") + glob.glob("/usr/lib/*/coreutils/libstdbuf.so")), None)
+STDBUF_RUN_ENV = (("LD_PRELOAD", STDBUF_LIBRARY), ("_STDBUF_O", "L")) if STDBUF_LIBRARY else ()
+STDBUF_INTERACTIVE_ENV = (("_STDBUF_I", "0"),) if STDBUF_LIBRARY else ()
 
 C = Language(
     name="c",
@@ -12,6 +23,8 @@ C = Language(
     version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
     # what perror() says of a malloc that failed (rlimit mode; under a cgroup the kernel tells)
     memory_error_markers=("Cannot allocate memory",),
+    run_env=STDBUF_RUN_ENV,
+    interactive_env=STDBUF_INTERACTIVE_ENV,
     compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
     source_suffixes=(".c",),
     smoke_program='#include <stdio.h>\nint main(void) { puts("OK"); return 0; }\n',
@@ -27,6 +40,8 @@ CPP = Language(
     version_command=("/usr/bin/g++", "--version"),
     version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
     memory_error_markers=("std::bad_alloc",),
+    run_env=STDBUF_RUN_ENV,
+    interactive_env=STDBUF_INTERACTIVE_ENV,
     # cc1plus alone wants a few hundred MiB on template-heavy code
     compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
     source_suffixes=(".cpp", ".cc", ".cxx"),
