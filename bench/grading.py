@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .floors import JAVA_FLAGS
-from .load import Connection, run_to_end, summarize
+from .load import Connection, summarize
 from .server import HOST, Server
 
 CASES = 50

@@ -21,7 +21,13 @@ HOST = "127.0.0.1"
 # generous enough for any per-client rate limit the engine may grow; the bench must not be throttled
 UNTHROTTLED = 1_000_000
 # sandbox uids of a bench engine with private slots: clear of the default range (61000 + slot)
-PRIVATE_UID_BASE = 63000
+# and of the test suite's (100000 + ...). Two benches at once (another worktree's) must not share
+# uids or cgroups either: each clearing "its" slot would kill the other's runs. So each bench takes
+# one of PRIVATE_BUCKETS buckets by process id, each wide enough for the run slots and the warm
+# ones (slot 1000 and up, app/__init__.py)
+PRIVATE_UID_BASE = 1_000_000
+PRIVATE_BUCKETS = 200
+PRIVATE_BUCKET_WIDTH = 2048
 
 
 def free_port() -> int:
@@ -176,10 +182,11 @@ def private_slot_settings(workdir: Path) -> dict[str, str]:
     Slots are machine-wide by default: on a shared host other engines (test suites) hold them and
     the bench would measure their runs. Own lock files, uids and cgroup keep the two apart.
     """
+    bucket = os.getpid() % PRIVATE_BUCKETS
     return {
         "ENGINE_SLOT_LOCK_DIR": json.dumps(str(workdir / "slots")),
-        "ENGINE_SANDBOX_UID_BASE": json.dumps(PRIVATE_UID_BASE),
-        "ENGINE_SANDBOX_CGROUP_NAME": json.dumps("live-code-engine-bench"),
+        "ENGINE_SANDBOX_UID_BASE": json.dumps(PRIVATE_UID_BASE + bucket * PRIVATE_BUCKET_WIDTH),
+        "ENGINE_SANDBOX_CGROUP_NAME": json.dumps(f"live-code-engine-bench-{bucket}"),
     }
 
 

@@ -196,7 +196,11 @@ class Supervisor:
                     break
                 for key, _ in selector.select(remaining):
                     if key.fileobj is control:
-                        message = control.recv(65536)
+                        try:
+                            message = control.recv(65536)
+                        except OSError:
+                            # a supervisor killed mid-send can reset the socket: the same as its end
+                            message = b""
                         selector.unregister(control)
                         if not message:
                             self.close()
