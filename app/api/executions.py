@@ -45,6 +45,7 @@ class ExecutionItem(Resource):
 class ExecutionCancel(Resource):
     @ns.response(202, "Stopping: a QUEUED run is FAILED (cancelled) already, a RUNNING one within a fraction of a second", EXECUTION)
     @ns.response(409, "already_finished: the execution has already ended", ERROR)
+    @errors(ns, 404, 409)
     def post(self, execution_id: str):
         """Stop a queued or running execution; it ends FAILED with error "cancelled", keeping its output so far."""
         return ns.marshal(interactive.cancel(execution_id), EXECUTION), 202
@@ -61,6 +62,7 @@ class ExecutionStdinSend(Resource):
         ERROR,
     )
     @ns.response(413, "stdin_too_large: past STDIN_MAX_BYTES for the whole run", ERROR)
+    @errors(ns, 400, 404, 409, 413, 422)
     def post(self, execution_id: str):
         """Send stdin to a running interactive execution, in order; eof closes it."""
         body = payload.json_body(STDIN_SEND)

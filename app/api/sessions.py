@@ -93,7 +93,7 @@ class SessionRun(Resource):
 class SessionGrade(Resource):
     @ns.expect(GRADE_REQUEST_MODEL)
     @ns.response(202, 'Queued; an execution of kind "grade": poll GET /executions/{id}?wait= or stream its events', EXECUTION)
-    @ns.response(503, "Queue full or shutting down (Retry-After)", ERROR)
+    @errors(ns, 400, 404, 413, 422, 429)
     def post(self, session_id: str):
         """Grade the session's current code against a test suite."""
         execution = sessions.grade(session_id, payload.json_body(GRADE_REQUEST)["test_suite_id"])
