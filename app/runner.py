@@ -23,6 +23,7 @@ from . import metrics, models, retention
 from .events import Hub
 from .extensions import db
 from .models import Execution, move, utcnow
+from .output_batching import Flusher, OutputBatcher
 from .sandbox import BY_NAME, Limits, Result, Sandbox, SandboxError
 from .slots import SlotPool
 
@@ -98,6 +99,8 @@ class Runner:
         self._announced: set[str] = set()
         self._watch_lock = threading.Lock()
         self._watcher_stop = threading.Event()
+        # one thread publishes every run's held output when its time comes
+        self._output_flusher = Flusher()
         self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
         self._watcher = threading.Thread(target=self._watch_forever, name="watcher", daemon=True)
 
@@ -406,12 +409,22 @@ class Runner:
         if language is None or not language.is_installed():
             raise SandboxError(f"language {job.language!r} is no longer installed")
 
-        def on_output(stream: str, text: str) -> None:
-            self.hub.publish(job.execution_id, stream, text)
+        def publish(kind: str, data: object) -> None:
+            self.hub.publish(job.execution_id, kind, data)
 
-        return self.sandbox.run(
-            language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output
+        output = OutputBatcher(
+            publish,
+            self._output_flusher,
+            float(self.app.config["OUTPUT_FLUSH_SECONDS"]),
+            int(self.app.config["OUTPUT_EVENT_MAX_CHARS"]),
         )
+        try:
+            return self.sandbox.run(
+                language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, output.add
+            )
+        finally:
+            # the held tail goes out before the run's final event
+            output.close()
 
     def _finish(self, job: Job, result: Result) -> None:
         if result.reason is None:
