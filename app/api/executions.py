@@ -6,7 +6,7 @@ from flask_restx import Namespace, Resource
 
 from ..services import executions
 from . import payload
-from .schemas import ERROR, EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL
+from .schemas import ERROR, EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL, EXECUTION_WITH_SOURCE
 
 PATH = "/executions"
 ns = Namespace("executions", description="Runs and their results")
@@ -31,9 +31,11 @@ class ExecutionList(Resource):
 @ns.route("/<string:execution_id>")
 class ExecutionItem(Resource):
     @ns.param("wait", "seconds (0..30) to hold the request until the execution is terminal", type=float)
-    @ns.response(200, "The execution, terminal or as it stands when the wait ends", EXECUTION)
+    @ns.param("include", "`source`: add the run's source_code and stdin (to show a past run beside its code)", enum=["source"])
+    @ns.response(200, "The execution, terminal or as it stands when the wait ends", EXECUTION_WITH_SOURCE)
     def get(self, execution_id: str):
         """Read an execution, optionally long-polling until it ends."""
         wait = payload.query_number("wait", 0, 0, current_app.config["LONG_POLL_MAX_SECONDS"])
+        model = EXECUTION_WITH_SOURCE if payload.query_choice("include", ("source",)) else EXECUTION
         execution = executions.wait(execution_id, wait) if wait else executions.get(execution_id)
-        return ns.marshal(execution, EXECUTION)
+        return ns.marshal(execution, model)
