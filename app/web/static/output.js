@@ -14,6 +14,7 @@
   const TAIL_LINES = 8000;
   // past the limit the terminal is redrawn from head + tail, at most this often
   const OVERFLOW_REDRAW_MS = 300;
+  const WRITE_SLICE_CHARS = 4096;
   const STDERR_ON = "\x1b[31m";
   const STDERR_OFF = "\x1b[39m";
 
@@ -172,11 +173,16 @@
       this.send(this.head + marker + this.tail);
     }
 
+    // xterm.js parses one write() in one go but yields to the page between writes once a frame's
+    // budget is spent: slices keep each of its tasks short (its parser carries a sequence or a
+    // character cut between two slices over)
     send(text) {
-      this.pendingWrites += 1;
-      this.terminal.write(text, () => {
-        this.pendingWrites -= 1;
-      });
+      for (let at = 0; at < text.length; at += WRITE_SLICE_CHARS) {
+        this.pendingWrites += 1;
+        this.terminal.write(text.slice(at, at + WRITE_SLICE_CHARS), () => {
+          this.pendingWrites -= 1;
+        });
+      }
     }
 
     // true once everything queued is drawn (tests and the run's end use it)

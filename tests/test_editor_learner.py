@@ -1,0 +1,272 @@
+"""The editor against a learner's worst programs, in headless Chromium: a print flood, a crash, a
+compile error, a forgotten input, a refused run, a queued run, and the run history. Screenshots go
+to test-output/."""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from live_server import Server, call, gunicorn
+from test_editor_browser import OUTPUT, browser, finished, output_text, page, saved, server, wait_for  # noqa: F401 (fixtures)
+
+# the classic: a while loop that forgot its i += 1; the engine stops it at its output cap
+FLOOD = "i = 0\nwhile i < 10:\n    print('all work and no play makes Jack a dull boy', i)\n"
+# the page must answer within this throughout (a setTimeout probe's longest gap) ...
+RESPONSIVE_MS = 200
+# ... and have drawn the whole flood this long after its first chunk arrived
+FLOOD_RENDERED_MS = 2000
+TRACEBACK = 'def half(x):\n    return 1 / x\n\nprint("start")\nhalf(0)\n'
+CPP_MISSING_SEMICOLON = '#include <iostream>\n\nint main() {\n    std::cout << "hi" << std::endl\n    return 0;\n}\n'
+NODE_CRASH = "function f() {\n  null.x;\n}\nf();\n"
+
+
+def open_session(server: Server, page, language: str, source: str) -> str:
+    status, session = call(server.url, "POST", "/code-sessions", {"language": language, "source_code": source})
+    assert status == 201, session
+    page.goto(f"{server.url}/?session={session['session_id']}")
+    saved(page)
+    return session["session_id"]
+
+
+def screenshot(page, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / name))
+
+
+def markers(page) -> list[tuple[int, str]]:
+    """The editor's gutter markers: (line number, severity), read from CodeMirror's lint state."""
+    return [tuple(marker) for marker in page.evaluate(
+        """() => {
+            const view = window.LiveEditor.editor.view;
+            const found = [];
+            for (const marker of document.querySelectorAll('.cm-gutter-lint .cm-gutterElement')) {
+                const inner = marker.querySelector('.cm-lint-marker');
+                if (!inner) continue;
+                const line = view.state.doc.lineAt(view.lineBlockAtHeight(marker.offsetTop).from).number;
+                const severity = ['error', 'warning', 'info'].find((s) => inner.classList.contains('cm-lint-marker-' + s));
+                found.push([line, severity]);
+            }
+            return found;
+        }"""
+    )]
+
+
+def test_a_print_flood_never_freezes_the_page_and_renders_within_two_seconds(server, page):
+    open_session(server, page, "python", FLOOD)
+    # a probe of the page's event loop: the longest gap between timers asked for every 10 ms
+    page.evaluate(
+        """() => {
+            window.probe = { longest: 0, stop: false, firstOutput: null };
+            let last = performance.now();
+            const tick = () => {
+                const now = performance.now();
+                window.probe.longest = Math.max(window.probe.longest, now - last);
+                last = now;
+                if (!window.probe.stop) setTimeout(tick, 10);
+            };
+            setTimeout(tick, 10);
+            window.LiveEditor.on('output', () => { if (window.probe.firstOutput === null) window.probe.firstOutput = performance.now(); });
+        }"""
+    )
+    page.locator("#run").click()
+    finished(page)
+    probe = page.evaluate("() => { window.probe.stop = true; return {...window.probe, settledAt: performance.now()}; }")
+    screenshot(page, "editor-flood.png")
+
+    assert probe["firstOutput"] is not None
+    print(f"longest event-loop gap {probe['longest']:.0f} ms; flood drawn {probe['settledAt'] - probe['firstOutput']:.0f} ms after its first chunk")
+    assert probe["longest"] < RESPONSIVE_MS, probe
+    # settledAt is an upper bound: finished() polls
+    assert probe["settledAt"] - probe["firstOutput"] < FLOOD_RENDERED_MS, probe
+    assert page.locator("#verdict").inner_text().startswith("Printed too much"), page.locator("#verdict").inner_text()
+    shown = output_text(page)
+    assert shown.startswith("all work and no play makes Jack a dull boy 0\n")
+    # the whole capped output is there: 100 KiB of 45-byte lines
+    assert shown.count("\n") >= 100 * 1024 // 45 - 2
+    assert page.errors == []
+
+
+def test_a_traceback_marks_its_lines_and_links_to_them(server, page):
+    open_session(server, page, "python", TRACEBACK)
+    page.locator("#run").click()
+    finished(page)
+    assert page.locator("#verdict").inner_text() == "Stopped by ZeroDivisionError: division by zero"
+    # the line that raised is an error, the call that led there is marked too
+    assert sorted(markers(page)) == [(2, "error"), (5, "info")]
+    assert page.locator(".cm-lintRange-error").count() >= 1
+    shown = output_text(page)
+    assert 'File "main.py", line 2, in half' in shown and "/box/" not in shown
+
+    # a file:line in the output is a link: clicking it puts the cursor on that line
+    page.locator("#editor .cm-content").click()
+    page.keyboard.press("ControlOrMeta+Home")
+    box = link_box(page, 'File "main.py", line 2')
+    page.mouse.move(box["x"], box["y"])
+    page.mouse.click(box["x"], box["y"])
+    wait_for(page, "window.LiveEditor.editor.view.state.doc.lineAt(window.LiveEditor.editor.view.state.selection.main.head).number === 2")
+    screenshot(page, "editor-traceback.png")
+    assert page.errors == []
+
+
+def link_box(page, text: str) -> dict:
+    """Where text is drawn in the output terminal (the middle of it), for the mouse."""
+    return page.evaluate(
+        """(text) => {
+            const terminal = window.LiveEditor.output.terminal;
+            const buffer = terminal.buffer.active;
+            const screen = document.querySelector('#output .xterm-screen').getBoundingClientRect();
+            const cellWidth = screen.width / terminal.cols, cellHeight = screen.height / terminal.rows;
+            for (let y = buffer.viewportY; y < buffer.viewportY + terminal.rows; y++) {
+                const line = buffer.getLine(y);
+                const at = line ? line.translateToString(true).indexOf(text) : -1;
+                if (at >= 0) {
+                    return { x: screen.left + (at + text.length / 2) * cellWidth, y: screen.top + (y - buffer.viewportY + 0.5) * cellHeight };
+                }
+            }
+            return null;
+        }""",
+        text,
+    )
+
+
+def test_a_cpp_compile_error_marks_its_line_and_says_how_long_it_took(server, page):
+    open_session(server, page, "cpp", CPP_MISSING_SEMICOLON)
+    page.locator("#run").click()
+    finished(page)
+    assert page.locator("#verdict").inner_text().startswith("Compile error in ")
+    assert " 0 ms" not in page.locator("#verdict").inner_text()
+    assert markers(page) == [(4, "error")]
+    assert page.locator(".cm-lintRange-error").count() == 1
+    screenshot(page, "editor-cpp-compile-error.png")
+    assert page.errors == []
+
+
+def test_a_node_crash_shows_the_learners_frames_only(server, page):
+    open_session(server, page, "javascript", NODE_CRASH)
+    page.locator("#run").click()
+    finished(page)
+    shown = output_text(page)
+    assert "at f (main.js:2:8)" in shown
+    assert "node:internal" not in shown and "[eval]" not in shown and "/box/" not in shown, shown
+    assert sorted(markers(page)) == [(2, "error"), (4, "info")]
+    assert page.errors == []
+
+
+def test_a_run_short_of_input_opens_the_input_box_with_a_hint_and_the_box_is_kept(server, page):
+    session_id = open_session(server, page, "python", "a = input()\nb = input()\nprint(int(a) + int(b))\n")
+    page.locator("#stdin-box summary").click()
+    page.locator("#stdin").fill("1\n")
+    page.locator("#run").click()
+    finished(page)
+    assert page.locator("#verdict").inner_text().startswith("Stopped by EOFError")
+    assert page.locator("#input-hint").is_visible()
+    assert "more input" in page.locator("#input-hint").inner_text()
+    assert page.evaluate("document.getElementById('stdin-box').open")
+    # the input is kept with the session across a reload
+    page.locator("#stdin").fill("1\n2\n")
+    page.reload()
+    saved(page)
+    assert page.locator("#stdin").input_value() == "1\n2\n"
+    assert page.evaluate("document.getElementById('stdin-box').open")
+    page.locator("#run").click()
+    finished(page)
+    assert output_text(page) == "3"
+    assert page.locator("#input-hint").is_hidden()
+    screenshot(page, "editor-input.png")
+    assert page.url.endswith(session_id)
+    assert page.errors == []
+
+
+def test_history_rows_tell_runs_apart_and_a_past_run_opens_with_its_own_code(server, page):
+    session_id = open_session(server, page, "python", "print(int(input()) * 2)\n")
+    page.locator("#stdin-box summary").click()
+    page.locator("#stdin").fill("21\n")
+    page.locator("#run").click()
+    finished(page)
+    status, _ = call(server.url, "PATCH", f"/code-sessions/{session_id}", {"source_code": "print(1 / 0)\n"})
+    assert status == 200
+    page.reload()
+    saved(page)
+    page.locator("#run").click()
+    finished(page)
+    page.wait_for_function("document.querySelectorAll('#history li').length === 2")
+
+    newest, oldest = (page.locator("#history li").nth(n).inner_text() for n in range(2))
+    assert "Python" in newest and "ZeroDivisionError" in newest, newest
+    assert "Python" in oldest and "Finished in" in oldest and "42" in oldest, oldest
+
+    page.locator("#history li button").nth(1).click()
+    page.wait_for_selector("#past-run:not([hidden])")
+    assert page.locator("#past-run-code").inner_text() == "print(int(input()) * 2)\n"
+    assert page.locator("#past-run-stdin").inner_text() == "21\n"
+    assert "differs" in page.locator("#past-run-title").inner_text()
+    wait_for(page, "window.LiveEditor.output.settled")
+    assert output_text(page) == "42"
+    screenshot(page, "editor-history.png")
+    # the learner's own code is untouched until they ask for the old one
+    assert page.evaluate("window.LiveEditor.editor.getCode()") == "print(1 / 0)\n"
+    page.locator("#past-run-restore").click()
+    assert page.evaluate("window.LiveEditor.editor.getCode()") == "print(int(input()) * 2)\n"
+    saved(page)
+    assert page.errors == []
+
+
+def test_the_picker_names_languages_and_switching_with_real_code_asks(server, page):
+    open_session(server, page, "python", "for n in range(3):\n    print(n)\n")
+    labels = page.locator("#language option").all_inner_texts()
+    assert any(label.startswith("Python 3.") for label in labels), labels
+    assert any(label.startswith("C++17 (g++ ") for label in labels), labels
+    page.locator("#language").select_option("cpp")
+    page.wait_for_selector("#switch-language:not([hidden])")
+    assert page.locator("#language").input_value() == "python"
+    page.locator("#switch-keep").click()
+    saved(page)
+    assert page.locator("#language").input_value() == "cpp"
+    assert page.evaluate("window.LiveEditor.editor.getCode()") == "for n in range(3):\n    print(n)\n"
+    # New starts in the language being used
+    with page.expect_navigation():
+        page.locator("#new-session").click()
+    saved(page)
+    assert page.locator("#language").input_value() == "cpp"
+    assert "#include <iostream>" in page.evaluate("window.LiveEditor.editor.getCode()")
+    # Python indents four spaces
+    page.locator("#language").select_option("python")
+    saved(page)
+    page.locator(".cm-content").click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("if True:")
+    page.keyboard.press("Enter")
+    page.keyboard.type("x")
+    assert page.evaluate("window.LiveEditor.editor.getCode()") == "if True:\n    x"
+    assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def busy_server() -> Iterator[Server]:
+    # one worker and one run a minute per session: a run can be seen queued, and refused
+    with gunicorn(Path(tempfile.mkdtemp(prefix="editor-busy-")), RUN_WORKERS=1, RUN_SLOTS=1, RUNS_PER_MINUTE_PER_SESSION=1) as running:
+        yield running
+
+
+def test_a_queued_run_counts_and_a_refused_run_keeps_the_output_and_counts_down(busy_server, page):
+    status, sleeper = call(busy_server.url, "POST", "/executions", {"language": "python", "source_code": "import time\ntime.sleep(3)\n"})
+    assert status == 202
+    open_session(busy_server, page, "python", 'print("the output to keep")\n')
+    page.locator("#run").click()
+    # the only runner sleeps: this run waits, and says so with a clock
+    wait_for(page, "document.getElementById('verdict').textContent.startsWith('Waiting for a free runner')")
+    wait_for(page, "/^[0-9.]+ s$/.test(document.getElementById('time').textContent) && parseFloat(document.getElementById('time').textContent) > 0.3")
+    screenshot(page, "editor-queued.png")
+    assert page.locator("#stop").is_visible()
+    finished(page)
+    assert output_text(page) == "the output to keep"
+
+    # a second run within the minute is refused: the output stays, and Run counts down
+    page.locator("#run").click()
+    wait_for(page, "document.getElementById('error').textContent.includes('you can run again in')")
+    assert page.locator("#run").is_disabled()
+    assert output_text(page) == "the output to keep"
+    screenshot(page, "editor-refused.png")
+    assert page.errors == []
