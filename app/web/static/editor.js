@@ -400,7 +400,8 @@
     const compileError = execution.error === "compile_error";
     if (execution.compile_time_ms != null && !compileError) parts.push(`compiled in ${seconds(execution.compile_time_ms)}`);
     if (!compileError && execution.execution_time_ms != null) parts.push(`ran ${seconds(execution.execution_time_ms)}`);
-    if (!compileError && execution.exit_code != null && execution.exit_code !== 0) parts.push(`exit code ${execution.exit_code}`);
+    // the exit code says something only when the program chose it; a limit or signal is in the verdict
+    if (execution.error === "nonzero_exit") parts.push(`exit code ${execution.exit_code}`);
     ui.time.textContent = parts.join(" · ");
     ui.truncated.hidden = !(execution.stdout_truncated || execution.stderr_truncated);
     ui.error.hidden = true;
