@@ -62,9 +62,23 @@ class Config:
     RUN_DISK_BYTES = 32 * 1024 * 1024
     RUN_OPEN_FILES = 256
 
+    # interactive runs ("interactive": true: stdin stays open, POST /executions/{id}/stdin feeds it)
+    # have workers (per process) and slots (machine-wide, a uid and cgroup range of their own) apart
+    # from batch runs: learners thinking about their answer never hold a batch run's slot
+    INTERACTIVE_RUN_WORKERS = 8
+    INTERACTIVE_RUN_SLOTS = 8
+    # the wall clock (RUN_TIMEOUT_SECONDS) does not run while the program waits for input; these
+    # end an interactive run instead (TIMEOUT, error input_idle_limit / interactive_time_limit):
+    # waiting for input this long with none coming, and the whole run, waiting included
+    INTERACTIVE_INPUT_IDLE_SECONDS = 120.0
+    INTERACTIVE_TIME_LIMIT_SECONDS = 900.0
+    # the transcript (interleaved stdin, stdout, stderr) kept with an interactive run, in characters
+    INTERACTIVE_TRANSCRIPT_MAX_CHARS = 256 * 1024
+
     # request size limits
     MAX_CONTENT_LENGTH = 1024 * 1024
     SOURCE_MAX_BYTES = 256 * 1024
+    # stdin of a run: the run request's, plus for an interactive run all it is sent while it runs
     STDIN_MAX_BYTES = 256 * 1024
 
     # long-poll: the longest ?wait= accepted, and how often each process's watcher looks (one

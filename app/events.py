@@ -17,7 +17,7 @@ STALE_LOG_SECONDS = 600.0
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # "status", "stdout", "stderr" or "final"
+    kind: str  # "status", "stdout", "stderr", "stdin", "stdin_wanted" or "final"
     data: object
     # position in the execution's log in this process, from 1: the events stream's ids
     seq: int = 0

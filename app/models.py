@@ -8,7 +8,7 @@ import functools
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, func, select, text, update
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, false, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_retry import retrying
@@ -93,6 +93,12 @@ class Execution(db.Model):
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # the user who queued it when access control is on (app/auth.py); else null
     owner_user_id: Mapped[str | None] = mapped_column(String(255))
+    # stdin stays open while it runs: POST /executions/{id}/stdin feeds it (app/services/interactive.py)
+    interactive: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # a stop was asked (POST /executions/{id}/cancel): the engine process running it stops it (app/controls.py)
+    cancel_requested_at: Mapped[datetime | None]
+    # an interactive run's interleaved stdin, stdout and stderr: JSON [{"stream", "text"}], bounded
+    transcript: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 
@@ -101,13 +107,31 @@ class Execution(db.Model):
         return self.status in TERMINAL
 
 
-def move(execution_id: str, to: str, retry_seconds: float | None = None, **fields: object) -> bool:
+class ExecutionStdin(db.Model):
+    """One chunk of stdin sent to an interactive run, numbered from 1: the engine running it takes them in order."""
+
+    __tablename__ = "execution_stdin"
+
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    data: Mapped[str] = mapped_column(Text)
+    # data's length in UTF-8: the run's stdin limit counts bytes
+    size: Mapped[int] = mapped_column(default=0)
+    # the end of input: nothing may follow it
+    eof: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def move(
+    execution_id: str, to: str, retry_seconds: float | None = None, only_from: str | None = None, **fields: object
+) -> bool:
     """Move an execution to status `to` if its current status allows it; True if this call moved it.
 
     A conditional UPDATE, so two engine processes racing for the same row cannot both win; a
-    locked database is retried (app/db_retry.py) for up to retry_seconds.
+    locked database is retried (app/db_retry.py) for up to retry_seconds. only_from narrows the
+    statuses it may leave (a cancel ends a QUEUED run here; a RUNNING one ends where it runs).
     """
-    statement = _move_statement(to, frozenset(fields))
+    statement = _move_statement(to, frozenset(fields), only_from)
     params = {"execution_id": execution_id, **fields}
 
     def work() -> bool:
@@ -119,13 +143,13 @@ def move(execution_id: str, to: str, retry_seconds: float | None = None, **field
 
 
 @functools.cache
-def _move_statement(to: str, names: frozenset[str]) -> Update:
+def _move_statement(to: str, names: frozenset[str], only_from: str | None = None) -> Update:
     """The conditional UPDATE of move(), built once per target status and set of fields.
 
     On the table with bound parameters: every run moves twice, and the ORM's bulk-update path
     and building the statement cost more than running it (profiled: 290 -> 110 us a move).
     """
-    allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves]
+    allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves and only_from in (None, status)]
     if not allowed_from:
         raise ValueError(f"no status may move to {to}")
     table = Execution.__table__

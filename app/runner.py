@@ -20,12 +20,14 @@ from flask import Flask
 from sqlalchemy import func, or_, select
 
 from . import metrics, models, retention
+from .controls import Controls
 from .events import Hub
 from .extensions import db
 from .models import Execution, move, utcnow
 from .output_batching import Flusher, OutputBatcher
-from .sandbox import BY_NAME, Limits, Result, Sandbox, SandboxError
+from .sandbox import BY_NAME, Control, Interactivity, Limits, Result, Sandbox, SandboxError
 from .slots import SlotPool
+from .transcript import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ SERVED_FORGET_SECONDS = 600.0
 # ids per watcher query (SQLite allows a few thousand bound parameters)
 WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
+# interactive runs take their slots (uid and cgroup) from a range of their own (warm ones: 1000)
+INTERACTIVE_SLOT_FIRST = 2000
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,14 @@ class Job:
     session_id: str | None
     queued_at: datetime
     started_at: datetime | None = None
+    interactive: bool = False
 
     @classmethod
     def of(cls, execution: Execution) -> Job:
         limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
         return cls(
             execution.id, execution.language, execution.source_code, execution.stdin, limits,
-            execution.session_id, execution.queued_at,
+            execution.session_id, execution.queued_at, interactive=bool(execution.interactive),
         )
 
     def moved(self, **result: object) -> metrics.Moved:
@@ -70,16 +75,39 @@ class Job:
         return metrics.Moved(self.session_id, self.language, self.queued_at, self.started_at, **result)
 
 
+class Lane:
+    """The workers and slots of one kind of run: interactive runs wait on a learner for minutes,
+    so they have their own, and a class thinking about its answers never holds a batch run's."""
+
+    def __init__(self, interactive: bool, workers: int, slots: SlotPool) -> None:
+        self.interactive = interactive
+        self.workers = workers
+        self.slots = slots
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="interactive" if interactive else "run")
+        # workers taken; guarded by the runner's _busy_lock
+        self.busy = 0
+
+
 class Runner:
     def __init__(self, app: Flask, sandbox: Sandbox, hub: Hub) -> None:
         self.app = app
         self.sandbox = sandbox
         self.hub = hub
-        self.workers = int(app.config["RUN_WORKERS"])
-        self.slots = SlotPool(app.config["SLOT_LOCK_DIR"], int(app.config["RUN_SLOTS"]))
+        config = app.config
+        self.workers = int(config["RUN_WORKERS"])
+        self.slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["RUN_SLOTS"]))
+        interactive_slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["INTERACTIVE_RUN_SLOTS"]), first=INTERACTIVE_SLOT_FIRST)
+        self._lanes = (
+            Lane(False, self.workers, self.slots),
+            Lane(True, int(config["INTERACTIVE_RUN_WORKERS"]), interactive_slots),
+        )
+        self.interactivity = Interactivity(
+            input_idle_seconds=float(config["INTERACTIVE_INPUT_IDLE_SECONDS"]),
+            total_seconds=float(config["INTERACTIVE_TIME_LIMIT_SECONDS"]),
+        )
+        # stop and stdin requests for the runs in flight here
+        self.controls = Controls()
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="run")
-        self._busy = 0
         self._busy_lock = threading.Lock()
         self._wake = threading.Event()
         # True while runs may be QUEUED that this process has not looked at: only then does a
@@ -132,20 +160,21 @@ class Runner:
         Only when nothing else waits (so the round-robin has nothing to decide) and a worker and a
         slot are free: the run then starts without waiting for the dispatcher to wake and look.
         """
-        if others_waiting or not self.accepting or not self._dispatcher.is_alive() or not self._reserve_worker():
+        lane = self._lane(bool(execution.interactive))
+        if others_waiting or not self.accepting or not self._dispatcher.is_alive() or not self._reserve_worker(lane):
             self.wake()
             return
-        slot = self.slots.acquire()
+        slot = lane.slots.acquire()
         if slot is None:
-            self._release_worker()
+            self._release_worker(lane)
             self.wake()
             return
         try:
-            self._pool.submit(self._run, Job.of(execution), slot, True)
+            lane.pool.submit(self._run, Job.of(execution), slot, True, lane)
         except RuntimeError:
             # the pool shut down in between: the run stays QUEUED for the next start
-            self.slots.release(slot)
-            self._release_worker()
+            lane.slots.release(slot)
+            self._release_worker(lane)
             return
         self._note_served(execution.owner)
 
@@ -155,8 +184,17 @@ class Runner:
 
     @property
     def busy(self) -> int:
+        """Workers running batch (non-interactive) runs."""
         with self._busy_lock:
-            return self._busy
+            return self._lanes[0].busy
+
+    @property
+    def interactive_busy(self) -> int:
+        with self._busy_lock:
+            return self._lanes[1].busy
+
+    def _lane(self, interactive: bool) -> Lane:
+        return self._lanes[1] if interactive else self._lanes[0]
 
     def is_running(self, execution_id: str) -> bool:
         """True while this process runs the execution (it will end here, shutdown or not)."""
@@ -173,13 +211,15 @@ class Runner:
         self.begin_shutdown()
         if self._dispatcher.is_alive():
             self._dispatcher.join(timeout)
-        self._pool.shutdown(wait=True)
+        for lane in self._lanes:
+            lane.pool.shutdown(wait=True)
         self._watcher_stop.set()
         if self._watcher.is_alive():
             self._watcher.join(timeout)
         # the warm sandboxes go last: nothing can take one any more
         self.sandbox.close()
-        self.slots.close()
+        for lane in self._lanes:
+            lane.slots.close()
 
     @contextmanager
     def watch(self, execution_id: str) -> Iterator[None]:
@@ -200,12 +240,17 @@ class Runner:
         while not self._watcher_stop.wait(interval):
             with self._watch_lock:
                 ids = [i for i in self._watched if i not in self._announced]
-            if not ids:
+            # stop and stdin requests other processes stored for the runs in flight here
+            relay = len(self.controls) > 0
+            if not ids and not relay:
                 continue
             try:
                 with self.app.app_context():
                     try:
-                        self._announce_finished(ids)
+                        if relay:
+                            self.controls.relay()
+                        if ids:
+                            self._announce_finished(ids)
                     finally:
                         db.session.remove()
             except Exception:
@@ -248,55 +293,63 @@ class Runner:
                 with self.app.app_context():
                     db.session.remove()
 
-    def _reserve_worker(self) -> bool:
+    def _reserve_worker(self, lane: Lane | None = None) -> bool:
+        lane = lane or self._lanes[0]
         with self._busy_lock:
-            if self._busy >= self.workers:
+            if lane.busy >= lane.workers:
                 return False
-            self._busy += 1
+            lane.busy += 1
             return True
 
-    def _release_worker(self, execution_id: str | None = None) -> None:
+    def _release_worker(self, lane: Lane | None = None, execution_id: str | None = None) -> None:
+        lane = lane or self._lanes[0]
         with self._busy_lock:
-            self._busy -= 1
+            lane.busy -= 1
             self._inflight.discard(execution_id)
         if self._backlog:
             self._wake.set()
 
     def _dispatch(self) -> None:
+        # both lanes, always: a lane with nothing to claim must not stop the other
+        waiting = [self._dispatch_lane(lane) for lane in self._lanes]
+        self._backlog = any(waiting)
+
+    def _dispatch_lane(self, lane: Lane) -> bool:
+        """Claim and start the lane's runs while it has workers and slots; True if runs may still be waiting."""
         while not self._stopping.is_set():
-            if not self._reserve_worker():
+            if not self._reserve_worker(lane):
                 # runs may be waiting: look again as soon as a worker is free
-                self._backlog = True
-                return
-            slot = self.slots.acquire()
+                return True
+            slot = lane.slots.acquire()
             job = None
             try:
-                job = self._claim_next() if slot is not None else None
+                job = self._claim_next(lane.interactive) if slot is not None else None
             finally:
                 if job is None:
                     # nothing claimed, or the database failed us (retried next tick): give back
                     # what was taken, without waking the dispatcher for it
                     if slot is not None:
-                        self.slots.release(slot)
+                        lane.slots.release(slot)
                     with self._busy_lock:
-                        self._busy -= 1
+                        lane.busy -= 1
             if job is None:
                 # with a slot and nothing claimed, nothing waits: a worker that frees up need not
                 # wake the dispatcher; without a slot, runs may be waiting for one
-                self._backlog = slot is None
-                return
-            self._pool.submit(self._run, job, slot)
+                return slot is None
+            lane.pool.submit(self._run, job, slot, False, lane)
+        return False
 
-    def _claim_next(self) -> Job | None:
+    def _claim_next(self, interactive: bool = False) -> Job | None:
         """Claim the next execution, fairly: round-robin over the clients (sessions, one-shot addresses).
 
         The client with the fewest runs RUNNING goes first; among equals, the one this process
         served longest ago; each client's runs keep their order. A session that queued fifty runs
         takes turns with a session that queued one, even when only one slot is free.
         """
+        of_lane = Execution.interactive.is_(True) if interactive else Execution.interactive.is_(False)
         waiting = db.session.execute(
             select(Execution.owner, func.min(Execution.queued_at))
-            .where(Execution.status == models.QUEUED)
+            .where(Execution.status == models.QUEUED, of_lane)
             .group_by(Execution.owner)
         ).all()
         if not waiting:
@@ -311,7 +364,10 @@ class Runner:
         for owner, _ in turns[:CLAIM_BATCH]:
             of_owner = Execution.owner.is_(None) if owner is None else Execution.owner == owner
             candidates = db.session.scalars(
-                select(Execution.id).where(Execution.status == models.QUEUED, of_owner).order_by(Execution.queued_at).limit(2)
+                select(Execution.id)
+                .where(Execution.status == models.QUEUED, of_owner, of_lane)
+                .order_by(Execution.queued_at)
+                .limit(2)
             ).all()
             for execution_id in candidates:
                 job = self._claim(execution_id)
@@ -332,7 +388,9 @@ class Runner:
     def _mark_running(self, job: Job) -> Job | None:
         """Move the job's execution QUEUED -> RUNNING under this process's lease; None if another took it."""
         now = utcnow()
-        lease = now + timedelta(seconds=job.limits.timeout_seconds + LEASE_GRACE_SECONDS)
+        # an interactive run may wait for input far past its wall limit, up to its whole-length limit
+        longest = self.interactivity.total_seconds if job.interactive else job.limits.timeout_seconds
+        lease = now + timedelta(seconds=longest + LEASE_GRACE_SECONDS)
         # in flight before the row says RUNNING: the reaper, on another thread, must never see
         # the row ours and RUNNING while this process does not yet know it runs it. Only one
         # thread here claims a given run (the dispatcher may have read it QUEUED while a direct
@@ -364,8 +422,9 @@ class Runner:
             # forget clients served long ago: they would go first anyway
             self._served = {o: t for o, t in self._served.items() if now - t < SERVED_FORGET_SECONDS}
 
-    def _run(self, job: Job, slot: int, claim: bool = False) -> None:
-        """Run a claimed job in slot to its end (claim=True: claim it first, and let it go if taken)."""
+    def _run(self, job: Job, slot: int, claim: bool = False, lane: Lane | None = None) -> None:
+        """Run a claimed job in slot of lane (the batch lane by default) to its end (claim=True: claim it first, and let it go if taken)."""
+        lane = lane or self._lane(job.interactive)
         ours = not claim
         try:
             with self.app.app_context():
@@ -379,8 +438,9 @@ class Runner:
                         # the first use in this process: an engine that died may have left a run here
                         self.sandbox.clear_slot(slot)
                         self._cleared_slots.add(slot)
-                    result = self._execute(job, slot)
-                    self._finish(job, result)
+                    transcript = Transcript(int(self.app.config["INTERACTIVE_TRANSCRIPT_MAX_CHARS"])) if job.interactive else None
+                    result = self._execute(job, slot, transcript)
+                    self._finish(job, result, transcript)
                 except SandboxError as error:
                     log.error("sandbox failure on %s: %s", job.execution_id, error)
                     self._fail(job, "sandbox_error", str(error))
@@ -390,9 +450,9 @@ class Runner:
                 finally:
                     db.session.remove()
         finally:
-            self.slots.release(slot)
+            lane.slots.release(slot)
             # a claim lost to another thread here leaves that thread's in-flight entry alone
-            self._release_worker(job.execution_id if ours else None)
+            self._release_worker(lane, job.execution_id if ours else None)
 
     def _claimed_here(self, job: Job) -> Job | None:
         try:
@@ -404,7 +464,7 @@ class Runner:
         finally:
             db.session.remove()
 
-    def _execute(self, job: Job, slot: int) -> Result:
+    def _execute(self, job: Job, slot: int, transcript: Transcript | None = None) -> Result:
         language = BY_NAME.get(job.language)
         if language is None or not language.is_installed():
             raise SandboxError(f"language {job.language!r} is no longer installed")
@@ -412,21 +472,40 @@ class Runner:
         def publish(kind: str, data: object) -> None:
             self.hub.publish(job.execution_id, kind, data)
 
+        # stdout and stderr coalesced into events of bounded rate and size; stdin and stdin_wanted
+        # go at once, after the output held before them (a prompt is shown before the wait for it)
         output = OutputBatcher(
             publish,
             self._output_flusher,
             float(self.app.config["OUTPUT_FLUSH_SECONDS"]),
             int(self.app.config["OUTPUT_EVENT_MAX_CHARS"]),
         )
+
+        def on_output(stream: str, text: str) -> None:
+            # stdout, stderr, and for interactive runs stdin (as it reaches the program) and stdin_wanted
+            if stream in ("stdout", "stderr"):
+                output.add(stream, text)
+            else:
+                output.event(stream, text)
+            if transcript is not None:
+                transcript.add(stream, text)
+
+        control = Control(self.interactivity if job.interactive else None)
+        if job.interactive and job.stdin:
+            # the run request's stdin is the first thing the program reads
+            on_output("stdin", job.stdin)
+        self.controls.register(job.execution_id, control)
         try:
             return self.sandbox.run(
-                language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, output.add
+                language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output, control
             )
         finally:
             # the held tail goes out before the run's final event
             output.close()
+            self.controls.unregister(job.execution_id)
+            control.close()
 
-    def _finish(self, job: Job, result: Result) -> None:
+    def _finish(self, job: Job, result: Result, transcript: Transcript | None = None) -> None:
         if result.reason is None:
             status = models.COMPLETED
         elif result.timed_out:
@@ -444,6 +523,7 @@ class Runner:
             stdout_truncated=result.stdout_truncated,
             stderr_truncated=result.stderr_truncated,
             error=result.reason,
+            **({"transcript": transcript.as_json()} if transcript is not None else {}),
         )
 
     def _fail(self, job: Job, error: str, message: str) -> None:

@@ -20,7 +20,9 @@ class ExecutionEvents(Resource):
         200,
         "text/event-stream. Events: `status` {status} at connect and at each transition; `stdout` and "
         "`stderr` {text} chunks in the order the program wrote them; `final`, the whole execution as "
-        "GET /executions/{id} gives it, after which the stream ends (close the EventSource). Chunks and "
+        "GET /executions/{id} gives it, after which the stream ends (close the EventSource). Interactive "
+        "runs add `stdin` {text}, input as it reaches the program, and `stdin_wanted` {prompt}, sent when "
+        "the program is blocked reading an empty stdin (prompt: its stdout after the last newline). Chunks and "
         "transitions seen live carry ids; resume with Last-Event-ID. Comments keep an idle stream alive.",
     )
     @ns.response(400, "Last-Event-ID is not an id this stream sent", ERROR)

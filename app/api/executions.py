@@ -4,9 +4,18 @@ from __future__ import annotations
 from flask import current_app
 from flask_restx import Namespace, Resource
 
-from ..services import executions
+from ..services import executions, interactive
 from . import payload
-from .schemas import ERROR, EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL, EXECUTION_WITH_SOURCE
+from .schemas import (
+    ERROR,
+    EXECUTION,
+    EXECUTION_CREATE,
+    EXECUTION_CREATE_MODEL,
+    EXECUTION_WITH_SOURCE,
+    STDIN_SEND,
+    STDIN_SEND_MODEL,
+    STDIN_SENT,
+)
 
 PATH = "/executions"
 ns = Namespace("executions", description="Runs and their results")
@@ -24,7 +33,9 @@ class ExecutionList(Resource):
     def post(self):
         """Run code without a session."""
         body = payload.json_body(EXECUTION_CREATE)
-        execution = executions.submit(body["language"], body["source_code"], body.get("stdin", ""))
+        execution = executions.submit(
+            body["language"], body["source_code"], body.get("stdin", ""), interactive=body.get("interactive", False)
+        )
         return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}
 
 
@@ -39,3 +50,30 @@ class ExecutionItem(Resource):
         model = EXECUTION_WITH_SOURCE if payload.query_choice("include", ("source",)) else EXECUTION
         execution = executions.wait(execution_id, wait) if wait else executions.get(execution_id)
         return ns.marshal(execution, model)
+
+
+@ns.route("/<string:execution_id>/cancel")
+class ExecutionCancel(Resource):
+    @ns.response(202, "Stopping: a QUEUED run is FAILED (cancelled) already, a RUNNING one within a fraction of a second", EXECUTION)
+    @ns.response(409, "already_finished: the execution has already ended", ERROR)
+    def post(self, execution_id: str):
+        """Stop a queued or running execution; it ends FAILED with error "cancelled", keeping its output so far."""
+        return ns.marshal(interactive.cancel(execution_id), EXECUTION), 202
+
+
+@ns.route("/<string:execution_id>/stdin")
+class ExecutionStdinSend(Resource):
+    @ns.expect(STDIN_SEND_MODEL)
+    @ns.response(202, "Appended (or, for a seq already received, accepted again without appending)", STDIN_SENT)
+    @ns.response(
+        409,
+        "not_running (not an interactive run, or not RUNNING), stdin_closed (after eof), "
+        "stdin_out_of_order (a seq gap; expected_seq says the next), stdin_conflict (a seq resent with other data)",
+        ERROR,
+    )
+    @ns.response(413, "stdin_too_large: past STDIN_MAX_BYTES for the whole run", ERROR)
+    def post(self, execution_id: str):
+        """Send stdin to a running interactive execution, in order; eof closes it."""
+        body = payload.json_body(STDIN_SEND)
+        sent = interactive.send(execution_id, body.get("data", ""), body.get("eof", False), body.get("seq"))
+        return ns.marshal(sent, STDIN_SENT), 202

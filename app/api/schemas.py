@@ -24,12 +24,32 @@ SESSION_PATCH = {
     "additionalProperties": False,
     "properties": {"language": LANGUAGE, "source_code": CODE, "version": VERSION},
 }
-RUN = {"type": "object", "additionalProperties": False, "properties": {"stdin": STDIN}}
+INTERACTIVE = {
+    "type": "boolean",
+    "description": "keep stdin open while the program runs: send it with POST /executions/{id}/stdin "
+    "(stdin, if given, is its first input); the events stream says when the program waits for input",
+}
+RUN = {"type": "object", "additionalProperties": False, "properties": {"stdin": STDIN, "interactive": INTERACTIVE}}
 EXECUTION_CREATE = {
     "type": "object",
     "additionalProperties": False,
     "required": ["language", "source_code"],
-    "properties": {"language": LANGUAGE, "source_code": CODE, "stdin": STDIN},
+    "properties": {"language": LANGUAGE, "source_code": CODE, "stdin": STDIN, "interactive": INTERACTIVE},
+}
+STDIN_SEND = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "data": {"type": "string", "description": "text appended to the program's stdin (a line: end it with \\n)"},
+        "eof": {"type": "boolean", "description": "close stdin after data: the program reads end of input"},
+        "seq": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "this chunk's number in the run, from 1: a retry with the same seq and content is "
+            "accepted once (202, appended false); a gap gets 409 stdin_out_of_order. Without it the "
+            "chunk is numbered next (not safe to retry)",
+        },
+    },
 }
 
 
@@ -41,6 +61,19 @@ class UtcDateTime(fields.Raw):
 
     def format(self, value: datetime) -> str:
         return value.isoformat(timespec="milliseconds") + "Z"
+
+
+class Transcript(fields.Raw):
+    """An interactive run's transcript, from the JSON the execution row keeps."""
+
+    __schema_type__ = "object"
+
+    def format(self, value: str) -> dict:
+        return json.loads(value)
+
+    def schema(self) -> dict:
+        # Swagger 2.0 says "may be null" only through this extension
+        return {**super().schema(), "x-nullable": True}
 
 
 class Limits(fields.Raw):
@@ -88,7 +121,15 @@ EXECUTION = Model(
         "error": fields.String(
             description="why it did not complete: timeout, cpu_time_limit, memory_limit, process_limit, "
             "output_limit, file_size_limit, disk_limit, signal, nonzero_exit, compile_error, "
-            "interrupted, sandbox_error, internal_error; null when COMPLETED"
+            "interrupted, sandbox_error, internal_error, cancelled (FAILED: stopped by POST cancel), "
+            "input_idle_limit and interactive_time_limit (TIMEOUT: an interactive run waited for input too "
+            "long, or ran past its whole-length limit); null when COMPLETED"
+        ),
+        "interactive": fields.Boolean(description="stdin stays open while it runs (POST /executions/{id}/stdin)"),
+        "transcript": Transcript(
+            description='interactive runs: {"entries": [{"stream": "stdin" | "stdout" | "stderr", "text"}], '
+            '"truncated"}, in the order it happened, bounded by INTERACTIVE_TRANSCRIPT_MAX_CHARS; null for '
+            "other runs and until the run ends",
         ),
         "limits": Limits(description="the limits this run was held to"),
         "queued_at": UtcDateTime(),
@@ -109,6 +150,17 @@ SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
 SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
 RUN_MODEL = SchemaModel("RunRequest", RUN)
 EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
+STDIN_SEND_MODEL = SchemaModel("StdinSend", STDIN_SEND)
+STDIN_SENT = Model(
+    "StdinSent",
+    {
+        "execution_id": fields.String(),
+        "seq": fields.Integer(description="the number this chunk has in the run"),
+        "appended": fields.Boolean(description="false when this seq had been received already (a retry)"),
+        "eof": fields.Boolean(description="stdin is closed after this chunk"),
+        "stdin_bytes": fields.Integer(description="the run's stdin so far, in UTF-8 bytes (the limit is STDIN_MAX_BYTES)"),
+    },
+)
 
 MODELS = (
     ERROR,
@@ -119,4 +171,6 @@ MODELS = (
     SESSION_PATCH_MODEL,
     RUN_MODEL,
     EXECUTION_CREATE_MODEL,
+    STDIN_SEND_MODEL,
+    STDIN_SENT,
 )

@@ -77,7 +77,9 @@ class SessionRun(Resource):
     def post(self, session_id: str):
         """Run the session's current code."""
         body = payload.json_body(RUN)
-        execution, created = sessions.run(session_id, body.get("stdin", ""), request.headers.get("Idempotency-Key"))
+        execution, created = sessions.run(
+            session_id, body.get("stdin", ""), request.headers.get("Idempotency-Key"), body.get("interactive", False)
+        )
         headers = {"Location": f"/executions/{execution.id}"}
         if not created:
             headers["Idempotent-Replayed"] = "true"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
+from .control import Control, Interactivity, StopOnly
 from .compile_cache import CompileCache
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
@@ -23,7 +24,7 @@ from .limits import Limits, Result
 from .process import Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
 from .warm import Warm, WarmPool
 
-__all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed"]
+__all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed", "Control", "Interactivity"]
 
 log = logging.getLogger(__name__)
 
@@ -180,25 +181,36 @@ class Sandbox:
         limits: Limits,
         slot: int,
         on_output: OutputListener | None = None,
+        control: Control | None = None,
     ) -> Result:
-        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended."""
+        """Run source as language in worker slot `slot` (compiling it first if need be), and say how it ended.
+
+        control, when given, lets other threads stop the run (compile step included) and, when it
+        is interactive, send stdin while it runs.
+        """
         if not self.available:
             raise SandboxError(self.unavailable_reason)
-        warm = self.warm_pool.take(language, limits) if self.warm_pool else None
+        interactive = control is not None and control.interactive
+        # an interactive run may wait on a learner for minutes: it starts cold rather than hold a
+        # warm sandbox (and its slot) that quick runs would otherwise take
+        warm = self.warm_pool.take(language, limits) if self.warm_pool and not interactive else None
         if warm is not None:
-            result = self._run_warm(warm, source, stdin, limits, on_output)
+            result = self._run_warm(warm, source, stdin, limits, on_output, control)
             if result is not None:
                 return result
         build_dir = None
         compile_ms = None
         if language.compile:
-            build_dir, compile_ms, failure = self._compiled(language, source, slot)
+            build_dir, compile_ms, failure = self._compiled(language, source, slot, control)
             if failure is not None:
                 return failure
-        result = self._launch(language, source, stdin, limits, slot, Step(build_dir=build_dir), on_output)
+        step = Step(build_dir=build_dir, interactive=interactive)
+        result = self._launch(language, source, stdin, limits, slot, step, on_output, control)
         return replace(result, compile_ms=compile_ms)
 
-    def _compiled(self, language: Language, source: bytes, slot: int) -> tuple[Path | None, int, Result | None]:
+    def _compiled(
+        self, language: Language, source: bytes, slot: int, control: Control | None = None
+    ) -> tuple[Path | None, int, Result | None]:
         """(artifacts directory, compile time in ms, None), or (None, ms, the failed Result) on a compile error."""
         cache = self.compile_cache
         key = cache.key(language, source)
@@ -207,10 +219,14 @@ class Sandbox:
             return cached, 0, None
         staging = cache.staging(self.slot_user(slot))
         limits = self.settings.compile_limits.raised(language.compile_limit_overrides)
-        compiled = self._launch(language, source, b"", limits, slot, Step(compile=True, build_dir=staging), None)
+        # the compiler may be stopped, never fed: stdin sent meanwhile waits for the program
+        stop_only = control.stop_only() if control is not None else None
+        compiled = self._launch(language, source, b"", limits, slot, Step(compile=True, build_dir=staging), None, stop_only)
         if compiled.reason is None:
             return cache.publish(key, staging), compiled.duration_ms, None
         cache.discard(staging)
+        if compiled.reason == reasons.CANCELLED:
+            return None, compiled.duration_ms, replace(compiled, compile_ms=compiled.duration_ms, duration_ms=0)
         stderr = compiled.stderr
         if compiled.reason != reasons.NONZERO_EXIT:
             stderr += f"\ncompilation stopped: {compiled.reason.replace('_', ' ')}\n"
@@ -228,6 +244,7 @@ class Sandbox:
         slot: int,
         step: Step,
         on_output: OutputListener | None,
+        control: Control | StopOnly | None = None,
     ) -> Result:
         group = self.slot_group(slot)
         if group:
@@ -235,7 +252,7 @@ class Sandbox:
         before = group.counters() if group else Counters(0, 0)
         try:
             with self.isolation.launch(language, source, limits, self.slot_user(slot), group, step) as launch:
-                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+                outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output, control)
         finally:
             self.clear_slot(slot)
         return _result(language, outcome, before, group)
@@ -272,7 +289,13 @@ class Sandbox:
         self.clear_slot(warm.slot)
 
     def _run_warm(
-        self, warm: Warm, source: bytes, stdin: bytes, limits: Limits, on_output: OutputListener | None
+        self,
+        warm: Warm,
+        source: bytes,
+        stdin: bytes,
+        limits: Limits,
+        on_output: OutputListener | None,
+        control: Control | None = None,
     ) -> Result | None:
         """Hand source to a warm sandbox and drive it; None if the sandbox died waiting (run cold instead)."""
         # read now, not when the sandbox started: its start-up's own limit hits are not the run's
@@ -284,7 +307,7 @@ class Sandbox:
             except OSError:
                 log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
                 return None
-            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output)
+            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output, control)
             # read the slot's counters before the sandbox goes back: its slot may be reused at once
             return _result(warm.language, outcome, before, group)
         finally:
@@ -312,7 +335,9 @@ def _result(language: Language, outcome: Outcome, before: Counters, group: SlotG
     if returncode is not None and returncode < 0:
         # a signal, told the way a shell and bubblewrap tell it
         returncode = 128 - returncode
-    reason = _why_it_stopped(language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after)
+    reason = outcome.stopped_by or _why_it_stopped(
+        language, returncode, stderr, outcome.timed_out, outcome.output_exceeded, before, after
+    )
     return Result(
         exit_code=returncode,
         stdout=outcome.stdout.decode("utf-8", errors="replace"),

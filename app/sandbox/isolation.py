@@ -33,6 +33,14 @@ class Step:
     build_dir: Path | None = None
     # a warm start: the program will arrive on this inherited pipe
     control_fd: int | None = None
+    # an interactive run: stdin stays open while the learner types
+    interactive: bool = False
+
+    def env(self, language: Language) -> dict[str, str]:
+        """The environment this step adds to the language's own: the run's, not the compiler's."""
+        if self.compile or self.control_fd is not None:
+            return {}
+        return {**dict(language.run_env), **(dict(language.interactive_env) if self.interactive else {})}
 
     @property
     def inherited_fds(self) -> tuple[int, ...]:
@@ -66,9 +74,9 @@ def rlimit_prefix(limits: Limits, address_space: bool, cgroup: bool = False) -> 
     return [*argv, "--"]
 
 
-def program_env(language: Language, home: str) -> dict[str, str]:
+def program_env(language: Language, home: str, step: Step = Step()) -> dict[str, str]:
     """The whole environment a program sees: nothing of the server's."""
-    return {"PATH": SEARCH_PATH, "HOME": home, "LANG": "C.UTF-8", **dict(language.env)}
+    return {"PATH": SEARCH_PATH, "HOME": home, "LANG": "C.UTF-8", **dict(language.env), **step.env(language)}
 
 
 def _memfd(name: str, data: bytes) -> int:
@@ -103,7 +111,7 @@ class Bubblewrap:
         if not self.executable:
             raise SandboxError("bubblewrap (bwrap) is not installed")
 
-    def base_argv(self, language: Language, limits: Limits) -> list[str]:
+    def base_argv(self, language: Language, limits: Limits, step: Step = Step()) -> list[str]:
         argv = [
             self.executable,
             "--unshare-all",
@@ -136,7 +144,7 @@ class Bubblewrap:
             "--chdir", WORKDIR,
             "--clearenv",
         ]
-        for key, value in program_env(language, WORKDIR).items():
+        for key, value in program_env(language, WORKDIR, step).items():
             argv += ["--setenv", key, value]
         return argv
 
@@ -163,7 +171,7 @@ class Bubblewrap:
         open_fds.add(source_fd)
         child_fds = [source_fd]
         address_space = group is None and language.address_space_limit
-        argv = rlimit_prefix(limits, address_space, cgroup=group is not None) + self.base_argv(language, limits)
+        argv = rlimit_prefix(limits, address_space, cgroup=group is not None) + self.base_argv(language, limits, step)
         argv += ["--file", str(source_fd), f"{WORKDIR}/{language.source_file}"]
         if step.build_dir is not None:
             argv += ["--bind" if step.compile else "--ro-bind", str(step.build_dir), BUILD_DIR]
@@ -232,7 +240,7 @@ class Unconfined:
             yield Launch(
                 argv=rlimit_prefix(limits, group is None and language.address_space_limit, cgroup=group is not None)
                 + step.argv(language, str(step.build_dir or workdir), limits.memory_bytes),
-                env=program_env(language, str(workdir)),
+                env=program_env(language, str(workdir), step),
                 cwd=str(workdir),
                 user=user,
                 pass_fds=step.inherited_fds,

@@ -32,6 +32,9 @@ class Language:
     extra_binds: tuple[str, ...] = ()
     # environment the program sees, beyond the sandbox's own minimal one
     env: tuple[tuple[str, str], ...] = ()
+    # environment of the run step only (not the compiler's), and what interactive runs add to it
+    run_env: tuple[tuple[str, str], ...] = ()
+    interactive_env: tuple[tuple[str, str], ...] = ()
     # what the runtime writes to stderr when it runs out of memory (rlimit mode only)
     memory_error_markers: tuple[str, ...] = ()
     # what the language needs more of than the configured defaults (run, then compile step)
@@ -146,6 +149,15 @@ JAVASCRIPT = Language(
     smoke_program='console.log("OK")',
 )
 
+# coreutils' stdbuf library, preloaded into C/C++ programs: stdout on a pipe is otherwise fully
+# buffered, so output would come in 4 KiB lumps and a prompt only after its answer. Line-buffered
+# stdout streams line by line; an unbuffered stdin (interactive runs only: it costs a read per
+# byte) makes glibc flush stdout before every read, so `printf("Name? "); scanf(...)` shows the
+# prompt first (iostreams already do: cin is tied to cout).
+STDBUF_LIBRARY = next(iter(glob.glob("/usr/libexec/coreutils/libstdbuf.so") + glob.glob("/usr/lib/*/coreutils/libstdbuf.so")), None)
+STDBUF_RUN_ENV = (("LD_PRELOAD", STDBUF_LIBRARY), ("_STDBUF_O", "L")) if STDBUF_LIBRARY else ()
+STDBUF_INTERACTIVE_ENV = (("_STDBUF_I", "0"),) if STDBUF_LIBRARY else ()
+
 CPP = Language(
     name="cpp",
     source_file="main.cpp",
@@ -154,6 +166,8 @@ CPP = Language(
     version_command=("/usr/bin/g++", "--version"),
     version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
     memory_error_markers=("std::bad_alloc",),
+    run_env=STDBUF_RUN_ENV,
+    interactive_env=STDBUF_INTERACTIVE_ENV,
     # cc1plus alone wants a few hundred MiB on template-heavy code
     compile_limit_overrides={"memory_bytes": 512 * 1024 * 1024},
     smoke_program='#include <iostream>\nint main() { std::cout << "OK" << std::endl; }\n',

@@ -47,8 +47,14 @@ NONZERO_EXIT = "nonzero_exit"
 SIGNAL = "signal"
 COMPILE_ERROR = "compile_error"
 SANDBOX_ERROR = "sandbox_error"
+# stopped on request (POST /executions/{id}/cancel)
+CANCELLED = "cancelled"
+# an interactive run waited for input this long with none coming
+INPUT_IDLE_LIMIT = "input_idle_limit"
+# an interactive run reached its whole-length limit (waiting for input included)
+INTERACTIVE_TIME_LIMIT = "interactive_time_limit"
 
-TIME_REASONS = frozenset({TIMEOUT, CPU_TIME_LIMIT})
+TIME_REASONS = frozenset({TIMEOUT, CPU_TIME_LIMIT, INPUT_IDLE_LIMIT, INTERACTIVE_TIME_LIMIT})
 
 
 @dataclass(frozen=True)

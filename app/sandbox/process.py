@@ -11,14 +11,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import limits as reasons
+from .control import Control, Interactivity, StopOnly
+from .stdin_probe import waiting_for_stdin
+
 READ_CHUNK = 64 * 1024
+# the prompt a stdin_wanted event carries
+PROMPT_MAX_BYTES = 200
 PR_SET_CHILD_SUBREAPER = 36
 # how long bubblewrap gets to notice its sandbox died and exit by itself
 STOP_GRACE_SECONDS = 1.0
+# while an interactive program may be waiting for input, how soon after it last did something
+# the engine first looks (a few /proc reads), and the longest it then goes between looks
+PROBE_FIRST_SECONDS = 0.005
+PROBE_MAX_SECONDS = 0.25
 # util-linux, like prlimit
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 
-# called with ("stdout" | "stderr", text) as output arrives, for live feedback
+# called with ("stdout" | "stderr", text) as output arrives, for live feedback; in a run with a
+# control also ("stdin", text) as input reaches the program and ("stdin_wanted", the unfinished
+# last line of stdout, its prompt) when the program starts waiting for input
 OutputListener = Callable[[str, str], None]
 
 
@@ -107,6 +119,8 @@ class Outcome:
     duration_ms: int
     timed_out: bool = False
     output_exceeded: bool = False
+    # cancelled, input_idle_limit or interactive_time_limit: the engine stopped it for that
+    stopped_by: str | None = None
 
 
 class _Stream:
@@ -118,6 +132,11 @@ class _Stream:
         self.truncated = False
         # bytes of an incomplete UTF-8 sequence held back from the listener
         self.pending = b""
+
+    def unfinished_line(self) -> str:
+        """The end of the output after its last newline (a prompt waiting for its answer), at most 200 bytes."""
+        tail = bytes(self.data[-PROMPT_MAX_BYTES:])
+        return tail.rpartition(b"\n")[2].decode("utf-8", errors="replace")
 
     def take(self, chunk: bytes) -> None:
         room = self.cap - len(self.data)
@@ -195,11 +214,12 @@ def execute(
     timeout_seconds: float,
     output_bytes: int,
     on_output: OutputListener | None = None,
+    control: Control | StopOnly | None = None,
 ) -> Outcome:
     """Start launch, drive it to its end under the wall clock and output caps, and report."""
     running = spawn(launch)
     try:
-        return drive(running, stdin, timeout_seconds, output_bytes, on_output)
+        return drive(running, stdin, timeout_seconds, output_bytes, on_output, control)
     finally:
         running.reap()
 
@@ -210,35 +230,78 @@ def drive(
     timeout_seconds: float,
     output_bytes: int,
     on_output: OutputListener | None = None,
+    control: Control | StopOnly | None = None,
 ) -> Outcome:
-    """Feed a started program its stdin, collect its output under caps, and end it by the clock."""
+    """Feed a started program its stdin, collect its output under caps, and end it by the clock.
+
+    With a control, another thread may stop the program at any moment and, for an interactive
+    run, send more stdin while it runs (the pipe stays open until the end of input).
+    """
     process = running.process
+    listener = on_output or _ignore
     streams = {
         process.stdout: _Stream("stdout", output_bytes, on_output),
         process.stderr: _Stream("stderr", output_bytes, on_output),
     }
+    interactivity = control.interactivity if control else None
     timed_out = output_exceeded = False
+    stopped_by: str | None = None
     try:
-        started = time.monotonic()
-        deadline = started + timeout_seconds
+        clock = _Clock(time.monotonic(), timeout_seconds, interactivity)
         with selectors.DefaultSelector() as selector:
             for pipe in streams:
                 os.set_blocking(pipe.fileno(), False)
                 selector.register(pipe, selectors.EVENT_READ)
-            pending_stdin = memoryview(stdin)
-            if pending_stdin:
-                os.set_blocking(process.stdin.fileno(), False)
-                selector.register(process.stdin, selectors.EVENT_WRITE)
-            else:
-                process.stdin.close()
-            while _reading(selector, streams):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
+            if control is not None:
+                selector.register(control.wake_fd, selectors.EVENT_READ)
+            feeder = _Stdin(selector, process, stdin, keep_open=interactivity is not None)
+            probe = _Probe() if interactivity is not None else None
+
+            def obey() -> str | None:
+                """Take what the control holds (stdin, end of input, a stop); the stop's reason if stopped."""
+                data, eof, cancelled = control.take()
+                if cancelled:
+                    return reasons.CANCELLED
+                if data:
+                    listener("stdin", data.decode("utf-8", errors="replace"))
+                    feeder.add(data)
+                    clock.wait_ends(time.monotonic())
+                    if probe is not None:
+                        probe.activity()
+                if eof:
+                    feeder.end()
+                return None
+
+            # a stop or stdin that came before the program started (while it compiled, say)
+            if control is not None:
+                stopped_by = obey()
+            while stopped_by is None and _reading(selector, streams):
+                now = time.monotonic()
+                ends_as, ends_at = clock.next_end(now)
+                if ends_at <= now:
+                    stopped_by = ends_as
                     break
-                for key, _ in selector.select(remaining):
+                probing = probe is not None and feeder.open_and_empty
+                wake_at = min(ends_at, probe.next_at) if probing else ends_at
+                ready = selector.select(max(0.0, wake_at - time.monotonic()))
+                if not ready and probing and probe.due(time.monotonic()):
+                    # only when nothing is left to read: the prompt it carries is the latest output
+                    now = time.monotonic()
+                    if waiting_for_stdin(process.pid, feeder.fd):
+                        if clock.waiting_since is None:
+                            clock.wait_begins(now)
+                            listener("stdin_wanted", streams[process.stdout].unfinished_line())
+                    else:
+                        clock.wait_ends(now)
+                    probe.looked(now)
+                for key, _ in ready:
                     if key.fileobj is process.stdin:
-                        pending_stdin = _feed(selector, process, pending_stdin)
+                        feeder.on_writable()
+                        continue
+                    if control is not None and key.fileobj == control.wake_fd:
+                        stopped_by = obey()
+                        if stopped_by:
+                            break
                         continue
                     stream = streams[key.fileobj]
                     chunk = os.read(key.fd, READ_CHUNK)
@@ -246,21 +309,25 @@ def drive(
                         selector.unregister(key.fileobj)
                         continue
                     stream.take(chunk)
+                    if probe is not None:
+                        probe.activity()
                     if stream.truncated:
                         output_exceeded = True
-                if output_exceeded:
+                if output_exceeded or stopped_by:
                     break
-        if timed_out or output_exceeded:
+            if stopped_by == reasons.TIMEOUT:
+                stopped_by, timed_out = None, True
+        if timed_out or output_exceeded or stopped_by:
             running.stop()
         try:
             # a short grace covers the instant between a pipe's end and the exit it announces
-            returncode = process.wait(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
+            returncode = process.wait(timeout=max(0.0, clock.wall_left(time.monotonic())) + 0.1)
         except subprocess.TimeoutExpired:
             # both pipes closed but the program lingers (it closed them itself): the clock still rules
             timed_out = True
             running.stop()
             returncode = process.wait()
-        duration_ms = int((time.monotonic() - started) * 1000)
+        duration_ms = int(clock.active(time.monotonic()) * 1000)
     finally:
         running.stop()
         for pipe in (process.stdin, process.stdout, process.stderr):
@@ -280,23 +347,132 @@ def drive(
         duration_ms=duration_ms,
         timed_out=timed_out,
         output_exceeded=output_exceeded,
+        stopped_by=stopped_by,
     )
+
+
+def _ignore(stream: str, text: str) -> None:
+    pass
+
+
+class _Clock:
+    """A run's clocks: the wall limit runs only while the program is not waiting for input;
+    an interactive run also has an input-idle limit and a limit on its whole length."""
+
+    def __init__(self, now: float, timeout_seconds: float, interactivity: Interactivity | None) -> None:
+        self.started = now
+        self.timeout_seconds = timeout_seconds
+        self.interactivity = interactivity
+        # time spent waiting for input, in waits already over
+        self.paused = 0.0
+        self.waiting_since: float | None = None
+
+    def wait_begins(self, now: float) -> None:
+        if self.waiting_since is None:
+            self.waiting_since = now
+
+    def wait_ends(self, now: float) -> None:
+        if self.waiting_since is not None:
+            self.paused += now - self.waiting_since
+            self.waiting_since = None
+
+    def active(self, now: float) -> float:
+        """Seconds the program ran, not counting its waits for input."""
+        waiting = now - self.waiting_since if self.waiting_since is not None else 0.0
+        return now - self.started - self.paused - waiting
+
+    def wall_left(self, now: float) -> float:
+        return self.timeout_seconds - self.active(now)
+
+    def next_end(self, now: float) -> tuple[str, float]:
+        """(why, when) of the first limit that will end the run, as things stand."""
+        if self.waiting_since is None:
+            ends = [(reasons.TIMEOUT, self.started + self.paused + self.timeout_seconds)]
+        else:
+            ends = [(reasons.TIMEOUT, float("inf"))]
+        if self.interactivity is not None:
+            ends.append((reasons.INTERACTIVE_TIME_LIMIT, self.started + self.interactivity.total_seconds))
+            if self.waiting_since is not None:
+                ends.append((reasons.INPUT_IDLE_LIMIT, self.waiting_since + self.interactivity.input_idle_seconds))
+        return min(ends, key=lambda end: end[1])
+
+
+class _Probe:
+    """When to look whether the program waits for input: soon after it did something, then less and less often."""
+
+    def __init__(self) -> None:
+        self.interval = PROBE_FIRST_SECONDS
+        self.next_at = time.monotonic() + self.interval
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def looked(self, now: float) -> None:
+        self.interval = min(self.interval * 2, PROBE_MAX_SECONDS)
+        self.next_at = now + self.interval
+
+    def activity(self) -> None:
+        self.interval = PROBE_FIRST_SECONDS
+        self.next_at = min(self.next_at, time.monotonic() + self.interval)
+
+
+class _Stdin:
+    """The program's stdin: written as the pipe takes it, closed at the end of input."""
+
+    def __init__(self, selector: selectors.BaseSelector, process: subprocess.Popen[bytes], data: bytes, keep_open: bool) -> None:
+        self.selector = selector
+        self.pipe = process.stdin
+        self.fd = self.pipe.fileno()
+        self.pending = bytearray(data)
+        self.closing = not keep_open
+        self.closed = False
+        self.registered = False
+        os.set_blocking(self.fd, False)
+        self._settle()
+
+    @property
+    def open_and_empty(self) -> bool:
+        return not self.closed and not self.pending
+
+    def add(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.pending += data
+        # at once, not one select() later: the learner waits for this
+        self.on_writable()
+
+    def end(self) -> None:
+        self.closing = True
+        self._settle()
+
+    def on_writable(self) -> None:
+        """Write what the pipe takes of the pending stdin."""
+        if self.closed or not self.pending:
+            return self._settle()
+        try:
+            written = os.write(self.fd, self.pending[:READ_CHUNK])
+            del self.pending[:written]
+        except BlockingIOError:
+            pass
+        except OSError:
+            # the program closed its stdin: what it did not read is dropped
+            self.pending.clear()
+            self.closing = True
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.closed:
+            return
+        if self.pending and not self.registered:
+            self.selector.register(self.pipe, selectors.EVENT_WRITE)
+            self.registered = True
+        elif not self.pending and self.registered:
+            self.selector.unregister(self.pipe)
+            self.registered = False
+        if not self.pending and self.closing:
+            self.closed = True
+            self.pipe.close()
 
 
 def _reading(selector: selectors.BaseSelector, streams: dict[object, _Stream]) -> bool:
     return any(key.fileobj in streams for key in selector.get_map().values())
-
-
-def _feed(selector: selectors.BaseSelector, process: subprocess.Popen[bytes], pending: memoryview) -> memoryview:
-    """Write what the pipe takes of pending stdin; close stdin once all is written or unwanted."""
-    try:
-        written = os.write(process.stdin.fileno(), pending[:READ_CHUNK])
-        pending = pending[written:]
-    except BlockingIOError:
-        return pending
-    except (BrokenPipeError, OSError):
-        pending = memoryview(b"")
-    if not pending:
-        selector.unregister(process.stdin)
-        process.stdin.close()
-    return pending

@@ -130,11 +130,13 @@ def list_executions(session_id: str, limit: int, offset: int) -> tuple[list[Exec
     return list(page), total
 
 
-def run(session_id: str, stdin: str = "", idempotency_key: str | None = None) -> tuple[Execution, bool]:
+def run(
+    session_id: str, stdin: str = "", idempotency_key: str | None = None, interactive: bool = False
+) -> tuple[Execution, bool]:
     """Queue a run of the session's current code; (execution, created) where created is False for a replayed key."""
     session = get(session_id)
     existing = executions.find_by_idempotency_key(session_id, idempotency_key)
     if existing is not None:
         return existing, False
-    execution = executions.submit(session.language, session.source_code, stdin, session_id, idempotency_key)
+    execution = executions.submit(session.language, session.source_code, stdin, session_id, idempotency_key, interactive)
     return execution, True

@@ -1,4 +1,7 @@
-"""An execution's events as Server-Sent Events: status changes and output chunks as they happen, then the result."""
+"""An execution's events as Server-Sent Events: status changes and output chunks as they happen, then the result.
+
+Interactive runs add `stdin` (input as it reaches the program) and `stdin_wanted` (the program
+waits for input)."""
 from __future__ import annotations
 
 import json
@@ -140,7 +143,7 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                     # end (a client that reads slowly still gets each once, in order); one that
                     # connects after the end gets the result alone, as before
                     backlog = subscription.take(0) if backlog_checked else []
-                    pending = [_output_event(event) for event in backlog if event.kind in ("stdout", "stderr")]
+                    pending = [_output_event(event) for event in backlog if event.kind in ("stdout", "stderr", "stdin")]
                     yield "".join(pending) + _event("status", {"status": status}) + _event("final", final)
                     return
                 if not backlog_checked:
@@ -174,8 +177,11 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                     if event.data != sent_status:
                         out.append(_event("status", {"status": event.data}, event.seq))
                         sent_status = str(event.data)
-                elif event.kind in ("stdout", "stderr"):
+                elif event.kind in ("stdout", "stderr", "stdin"):
                     out.append(_output_event(event))
+                elif event.kind == "stdin_wanted":
+                    # the program is blocked reading an empty stdin; prompt: its unfinished last line
+                    out.append(_event(event.kind, {"prompt": event.data}, event.seq))
             now = time.monotonic()
             if out:
                 yield "".join(out)

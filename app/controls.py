@@ -1,0 +1,91 @@
+"""Stop and stdin requests for the runs this process has in flight.
+
+A request that lands in the process running the program reaches it at once (deliver_cancel,
+deliver_stdin); every request is also stored in the database first (executions.cancel_requested_at,
+execution_stdin rows), and relay() hands this process's runs what other processes stored. relay()
+is called by the runner's watcher on every tick while runs are in flight here: the one place that
+learns of requests across processes (PostgreSQL LISTEN/NOTIFY can later replace the tick).
+"""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import and_, or_, select
+
+from .extensions import db
+from .models import Execution, ExecutionStdin
+from .sandbox import Control
+
+# ids per relay query (SQLite allows a few thousand bound parameters)
+RELAY_BATCH = 200
+
+
+class Controls:
+    """The Control of every run in flight in this process, by execution id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, Control] = {}
+
+    def register(self, execution_id: str, control: Control) -> None:
+        with self._lock:
+            self._runs[execution_id] = control
+
+    def unregister(self, execution_id: str) -> None:
+        with self._lock:
+            self._runs.pop(execution_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def deliver_cancel(self, execution_id: str) -> bool:
+        """Stop the run if this process runs it; True if it does."""
+        control = self._get(execution_id)
+        if control is None:
+            return False
+        control.cancel()
+        return True
+
+    def deliver_stdin(self, execution_id: str, seq: int, data: str, eof: bool) -> bool:
+        """Hand chunk seq to the run if this process runs it; True if it does."""
+        control = self._get(execution_id)
+        if control is None:
+            return False
+        control.send(seq, data.encode(), eof)
+        return True
+
+    def relay(self) -> None:
+        """Deliver the stop and stdin requests other processes stored for runs in flight here (in an app context)."""
+        with self._lock:
+            runs = {execution_id: control for execution_id, control in self._runs.items() if not control.cancelled}
+        ids = list(runs)
+        try:
+            for start in range(0, len(ids), RELAY_BATCH):
+                batch = ids[start : start + RELAY_BATCH]
+                stopped = db.session.scalars(
+                    select(Execution.id).where(Execution.id.in_(batch), Execution.cancel_requested_at.is_not(None))
+                ).all()
+                for execution_id in stopped:
+                    runs[execution_id].cancel()
+                # each run's chunks from the first it has not received
+                wanted = [
+                    and_(ExecutionStdin.execution_id == execution_id, ExecutionStdin.seq >= runs[execution_id].next_seq)
+                    for execution_id in batch
+                    if runs[execution_id].interactive and execution_id not in stopped
+                ]
+                if not wanted:
+                    continue
+                chunks = db.session.execute(
+                    select(ExecutionStdin.execution_id, ExecutionStdin.seq, ExecutionStdin.data, ExecutionStdin.eof)
+                    .where(or_(*wanted))
+                    .order_by(ExecutionStdin.seq)
+                ).all()
+                for execution_id, seq, data, eof in chunks:
+                    runs[execution_id].send(seq, data.encode(), eof)
+        finally:
+            db.session.rollback()
+
+    def _get(self, execution_id: str) -> Control | None:
+        with self._lock:
+            return self._runs.get(execution_id)
