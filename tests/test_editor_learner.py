@@ -270,3 +270,46 @@ def test_a_queued_run_counts_and_a_refused_run_keeps_the_output_and_counts_down(
     assert output_text(page) == "the output to keep"
     screenshot(page, "editor-refused.png")
     assert page.errors == []
+
+
+CONVERSATION = 'name = input("Name? ")\nprint("hi", name)\nage = input("Age? ")\nprint(age, "next")\n'
+
+
+def test_the_console_takes_what_the_learner_types_into_the_output(server, page):
+    open_session(server, page, "python", CONVERSATION)
+    page.locator("#run").click()
+    # the program reads with an empty Input box: the run is interactive, and asks in the output
+    wait_for(page, "window.LiveEditor.output.text().includes('Name?') && document.getElementById('verdict').textContent.startsWith('Waiting for your input')")
+    page.locator("#output").click()
+    page.keyboard.type("bob")
+    page.keyboard.press("Enter")
+    wait_for(page, "window.LiveEditor.output.text().includes('hi bob')")
+    page.keyboard.type("42")
+    page.keyboard.press("Enter")
+    finished(page)
+    assert page.locator("#verdict").inner_text().startswith("Finished in")
+    # what was typed is shown once, where it was typed
+    assert output_text(page) == "Name? bob\nhi bob\nAge? 42\n42 next"
+    screenshot(page, "editor-console.png")
+    assert page.errors == []
+
+
+def test_stop_and_ctrl_c_end_a_run(server, page):
+    open_session(server, page, "python", "import time\nwhile True:\n    print('still going', flush=True)\n    time.sleep(0.2)\n")
+    page.locator("#run").click()
+    wait_for(page, "window.LiveEditor.output.text().includes('still going')")
+    page.locator("#stop").click()
+    finished(page)
+    assert page.locator("#verdict").inner_text().startswith("Stopped by you"), page.locator("#verdict").inner_text()
+    assert page.locator("#stop").is_hidden()
+    assert "still going" in output_text(page)
+
+    # Ctrl+C in the output does the same, for a console run waiting for input too
+    open_session(server, page, "python", "input('Waiting: ')\n")
+    page.locator("#run").click()
+    wait_for(page, "window.LiveEditor.output.text().includes('Waiting:') && document.getElementById('verdict').textContent.startsWith('Waiting for your input')")
+    page.locator("#output").click()
+    page.keyboard.press("Control+c")
+    finished(page)
+    assert page.locator("#verdict").inner_text().startswith("Stopped by you")
+    assert page.errors == []

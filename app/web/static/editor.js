@@ -370,7 +370,12 @@
       const now = Date.now();
       if (run.status === "RUNNING") {
         ui.time.textContent = `${((now - run.runningSince) / 1000).toFixed(1)} s`;
-        setVerdict({ tone: "warn", text: run.wantsInput ? "Waiting for your input…" : "Running…" });
+        setVerdict({
+          tone: "warn",
+          text: run.wantsInput && run.interactive
+            ? "Waiting for your input: type in the output and press Enter (Ctrl+D ends the input)"
+            : "Running…",
+        });
       } else {
         ui.time.textContent = `${((now - run.queuedSince) / 1000).toFixed(1)} s`;
         setVerdict({ tone: "warn", text: "Waiting for a free runner…" });
@@ -433,6 +438,9 @@
     const run = {
       executionId, chunks: { stdout: "", stderr: "" }, source: null, status: "QUEUED",
       queuedSince: queuedSince || Date.now(), runningSince: null, interactive: false, wantsInput: false,
+      // the console: stdin posts are numbered (a retried one is not appended twice), and what
+      // was typed here is not shown again when its stdin event comes back
+      stdinSeq: 0, echoed: [],
     };
     state.run = run;
     showRunning(true);
@@ -460,6 +468,15 @@
     source.addEventListener("stdin_wanted", () => {
       run.wantsInput = true;
       if (run.interactive) state.output.enableInput(true);
+    });
+    // input as it reached the program: what this page typed is on screen already
+    source.addEventListener("stdin", (event) => {
+      const { text } = JSON.parse(event.data);
+      if (run.echoed.length && run.echoed[0] === text) {
+        run.echoed.shift();
+        return;
+      }
+      state.output.write("stdin", text);
     });
     source.addEventListener("final", (event) => {
       // the stream ends here; without close() EventSource would reconnect
@@ -528,16 +545,24 @@
   async function sendInput(input) {
     const run = state.run;
     if (!run || !run.interactive) return;
-    if (input.interrupt) {
-      stopRun();
-      return;
-    }
     run.wantsInput = false;
-    try {
-      await api("POST", `/executions/${run.executionId}/stdin`, { data: input.data, eof: Boolean(input.eof) });
-    } catch (error) {
-      if (error.status !== 409) notice(`Could not send the input: ${error.message}`);
+    run.stdinSeq += 1;
+    if (input.data) run.echoed.push(input.data);
+    const body = { data: input.data, eof: Boolean(input.eof), seq: run.stdinSeq };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await api("POST", `/executions/${run.executionId}/stdin`, body);
+        return;
+      } catch (error) {
+        // 409: the run has ended (or the input is closed): nothing more to send
+        if (error.status && error.status < 500) {
+          if (error.status !== 409) notice(`Could not send the input: ${error.message}`);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
     }
+    notice("Could not send the input: the engine did not answer.");
   }
 
   async function runCode() {
@@ -702,6 +727,9 @@
         state.editor.goTo(line, column);
       },
       onInput: sendInput,
+      onInterrupt: () => {
+        if (state.run) stopRun();
+      },
     });
     new MutationObserver(watchDropped).observe(ui.output, { attributes: true, attributeFilter: ["data-dropped"] });
     if (darkScheme) {

@@ -17,6 +17,8 @@
   const WRITE_SLICE_CHARS = 4096;
   const STDERR_ON = "\x1b[31m";
   const STDERR_OFF = "\x1b[39m";
+  const STDIN_ON = "\x1b[32m";
+  const STDIN_OFF = "\x1b[39m";
 
   // lines of a Node stack that are the engine's warm bootstrap or Node's own internals, not the learner's
   const ENGINE_FRAME = /^\s+at (?:.*\((?:node:|\[eval\])[^)]*\)|node:\S+|\[eval\]\S*)\s*$|^Node\.js v\d+\.\d+\.\d+\s*$/;
@@ -41,7 +43,7 @@
 
   class OutputPane {
     // new OutputPane(parent, {onLink(line, column), onInput(text)})
-    constructor(parent, { onLink = null, onInput = null, dark = true } = {}) {
+    constructor(parent, { onLink = null, onInput = null, onInterrupt = null, dark = true } = {}) {
       this.parent = parent;
       this.onInput = onInput;
       const { terminal, fit, setDark } = CodeEditor.createTerminal({
@@ -50,7 +52,16 @@
       this.terminal = terminal;
       this.fit = fit;
       this.setDark = setDark;
-      this.linkTargets = [];
+      // Ctrl+C in the pane stops the run (any run, not only a console's); with text selected it copies
+      if (onInterrupt) {
+        terminal.attachCustomKeyEventHandler((event) => {
+          if (event.type === "keydown" && event.ctrlKey && !event.shiftKey && event.key.toLowerCase() === "c" && !terminal.hasSelection()) {
+            onInterrupt();
+            return false;
+          }
+          return true;
+        });
+      }
       if (onLink) this.installLinks(onLink);
       this.inputEnabled = false;
       this.reset();
@@ -109,11 +120,14 @@
     // a chunk as terminal text: stderr in red, its engine frames left out (whole lines only)
     translate(stream, text) {
       let out = "";
-      if (stream === "stdout") {
+      if (stream === "stdout" || stream === "stdin" || stream === "echo") {
         if (this.stderrPartial) {
           out += STDERR_ON + this.stderrPartial.replace(BOX_PATH, "") + STDERR_OFF;
           this.stderrPartial = "";
         }
+        // what the learner typed: echoed as typed; sent from elsewhere (another tab, the run's
+        // request): shown in green, as input
+        if (stream === "stdin") return out + STDIN_ON + text + STDIN_OFF;
         return out + text;
       }
       const whole = this.stderrPartial + text;
@@ -221,23 +235,21 @@
         if (char === "\r") {
           const line = this.line + "\n";
           this.line = "";
-          this.terminal.write("\r\n");
+          this.write("echo", "\n");
           this.onInput({ data: line, eof: false });
         } else if (char === "\x04") {
           // Ctrl+D: what is typed goes, then end of input
           const line = this.line;
           this.line = "";
           this.onInput({ data: line, eof: true });
-        } else if (char === "\x03") {
-          this.onInput({ interrupt: true });
         } else if (char === "\x7f") {
           if (this.line) {
             this.line = this.line.slice(0, -1);
-            this.terminal.write("\b \b");
+            this.write("echo", "\b \b");
           }
         } else if (char >= " ") {
           this.line += char;
-          this.terminal.write(char);
+          this.write("echo", char);
         }
       }
     }

@@ -48,6 +48,12 @@
       case "COMPLETED":
         return { tone: "ok", text: `Finished in ${time}` };
       case "TIMEOUT":
+        if (error === "input_idle_limit") {
+          return { tone: "bad", text: "Stopped: it waited too long for input (type in the output and press Enter)" };
+        }
+        if (error === "interactive_time_limit") {
+          return { tone: "bad", text: "Stopped: the console's time limit was reached" };
+        }
         if (error === "cpu_time_limit") {
           return { tone: "bad", text: `Used all its CPU time (${limitOf(execution, "cpu_seconds") || "?"} s): an endless loop?` };
         }
