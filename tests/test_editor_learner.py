@@ -313,3 +313,49 @@ def test_stop_and_ctrl_c_end_a_run(server, page):
     finished(page)
     assert page.locator("#verdict").inner_text().startswith("Stopped by you")
     assert page.errors == []
+
+
+def test_keep_mine_shows_the_other_tabs_text_before_overwriting_it(server, page):
+    session_id = open_session(server, page, "python", 'print("base")\n')
+    status, session = call(server.url, "GET", f"/code-sessions/{session_id}")
+    status, _ = call(server.url, "PATCH", f"/code-sessions/{session_id}", {"source_code": 'print("theirs")\n', "version": session["version"]})
+    assert status == 200
+    page.locator(".cm-content").click()
+    page.keyboard.press("ControlOrMeta+End")
+    page.keyboard.type("# mine")
+    page.wait_for_selector('#save-state[data-state="conflict"]')
+    page.locator("#conflict-overwrite").click()
+    # the first click shows what would be lost, and overwrites nothing yet
+    page.wait_for_selector("#conflict-theirs:not([hidden])")
+    assert page.locator("#conflict-theirs-code").inner_text() == 'print("theirs")\n'
+    assert call(server.url, "GET", f"/code-sessions/{session_id}")[1]["source_code"] == 'print("theirs")\n'
+    screenshot(page, "editor-conflict.png")
+    page.locator("#conflict-overwrite").click()
+    saved(page)
+    assert call(server.url, "GET", f"/code-sessions/{session_id}")[1]["source_code"] == 'print("base")\n# mine'
+    assert page.errors == []
+
+
+def test_the_dark_theme_follows_the_system_and_the_page_is_labelled(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        open_session(server, page, "python", 'print("in the dark")\n')
+        colours = page.evaluate(
+            "() => [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.querySelector('.cm-editor')).backgroundColor]"
+        )
+        assert all(brightness(colour) < 80 for colour in colours), colours
+        page.locator("#run").click()
+        finished(page)
+        screenshot(page, "editor-dark.png")
+        # a labelled input, a verdict announced politely, an output that is not a live region
+        assert page.locator("label[for=stdin]").count() == 1
+        assert page.locator("#verdict").get_attribute("role") == "status"
+        assert page.locator("#output [aria-live]").count() == 0 and page.locator("#output").get_attribute("aria-live") is None
+    finally:
+        context.close()
+
+
+def brightness(css_colour: str) -> float:
+    red, green, blue = (float(part) for part in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3])
+    return (red + green + blue) / 3
