@@ -359,3 +359,83 @@ def test_the_dark_theme_follows_the_system_and_the_page_is_labelled(server, brow
 def brightness(css_colour: str) -> float:
     red, green, blue = (float(part) for part in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3])
     return (red + green + blue) / 3
+
+
+def test_carriage_returns_and_colours_are_a_terminals(server, page):
+    source = (
+        "import time\n"
+        "for n in (10, 50, 100):\n"
+        "    print(f'\\rloading {n}%', end='', flush=True)\n"
+        "    time.sleep(0.05)\n"
+        "print()\n"
+        "print('\\x1b[32mgreen\\x1b[0m plain')\n"
+    )
+    open_session(server, page, "python", source)
+    page.locator("#run").click()
+    finished(page)
+    assert output_text(page) == "loading 100%\ngreen plain"
+    colour = page.evaluate(
+        "() => { const cell = window.LiveEditor.output.terminal.buffer.active.getLine(1).getCell(0);"
+        " return [cell.isFgPalette(), cell.getFgColor()]; }"
+    )
+    assert colour == [True, 2], colour
+    assert page.errors == []
+
+
+def test_the_pane_keeps_the_start_and_the_end_of_a_huge_output(server, page):
+    open_session(server, page, "python", 'print("x")\n')
+    # more than any one run may print by default: fed to the pane directly, as a long run's chunks would be
+    page.evaluate(
+        """() => {
+            const pane = window.LiveEditor.output;
+            pane.reset();
+            for (let chunk = 0; chunk < 200; chunk++) {
+                let text = '';
+                for (let line = 0; line < 100; line++) text += `line ${chunk * 100 + line}\\n`;
+                pane.write('stdout', text);
+            }
+        }"""
+    )
+    wait_for(page, "window.LiveEditor.output.settled")
+    shown = output_text(page)
+    assert shown.startswith("line 0\nline 1\n")
+    assert shown.endswith("line 19998\nline 19999")
+    assert "characters of output not shown" in shown
+    lines = shown.count("\n")
+    assert lines < 11_000, lines
+    assert page.locator("#dropped").is_visible()
+    assert "not shown" in page.locator("#dropped").inner_text()
+    assert page.errors == []
+
+
+# stderr as the engine gives it (captured from real runs), and what the editor must make of it
+PARSED = [
+    ("java", "Main.java:3: error: incompatible types: String cannot be converted to int\n        int x = \"s\";\n                ^\n1 error\n",
+     [{"line": 3, "column": 17, "severity": "error"}]),
+    ("java", "Exception in thread \"main\" java.lang.ArrayIndexOutOfBoundsException: Index 2 out of bounds for length 1\n\tat Main.main(Main.java:4)\n",
+     [{"line": 4, "column": None, "severity": "error"}]),
+    ("cpp", "main.cpp: In function 'int main()':\nmain.cpp:3:35: error: expected ';' before 'return'\n", [{"line": 3, "column": 35, "severity": "error"}]),
+    ("python", '  File "/box/main.py", line 1\n    print("a"\n         ^\nSyntaxError: \'(\' was never closed\n', [{"line": 1, "column": 6, "severity": "error"}]),
+    ("javascript", "/box/main.js:3\n  foo(;\n      ^\n\nSyntaxError: Unexpected token ';'\n    at internalCompileFunction (node:internal/vm:76:18)\n", [{"line": 3, "column": None, "severity": "error"}]),
+]
+
+
+def test_errors_of_every_language_point_at_the_learners_lines_and_results_read_as_words(server, page):
+    open_session(server, page, "python", 'print("x")\n')
+    for language, stderr, expected in PARSED:
+        files = {"java": "Main.java", "cpp": "main.cpp", "python": "main.py", "javascript": "main.js"}
+        found = page.evaluate("([l, s, f]) => Problems.parse(l, s, f)", [language, stderr, files[language]])
+        assert [{key: problem[key] for key in ("line", "column", "severity")} for problem in found] == expected, (language, found)
+    limits = {"timeout_seconds": 5.0, "memory_bytes": 256 * 1024 * 1024, "output_bytes": 102400, "cpu_seconds": 5}
+    cases = [
+        ({"status": "TIMEOUT", "error": "timeout", "execution_time_ms": 5006}, "Timed out after 5 s"),
+        ({"status": "FAILED", "error": "memory_limit", "exit_code": 137}, "Ran out of memory (256 MiB)"),
+        ({"status": "FAILED", "error": "signal", "exit_code": 139}, "Crashed: segmentation fault"),
+        ({"status": "FAILED", "error": "compile_error", "compile_time_ms": 837, "exit_code": 1}, "Compile error in 0.8 s"),
+        ({"status": "COMPLETED", "error": None, "execution_time_ms": 38}, "Finished in 38 ms"),
+    ]
+    for execution, words in cases:
+        said = page.evaluate("(e) => Problems.describe(e).text", {**execution, "limits": limits})
+        assert said.startswith(words), (execution, said)
+    assert "SIGSEGV" in page.evaluate("(e) => Problems.describe(e).text", {"status": "FAILED", "error": "signal", "exit_code": 139})
+    assert page.errors == []

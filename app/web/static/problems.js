@@ -64,7 +64,8 @@
     const memory = limitOf(execution, "memory_bytes");
     switch (error) {
       case "compile_error":
-        return { tone: "bad", text: `Compile error in ${seconds(execution.compile_time_ms || 0)}` };
+        // compiles take a good part of a second: said in seconds ("Compile error in 0.8 s")
+        return { tone: "bad", text: `Compile error in ${((execution.compile_time_ms || 0) / 1000).toFixed(1)} s` };
       case "memory_limit":
         return { tone: "bad", text: `Ran out of memory${memory ? ` (${Math.round(memory / MIB)} MiB)` : ""}` };
       case "output_limit":
