@@ -41,7 +41,7 @@
 
   const $ = (id) => document.getElementById(id);
   const ui = {
-    language: $("language"), save: $("save-state"), run: $("run"), stop: $("stop"), newSession: $("new-session"),
+    language: $("language"), limits: $("limits"), save: $("save-state"), run: $("run"), stop: $("stop"), newSession: $("new-session"),
     conflict: $("conflict"), conflictReload: $("conflict-reload"), conflictOverwrite: $("conflict-overwrite"),
     conflictTheirs: $("conflict-theirs"), conflictTheirsCode: $("conflict-theirs-code"),
     switchBanner: $("switch-language"), switchText: $("switch-language-text"), switchKeep: $("switch-keep"),
@@ -167,7 +167,7 @@
       state.session.version = saved.version;
       state.conflict = false;
       ui.conflict.hidden = true;
-      showSave(state.dirty ? "dirty" : "saved", `v${saved.version}`);
+      showSave(state.dirty ? "dirty" : "saved");
     } catch (error) {
       state.dirty = true;
       if (error.status === 409) {
@@ -189,7 +189,7 @@
     state.dirty = false;
     ui.conflict.hidden = true;
     adopt(session);
-    showSave("saved", `v${session.version}`);
+    showSave("saved");
   }
 
   // first shows what would be lost (the other tab's text); the second click overwrites it
@@ -223,6 +223,7 @@
     state.editor.setLanguage(session.language);
     if (state.editor.getCode() !== session.source_code) state.editor.setCode(session.source_code);
     state.output.sourceFile = sourceFile(session.language);
+    showLimits(session.language);
     const url = new URL(window.location.href);
     if (url.searchParams.get("session") !== session.session_id || url.searchParams.has("language")) {
       url.searchParams.set("session", session.session_id);
@@ -231,6 +232,18 @@
     }
     loadStdin();
     emit("session", session);
+  }
+
+  // what a run of this language may use, said next to the picker ("main.py · 5 s · 256 MiB")
+  function showLimits(language) {
+    const entry = state.languages[language];
+    const limits = entry && entry.limits;
+    const parts = [];
+    if (entry && entry.source_file) parts.push(entry.source_file);
+    if (limits && limits.timeout_seconds) parts.push(`${limits.timeout_seconds} s`);
+    if (limits && limits.memory_bytes) parts.push(`${Math.round(limits.memory_bytes / (1024 * 1024))} MiB`);
+    ui.limits.textContent = parts.join(" · ");
+    ui.limits.title = parts.length ? "the file your code runs as, and the time and memory each run may use" : "";
   }
 
   function sourceFile(language) {
@@ -283,7 +296,7 @@
       const saved = await api("PATCH", `/code-sessions/${state.session.session_id}`, body);
       adopt(saved);
       setProblems("run", []);
-      showSave("saved", `v${saved.version}`);
+      showSave("saved");
       emit("language", language);
     } catch (error) {
       ui.language.value = previous;
@@ -412,7 +425,10 @@
     ui.error.hidden = true;
     const problems = Problems.parse(execution.language, execution.stderr, sourceFile(execution.language));
     setProblems("run", problems);
-    if (Problems.wantedInput(execution)) {
+    if (/should be declared in a file named/.test(execution.stderr || "")) {
+      hintInput("Java runs the public class Main: name your class Main (public class Main { ... }).");
+      ui.stdinBox.open = Boolean(ui.stdin.value);
+    } else if (Problems.wantedInput(execution)) {
       hintInput(ui.stdin.value
         ? "The program asked for more input than the Input box holds: add the values it reads, one per line, and run again."
         : "The program asked for input (it read past the end of an empty input). Type what it reads in the Input box above, one value per line, and run again.");
@@ -748,7 +764,7 @@
       }
       const session = await openSession();
       adopt(session);
-      showSave("saved", `v${session.version}`);
+      showSave("saved");
       ui.language.disabled = false;
       ui.run.disabled = false;
       state.editor.focus();
