@@ -417,7 +417,9 @@
     const parts = [];
     const compileError = execution.error === "compile_error";
     if (execution.compile_time_ms != null && !compileError) parts.push(`compiled in ${seconds(execution.compile_time_ms)}`);
-    if (!compileError && execution.execution_time_ms != null) parts.push(`ran ${seconds(execution.execution_time_ms)}`);
+    // a finished run's verdict has its time already
+    const timed = execution.status === "COMPLETED" || execution.error === "cancelled";
+    if (!compileError && !timed && execution.execution_time_ms != null) parts.push(`ran ${seconds(execution.execution_time_ms)}`);
     // the exit code says something only when the program chose it; a limit or signal is in the verdict
     if (execution.error === "nonzero_exit") parts.push(`exit code ${execution.exit_code}`);
     ui.time.textContent = parts.join(" · ");
