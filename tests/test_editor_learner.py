@@ -222,7 +222,7 @@ def test_the_picker_names_languages_and_switching_with_real_code_asks(server, pa
     page.wait_for_selector("#switch-language:not([hidden])")
     assert page.locator("#language").input_value() == "python"
     page.locator("#switch-keep").click()
-    saved(page)
+    wait_for(page, "window.LiveEditor.session().language === 'cpp'")
     assert page.locator("#language").input_value() == "cpp"
     assert page.evaluate("window.LiveEditor.editor.getCode()") == "for n in range(3):\n    print(n)\n"
     # New starts in the language being used
@@ -233,7 +233,7 @@ def test_the_picker_names_languages_and_switching_with_real_code_asks(server, pa
     assert "#include <iostream>" in page.evaluate("window.LiveEditor.editor.getCode()")
     # Python indents four spaces
     page.locator("#language").select_option("python")
-    saved(page)
+    wait_for(page, "window.LiveEditor.session().language === 'python'")
     page.locator(".cm-content").click()
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type("if True:")

@@ -5,7 +5,6 @@ import threading
 import time
 
 import pytest
-from conftest import wait_terminal
 from live_server import parse_events
 
 from app.output_batching import Flusher, OutputBatcher

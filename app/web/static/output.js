@@ -31,6 +31,11 @@
     return line.replace(BOX_PATH, "");
   }
 
+  // could this unfinished stderr line, once finished, be one ENGINE_FRAME leaves out?
+  function mayBeEngineFrame(partial) {
+    return /^\s+(?:a|at(?:\s.*)?)?$/.test(partial) || (partial.length > 0 && "Node.js v".startsWith(partial.slice(0, 9)));
+  }
+
   // the end of text, at most count lines of it
   function lastLines(text, count) {
     let at = text.length;
@@ -78,9 +83,9 @@
       this.dropped = 0;
       this.overflowDrawnAt = 0;
       this.stderrPartial = "";
-      this.lastStream = null;
       this.pendingWrites = 0;
-      this.chars = { stdout: 0, stderr: 0 };
+      // writes handed to xterm before a reset report back under an older generation: not counted
+      this.generation = (this.generation || 0) + 1;
       this.line = ""; // what the learner typed since the last Enter (console)
       clearTimeout(this.redrawTimer);
       this.redrawTimer = null;
@@ -92,7 +97,6 @@
     // queue text of a stream; it reaches the terminal at the next animation frame
     write(stream, text) {
       if (!text) return;
-      this.chars[stream] = (this.chars[stream] || 0) + text.length;
       this.queue.push([stream, text]);
       this.schedule();
     }
@@ -131,7 +135,10 @@
         return out + text;
       }
       const whole = this.stderrPartial + text;
-      const cut = stream === "stderr-end" ? whole.length : whole.lastIndexOf("\n") + 1;
+      // an unfinished line waits for its end only while it could still be an engine frame
+      // (a progress bar on stderr, "\r 50%", must not wait for the run to end)
+      let cut = whole.lastIndexOf("\n") + 1;
+      if (stream === "stderr-end" || !mayBeEngineFrame(whole.slice(cut))) cut = whole.length;
       this.stderrPartial = whole.slice(cut);
       const lines = whole.slice(0, cut).split("\n");
       const kept = [];
@@ -191,10 +198,11 @@
     // budget is spent: slices keep each of its tasks short (its parser carries a sequence or a
     // character cut between two slices over)
     send(text) {
+      const generation = this.generation;
       for (let at = 0; at < text.length; at += WRITE_SLICE_CHARS) {
         this.pendingWrites += 1;
         this.terminal.write(text.slice(at, at + WRITE_SLICE_CHARS), () => {
-          this.pendingWrites -= 1;
+          if (this.generation === generation) this.pendingWrites -= 1;
         });
       }
     }
