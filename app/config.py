@@ -73,7 +73,7 @@ class Config:
     INTERACTIVE_INPUT_IDLE_SECONDS = 120.0
     INTERACTIVE_TIME_LIMIT_SECONDS = 900.0
     # the transcript (interleaved stdin, stdout, stderr) kept with an interactive run, in characters
-    INTERACTIVE_TRANSCRIPT_MAX_CHARS = 256 * 1024
+    INTERACTIVE_TRANSCRIPT_MAX_CHARS = 128 * 1024
 
     # request size limits
     MAX_CONTENT_LENGTH = 1024 * 1024

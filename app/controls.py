@@ -55,6 +55,19 @@ class Controls:
         control.send(seq, data.encode(), eof)
         return True
 
+    def deliver_stdin_first(self, execution_id: str, seq: int, data: str, eof: bool, room_bytes: int) -> bool:
+        """Hand chunk seq to the run before it is stored, if this process runs it and it is the very next chunk
+        and fits; True if handed over (the learner's reply does not wait for the database write)."""
+        control = self._get(execution_id)
+        return control is not None and control.send_next(seq, data.encode(), eof, room_bytes)
+
+    def stop_interactive(self, reason: str) -> None:
+        """Stop every interactive run in flight here, each ending with reason (an engine shutting down)."""
+        with self._lock:
+            runs = [control for control in self._runs.values() if control.interactive]
+        for control in runs:
+            control.cancel(reason)
+
     def relay(self) -> None:
         """Deliver the stop and stdin requests other processes stored for runs in flight here (in an app context)."""
         with self._lock:

@@ -44,8 +44,12 @@ SERVED_FORGET_SECONDS = 600.0
 # ids per watcher query (SQLite allows a few thousand bound parameters)
 WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
-# interactive runs take their slots (uid and cgroup) from a range of their own (warm ones: 1000)
-INTERACTIVE_SLOT_FIRST = 2000
+# interactive runs take their slots (uid and cgroup) from a range of their own: batch slots are
+# 0.., warm ones 1000..; uid = SANDBOX_UID_BASE + slot, and a bench engine's private base is
+# 2000 above the default one, so 2000.. would share its uids (and its clear_slot would kill ours)
+INTERACTIVE_SLOT_FIRST = 500
+# why a run ended when its engine stopped under it
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,13 @@ class Runner:
         with self._busy_lock:
             return self._lanes[1].busy
 
+    def describe_interactive(self) -> dict[str, int]:
+        """The interactive lane, for /health/workers."""
+        lane = self._lanes[1]
+        with self._busy_lock:
+            busy = lane.busy
+        return {"pool_size": lane.workers, "busy": busy, "slots_machine_wide": lane.slots.count}
+
     def _lane(self, interactive: bool) -> Lane:
         return self._lanes[1] if interactive else self._lanes[0]
 
@@ -207,8 +218,13 @@ class Runner:
         self._wake.set()
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start."""
+        """Stop claiming work, and let the runs under way finish; queued ones stay for the next start.
+
+        Interactive runs are the exception: one may wait on a learner for many minutes, past any
+        graceful stop, so they end now, FAILED("interrupted") as if the engine had died under them.
+        """
         self.begin_shutdown()
+        self.controls.stop_interactive(INTERRUPTED)
         if self._dispatcher.is_alive():
             self._dispatcher.join(timeout)
         for lane in self._lanes:

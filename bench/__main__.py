@@ -15,11 +15,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import report, server, sections
+from . import interactive, report, server, sections
 from .sections import QUICK, Counts
 
 # memory first, so that "idle" is an engine nothing has run on yet
-SECTIONS = ("floors", "memory", "latency", "throughput", "autosave")
+SECTIONS = ("floors", "memory", "latency", "throughput", "autosave", "interactive")
 SECTION_TIMEOUT_SECONDS = 600
 # after /health answers, how long the engine may take to fill its warm pool before measuring
 SETTLE_SECONDS = 20
@@ -90,6 +90,9 @@ def run_section(name: str, engine: server.Server, workdir: Path, languages: list
         return bounded(sections.latency_section(engine, languages, counts))
     if name == "throughput":
         return bounded(sections.throughput_section(engine, "python", counts))
+    if name == "interactive":
+        quick = counts.hello_runs < Counts().hello_runs
+        return interactive.interactive_section(engine, 5 if quick else 50, 2 if quick else 10)
     return bounded(sections.autosave_section(engine, workdir, counts))
 
 

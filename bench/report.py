@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from . import interactive
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -168,7 +170,7 @@ def print_table(results: dict) -> None:
     m = results["machine"]
     print(f"\nLive Code Execution Engine bench, {results['date']}")
     print(f"{m['logical_cores']} cores ({m['cpu_model']}), {m['ram_gib']} GiB, {m['kernel']}, Python {m['python']}, load {m['load_average_at_start']}")
-    table = [("figure", "value", "floor", "ratio"), *rows(results), *usage_rows(results)]
+    table = [("figure", "value", "floor", "ratio"), *rows(results), *interactive.rows(results), *usage_rows(results)]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for index, row in enumerate(table):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

@@ -35,3 +35,6 @@ def test_bench_quick_writes_results(tmp_path):
     assert {"capacity", "trivial_route", "editors"} <= results["autosave"].keys()
     assert {"idle_mib", "after_sessions_mib", "flood"} <= results["memory"].keys()
     assert "autosave_over_trivial_route" in results["ratios"]
+    # the interactive section: stdin round trips and cancels measured
+    assert results["interactive"]["stdin_round_trip_ms"]["n"] >= 1
+    assert results["interactive"]["cancel_to_final_ms"]["n"] >= 1

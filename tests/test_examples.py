@@ -9,7 +9,7 @@ import pytest
 from live_server import gunicorn
 from servers import ROOT, free_port
 
-SCRIPTS = ("flow.sh", "stdin.sh", "long_poll.sh", "events.sh")
+SCRIPTS = ("flow.sh", "stdin.sh", "long_poll.sh", "events.sh", "interactive.sh")
 # each script long-polls with its own deadlines; this only stops a hung one
 SCRIPT_SECONDS = 90
 

@@ -225,7 +225,8 @@ class Sandbox:
         if compiled.reason is None:
             return cache.publish(key, staging), compiled.duration_ms, None
         cache.discard(staging)
-        if compiled.reason == reasons.CANCELLED:
+        if control is not None and control.cancelled:
+            # stopped while compiling: the stop's reason, not a compile error
             return None, compiled.duration_ms, replace(compiled, compile_ms=compiled.duration_ms, duration_ms=0)
         stderr = compiled.stderr
         if compiled.reason != reasons.NONZERO_EXIT:

@@ -31,9 +31,13 @@ class Control:
         # chunks by their seq (from 1), held until every earlier one has arrived
         self._early: dict[int, tuple[bytes, bool]] = {}
         self._next_seq = 1
+        # bytes of the chunks received so far (for a sender that checks a limit here)
+        self._received_bytes = 0
         self._ready = bytearray()
         self._eof = False
         self._cancelled = False
+        # why the stop: "cancelled" (asked for by the learner), or "interrupted" (the engine stops)
+        self.stop_reason = "cancelled"
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
 
@@ -66,6 +70,7 @@ class Control:
             while self._next_seq in self._early:
                 chunk, closes = self._early.pop(self._next_seq)
                 self._next_seq += 1
+                self._received_bytes += len(chunk)
                 self._ready += chunk
                 if closes:
                     self._eof = True
@@ -74,9 +79,18 @@ class Control:
         self._wake()
         return True
 
-    def cancel(self) -> None:
-        """Ask the driver to kill the program; it ends as "cancelled"."""
+    def send_next(self, seq: int, data: bytes, eof: bool, room_bytes: int) -> bool:
+        """Take chunk seq now if it is exactly the next one, stdin is open and it fits in room_bytes in all; True if taken."""
         with self._lock:
+            if seq != self._next_seq or self._early or self._eof or self._received_bytes + len(data) > room_bytes:
+                return False
+        return self.send(seq, data, eof)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask the driver to kill the program; it ends with reason as its error."""
+        with self._lock:
+            if not self._cancelled:
+                self.stop_reason = reason
             self._cancelled = True
         self._wake()
 
@@ -130,6 +144,10 @@ class StopOnly:
 
     def __init__(self, control: Control) -> None:
         self._control = control
+
+    @property
+    def stop_reason(self) -> str:
+        return self._control.stop_reason
 
     @property
     def wake_fd(self) -> int:

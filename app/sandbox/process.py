@@ -261,7 +261,7 @@ def drive(
                 """Take what the control holds (stdin, end of input, a stop); the stop's reason if stopped."""
                 data, eof, cancelled = control.take()
                 if cancelled:
-                    return reasons.CANCELLED
+                    return control.stop_reason
                 if data:
                     listener("stdin", data.decode("utf-8", errors="replace"))
                     feeder.add(data)
@@ -288,7 +288,10 @@ def drive(
                     # only when nothing is left to read: the prompt it carries is the latest output
                     now = time.monotonic()
                     if waiting_for_stdin(process.pid, feeder.fd):
-                        if clock.waiting_since is None:
+                        if selector.select(0):
+                            # it wrote (its prompt, say) just before it blocked: read that first, look again
+                            probe.activity()
+                        elif clock.waiting_since is None:
                             clock.wait_begins(now)
                             listener("stdin_wanted", streams[process.stdout].unfinished_line())
                     else:

@@ -40,6 +40,8 @@ def workers() -> dict[str, object]:
         "accepting": runner.accepting,
         "listeners": engine().hub.subscriber_count,
         "warm_pool": warm.describe() if (warm := engine().sandbox.warm_pool) else None,
+        # interactive runs have workers and slots of their own (they wait on learners)
+        "interactive": runner.describe_interactive(),
     }
 
 

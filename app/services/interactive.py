@@ -87,6 +87,12 @@ def send(execution_id: str, data: str, eof: bool = False, seq: int | None = None
     limit = int(current_app.config["STDIN_MAX_BYTES"])
     size = len(data.encode())
     db.session.rollback()
+    controls = executions.engine().runner.controls
+    # the run is here and this is its next chunk: the program gets it before the write below (which
+    # still decides the answer, and from which other processes learn of it); a chunk the run has
+    # received already is not given again when the write below hands it over
+    if seq is not None:
+        controls.deliver_stdin_first(execution_id, seq, data, eof, limit - initial_bytes)
 
     def append() -> Sent:
         last_seq, sent_bytes, closed = db.session.execute(
@@ -118,7 +124,7 @@ def send(execution_id: str, data: str, eof: bool = False, seq: int | None = None
         db.session.rollback()
         sent = retrying(append, immediate=True)
     if sent.appended:
-        executions.engine().runner.controls.deliver_stdin(execution_id, sent.seq, data, eof)
+        controls.deliver_stdin(execution_id, sent.seq, data, eof)
     return sent
 
 
