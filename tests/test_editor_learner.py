@@ -291,6 +291,17 @@ def test_the_console_takes_what_the_learner_types_into_the_output(server, page):
     # what was typed is shown once, where it was typed
     assert output_text(page) == "Name? bob\nhi bob\nAge? 42\n42 next"
     screenshot(page, "editor-console.png")
+
+    # lines typed faster than the program reads them all arrive, in order
+    open_session(server, page, "python", "for _ in range(3):\n    print(input().upper())\n")
+    page.locator("#run").click()
+    wait_for(page, "document.getElementById('verdict').textContent.startsWith('Waiting for your input')")
+    page.locator("#output").click()
+    for word in ("one", "two", "three"):
+        page.keyboard.type(word)
+        page.keyboard.press("Enter")
+    finished(page)
+    assert output_text(page).split("\n")[-3:] == ["ONE", "TWO", "THREE"], output_text(page)
     assert page.errors == []
 
 

@@ -559,14 +559,19 @@
     }
   }
 
-  // the console: what the learner types into the output pane goes to the running program
-  async function sendInput(input) {
+  // the console: what the learner types into the output pane goes to the running program, one
+  // POST at a time (the engine takes chunks in seq order: two in flight could arrive swapped)
+  function sendInput(input) {
     const run = state.run;
     if (!run || !run.interactive) return;
     run.wantsInput = false;
     run.stdinSeq += 1;
     if (input.data) run.echoed.push(input.data);
     const body = { data: input.data, eof: Boolean(input.eof), seq: run.stdinSeq };
+    run.sending = (run.sending || Promise.resolve()).then(() => postInput(run, body));
+  }
+
+  async function postInput(run, body) {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await api("POST", `/executions/${run.executionId}/stdin`, body);
@@ -577,6 +582,7 @@
           if (error.status !== 409) notice(`Could not send the input: ${error.message}`);
           return;
         }
+        // a lost answer: the same seq again is not appended twice
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
     }
