@@ -229,6 +229,8 @@ class Runner:
             self._dispatcher.join(timeout)
         for lane in self._lanes:
             lane.pool.shutdown(wait=True)
+        # every run has ended and published what it held: the flusher has nothing left to do
+        self._output_flusher.close()
         self._watcher_stop.set()
         if self._watcher.is_alive():
             self._watcher.join(timeout)

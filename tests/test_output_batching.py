@@ -132,3 +132,16 @@ def test_a_print_flood_reaches_the_stream_as_few_bounded_events_that_resume_exac
     resumed_chunks = [e for e in rest if e["event"] == "stdout"]
     assert [e["id"] for e in resumed_chunks] == [e["id"] for e in chunks[2:]]
     assert rest[-1]["data"] == final
+
+
+def test_closing_the_flusher_publishes_what_is_held_and_ends_its_thread():
+    recorder = Recorder()
+    flusher = Flusher()
+    batcher = OutputBatcher(recorder, flusher, flush_after=60.0, max_chars=1000)
+    batcher.add("stdout", "held for a minute")
+    flusher.close()
+    assert [(kind, data) for kind, data, _ in recorder.events] == [("stdout", "held for a minute")]
+    assert not any(thread.name == "output-flusher" and thread.is_alive() for thread in threading.enumerate() if thread is flusher._thread)
+    # after the close a new chunk is not left waiting for a thread that is gone
+    batcher.add("stderr", "late")
+    assert recorder.events[-1][:2] == ("stderr", "late")
