@@ -371,6 +371,10 @@ def test_the_dark_theme_follows_the_system_and_the_page_is_labelled(server, brow
         assert page.locator("label[for=stdin]").count() == 1
         assert page.locator("#verdict").get_attribute("role") == "status"
         assert page.locator("#output [aria-live]").count() == 0 and page.locator("#output").get_attribute("aria-live") is None
+        # the output pane is no keyboard trap: Tab goes on to the next control
+        page.locator("#output").click()
+        page.keyboard.press("Tab")
+        assert not page.evaluate("document.getElementById('output').contains(document.activeElement)")
     finally:
         context.close()
 

@@ -57,16 +57,16 @@
       this.terminal = terminal;
       this.fit = fit;
       this.setDark = setDark;
-      // Ctrl+C in the pane stops the run (any run, not only a console's); with text selected it copies
-      if (onInterrupt) {
-        terminal.attachCustomKeyEventHandler((event) => {
-          if (event.type === "keydown" && event.ctrlKey && !event.shiftKey && event.key.toLowerCase() === "c" && !terminal.hasSelection()) {
-            onInterrupt();
-            return false;
-          }
-          return true;
-        });
-      }
+      terminal.attachCustomKeyEventHandler((event) => {
+        // Tab moves on to the next control, as everywhere on the page: the pane is no keyboard trap
+        if (event.key === "Tab") return false;
+        // Ctrl+C in the pane stops the run (any run, not only a console's); with text selected it copies
+        if (onInterrupt && event.type === "keydown" && event.ctrlKey && !event.shiftKey && event.key.toLowerCase() === "c" && !terminal.hasSelection()) {
+          onInterrupt();
+          return false;
+        }
+        return true;
+      });
       if (onLink) this.installLinks(onLink);
       this.inputEnabled = false;
       this.reset();
