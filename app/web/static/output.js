@@ -87,6 +87,7 @@
       // writes handed to xterm before a reset report back under an older generation: not counted
       this.generation = (this.generation || 0) + 1;
       this.line = ""; // what the learner typed since the last Enter (console)
+      this.shown = ""; // the part of it on screen now
       clearTimeout(this.redrawTimer);
       this.redrawTimer = null;
       this.terminal.reset();
@@ -113,10 +114,39 @@
       if (this.frame === null) this.frame = requestAnimationFrame(() => this.render());
     }
 
+    // the queue as one write. The line the learner is typing (the console) is taken off the screen
+    // while program output is written and put back after it, so output never splits a typed word
     render() {
       this.frame = null;
       let out = "";
-      for (const [stream, text] of this.queue) out += this.translate(stream, text);
+      let hidden = null;
+      for (const [stream, text] of this.queue) {
+        if (stream === "echo" || stream === "echo-back") {
+          if (hidden !== null) {
+            out += hidden;
+            this.shown = hidden;
+            hidden = null;
+          }
+          if (stream === "echo-back") {
+            out += "\b \b";
+            this.shown = this.shown.slice(0, -1);
+          } else {
+            out += text;
+            this.shown = text === "\n" ? "" : this.shown + text;
+          }
+          continue;
+        }
+        if (this.shown && hidden === null) {
+          out += "\b".repeat(this.shown.length) + "\x1b[K";
+          hidden = this.shown;
+          this.shown = "";
+        }
+        out += this.translate(stream, text);
+      }
+      if (hidden !== null) {
+        out += hidden;
+        this.shown = hidden;
+      }
       this.queue = [];
       if (out) this.emit(out);
     }
@@ -253,7 +283,7 @@
         } else if (char === "\x7f") {
           if (this.line) {
             this.line = this.line.slice(0, -1);
-            this.write("echo", "\b \b");
+            this.write("echo-back", " ");
           }
         } else if (char >= " ") {
           this.line += char;
