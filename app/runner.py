@@ -26,6 +26,7 @@ from .events import Hub
 from .extensions import db
 from .grading.grader import Graded, Grader, Suite
 from .models import Execution, TestSuite, move, utcnow
+from .output_batching import Flusher, OutputBatcher
 from .sandbox import BY_NAME, Control, Interactivity, Limits, Result, Sandbox, SandboxError
 from .slots import SlotPool
 from .transcript import Transcript
@@ -142,6 +143,8 @@ class Runner:
         self._announced: set[str] = set()
         self._watch_lock = threading.Lock()
         self._watcher_stop = threading.Event()
+        # one thread publishes every run's held output when its time comes
+        self._output_flusher = Flusher()
         self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
         self._watcher = threading.Thread(target=self._watch_forever, name="watcher", daemon=True)
 
@@ -238,6 +241,8 @@ class Runner:
             self._dispatcher.join(timeout)
         for lane in self._lanes:
             lane.pool.shutdown(wait=True)
+        # every run has ended and published what it held: the flusher has nothing left to do
+        self._output_flusher.close()
         self._watcher_stop.set()
         if self._watcher.is_alive():
             self._watcher.join(timeout)
@@ -510,9 +515,24 @@ class Runner:
         if language is None or not language.is_installed():
             raise SandboxError(f"language {job.language!r} is no longer installed")
 
+        def publish(kind: str, data: object) -> None:
+            self.hub.publish(job.execution_id, kind, data)
+
+        # stdout and stderr coalesced into events of bounded rate and size; stdin and stdin_wanted
+        # go at once, after the output held before them (a prompt is shown before the wait for it)
+        output = OutputBatcher(
+            publish,
+            self._output_flusher,
+            float(self.app.config["OUTPUT_FLUSH_SECONDS"]),
+            int(self.app.config["OUTPUT_EVENT_MAX_CHARS"]),
+        )
+
         def on_output(stream: str, text: str) -> None:
             # stdout, stderr, and for interactive runs stdin (as it reaches the program) and stdin_wanted
-            self.hub.publish(job.execution_id, stream, text)
+            if stream in ("stdout", "stderr"):
+                output.add(stream, text)
+            else:
+                output.event(stream, text)
             if transcript is not None:
                 transcript.add(stream, text)
 
@@ -528,6 +548,8 @@ class Runner:
                 control,
             )
         finally:
+            # the held tail goes out before the run's final event
+            output.close()
             self.controls.unregister(job.execution_id)
             control.close()
 

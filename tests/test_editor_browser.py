@@ -79,7 +79,8 @@ def wait_for(page, condition: str) -> None:
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "editor-timeout.png"))
         shown = page.evaluate(
-            "() => ['status', 'output', 'error', 'save-state', 'history'].map((id) => id + ': ' + document.getElementById(id).textContent)"
+            "() => ['status', 'verdict', 'error', 'save-state', 'history'].map((id) => id + ': ' + document.getElementById(id).textContent)"
+            " .concat(['output: ' + (window.LiveEditor && window.LiveEditor.output.text())])"
         )
         raise AssertionError(f"timed out waiting for {condition}; the page showed {shown}") from None
 
@@ -88,12 +89,22 @@ def editor_text(page) -> str:
     return page.locator(".cm-content").inner_text()
 
 
+def output_text(page) -> str:
+    """What the output terminal shows (its buffer's lines, wrapped ones joined)."""
+    return page.evaluate("() => window.LiveEditor.output.text()")
+
+
+def finished(page) -> None:
+    """Wait until the run has ended and its output is drawn."""
+    wait_for(page, "!['', 'QUEUED', 'RUNNING'].includes(document.getElementById('status').dataset.status) && window.LiveEditor.output.settled && !window.LiveEditor.running")
+
+
 def test_the_editor_is_served_at_the_root_with_its_assets(client):
     rv = client.get("/")
     assert rv.status_code == 200
     assert rv.mimetype == "text/html"
     page = rv.get_data(as_text=True)
-    assets = ["/web/editor.css", "/web/vendor/codemirror.js", "/web/editor.js"]
+    assets = ["/web/editor.css", "/web/vendor/xterm.css", "/web/vendor/codemirror.js", "/web/problems.js", "/web/output.js", "/web/editor.js"]
     for asset in assets:
         assert f'"{asset}"' in page
         with client.get(asset) as rv:
@@ -139,20 +150,19 @@ def test_type_autosave_reload_run_and_watch_live_output(server, page):
 
     page.locator(".cm-content").click()
     page.keyboard.press("ControlOrMeta+Enter")
-    wait_for(page, "document.getElementById('output').textContent.includes('tick one')")
+    wait_for(page, "window.LiveEditor.output.text().includes('tick one')")
     # the first line is on screen while the program still sleeps
-    seen_live = page.evaluate(
-        "() => [document.getElementById('status').dataset.status, document.getElementById('output').textContent]"
-    )
+    seen_live = page.evaluate("() => [document.getElementById('status').dataset.status, window.LiveEditor.output.text()]")
     assert seen_live[0] == "RUNNING", seen_live
     assert "tick two" not in seen_live[1]
     first_line_at = time.monotonic()
 
     wait_for(page, "document.getElementById('status').dataset.status === 'COMPLETED'")
     assert time.monotonic() - first_line_at > 0.5
-    assert page.locator("#output").inner_text() == "tick one\ntick two\n"
-    assert page.locator("#exit-code").inner_text() == "exit 0"
-    assert page.locator("#time").inner_text().endswith(" ms")
+    wait_for(page, "window.LiveEditor.output.settled")
+    assert output_text(page) == "tick one\ntick two"
+    assert page.locator("#verdict").inner_text().startswith("Finished in ")
+    assert page.locator("#verdict").get_attribute("role") == "status"
     assert page.locator("#truncated").is_hidden()
     # the history is reloaded at the end of the run: it shows this one run, completed
     page.wait_for_selector('#history li .badge[data-status="COMPLETED"]')
@@ -173,8 +183,15 @@ def test_stderr_is_told_apart_and_a_conflict_offers_to_reload(server, page):
     saved(page)
     page.locator("#run").click()
     wait_for(page, "document.getElementById('status').dataset.status === 'FAILED'")
-    assert page.locator("#output .stderr").inner_text() == "bad\n"
-    assert page.locator("#exit-code").inner_text() == "exit 1"
+    finished(page)
+    assert output_text(page) == "bad"
+    # stderr is red in the terminal (palette colour 1), and the result is said in words
+    colour = page.evaluate(
+        "() => { const cell = window.LiveEditor.output.terminal.buffer.active.getLine(0).getCell(0);"
+        " return [cell.isFgPalette(), cell.getFgColor()]; }"
+    )
+    assert colour == [True, 1], colour
+    assert page.locator("#verdict").inner_text().startswith("Ended with exit code 1")
 
     # another tab saves first: this page's next save is stale
     status, theirs = call(

@@ -243,6 +243,23 @@ def test_session_run_snapshots_the_code_of_that_moment(client):
     assert wait_terminal(client, second)["stdout"] == "second\n"
 
 
+def test_include_source_gives_a_past_run_its_own_code_and_stdin(client):
+    rv = client.post("/code-sessions", json={"source_code": "print(int(input()) + 1)"})
+    url = f"/code-sessions/{rv.json['session_id']}"
+    first = client.post(f"{url}/run", json={"stdin": "41\n"}).json["execution_id"]
+    client.patch(url, json={"source_code": "print('changed since')"})
+    wait_terminal(client, first)
+
+    rv = client.get(f"/executions/{first}?include=source")
+    assert rv.status_code == 200
+    assert (rv.json["source_code"], rv.json["stdin"], rv.json["stdout"]) == ("print(int(input()) + 1)", "41\n", "42\n")
+    # without it the object is the contract's, as lists and streams give it
+    plain = client.get(f"/executions/{first}").json
+    assert "source_code" not in plain and "stdin" not in plain
+    rv = client.get(f"/executions/{first}?include=everything")
+    assert rv.status_code == 400 and rv.json["error"] == "invalid_parameter"
+
+
 def test_session_run_passes_stdin(client):
     rv = client.post("/code-sessions", json={"source_code": "print(int(input()) * 2)"})
     url = f"/code-sessions/{rv.json['session_id']}"

@@ -21,7 +21,9 @@ class ExecutionEvents(Resource):
     @ns.response(
         200,
         "text/event-stream. Events: `status` {status} at connect and at each transition; `stdout` and "
-        "`stderr` {text} chunks in the order the program wrote them; `final`, the whole execution as "
+        "`stderr` {text} chunks in the order the program wrote them, coalesced: each goes out at most "
+        "OUTPUT_FLUSH_SECONDS (20 ms) after its first byte and holds at most OUTPUT_EVENT_MAX_CHARS (16 KiB), "
+        "so a print loop is a few dozen events a second, not thousands; `final`, the whole execution as "
         "GET /executions/{id} gives it, after which the stream ends (close the EventSource). Interactive "
         "runs add `stdin` {text}, input as it reaches the program, and `stdin_wanted` {prompt}, sent when "
         "the program is blocked reading an empty stdin (prompt: its stdout after the last newline). Chunks and "

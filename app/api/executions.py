@@ -7,7 +7,16 @@ from flask_restx import Namespace, Resource
 from ..services import executions, interactive
 from . import payload
 from .responses import errors
-from .schemas import ERROR, EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL, STDIN_SEND, STDIN_SEND_MODEL, STDIN_SENT
+from .schemas import (
+    ERROR,
+    EXECUTION,
+    EXECUTION_CREATE,
+    EXECUTION_CREATE_MODEL,
+    EXECUTION_WITH_SOURCE,
+    STDIN_SEND,
+    STDIN_SEND_MODEL,
+    STDIN_SENT,
+)
 
 PATH = "/executions"
 ns = Namespace("executions", description="Runs and their results")
@@ -32,13 +41,15 @@ class ExecutionList(Resource):
 @ns.route("/<string:execution_id>")
 class ExecutionItem(Resource):
     @ns.param("wait", "seconds (0..30) to hold the request until the execution is terminal", type=float)
-    @ns.response(200, "The execution, terminal or as it stands when the wait ends", EXECUTION)
+    @ns.param("include", "`source`: add the run's source_code and stdin (to show a past run beside its code)", enum=["source"])
+    @ns.response(200, "The execution, terminal or as it stands when the wait ends", EXECUTION_WITH_SOURCE)
     @errors(ns, 400, 404)
     def get(self, execution_id: str):
         """Read an execution, optionally long-polling until it ends."""
         wait = payload.query_number("wait", 0, 0, current_app.config["LONG_POLL_MAX_SECONDS"])
+        model = EXECUTION_WITH_SOURCE if payload.query_choice("include", ("source",)) else EXECUTION
         execution = executions.wait(execution_id, wait) if wait else executions.get(execution_id)
-        return ns.marshal(execution, EXECUTION)
+        return ns.marshal(execution, model)
 
 
 @ns.route("/<string:execution_id>/cancel")

@@ -50,3 +50,13 @@ def query_number(name: str, default: float, minimum: float, maximum: float, inte
         kind = "a whole number" if integer else "a number"
         raise APIError("invalid_parameter", f"{name} must be {kind} from {minimum:g} to {maximum:g}.", 400)
     return value
+
+
+def query_choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    """A query parameter that must be one of allowed (absent or empty is None), or a 400 naming them."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in allowed:
+        raise APIError("invalid_parameter", f"{name} must be one of: {', '.join(allowed)}.", 400)
+    return raw

@@ -373,6 +373,15 @@ TEST_SUITE = Model(
         "test_cases": fields.List(fields.Nested(TEST_CASE_OUT)),
     },
 )
+# GET /executions/{id}?include=source: the execution with what the run was given, so a past run
+# can be shown beside its own code (not in lists, streams or long-polls: code is up to 256 KiB)
+EXECUTION_WITH_SOURCE = EXECUTION.inherit(
+    "ExecutionWithSource",
+    {
+        "source_code": fields.String(description="the code this run ran (the session's code when it was queued)"),
+        "stdin": fields.String(description="the standard input this run was given (empty when none)"),
+    },
+)
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
 SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
 RUN_MODEL = SchemaModel("RunRequest", RUN)
@@ -397,6 +406,7 @@ MODELS = (
     LANGUAGE_LIST,
     SESSION,
     EXECUTION,
+    EXECUTION_WITH_SOURCE,
     SESSION_CREATE_MODEL,
     SESSION_PATCH_MODEL,
     RUN_MODEL,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from flask import Flask, Response, current_app, request
 
 from ..errors import APIError
+from ..events import Event
 from ..extensions import db
 from ..models import Execution
 from . import executions
@@ -138,7 +139,12 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                     return
                 status, final = state
                 if final is not None:
-                    yield _event("status", {"status": status}) + _event("final", final)
+                    # a stream that has been sending chunks sends the ones it has not yet before the
+                    # end (a client that reads slowly still gets each once, in order); one that
+                    # connects after the end gets the result alone, as before
+                    backlog = subscription.take(0) if backlog_checked else []
+                    pending = [_output_event(event) for event in backlog if event.kind in ("stdout", "stderr", "stdin")]
+                    yield "".join(pending) + _event("status", {"status": status}) + _event("final", final)
                     return
                 if not backlog_checked:
                     backlog_checked = True
@@ -172,7 +178,7 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                         out.append(_event("status", {"status": event.data}, event.seq))
                         sent_status = str(event.data)
                 elif event.kind in ("stdout", "stderr", "stdin"):
-                    out.append(_event(event.kind, {"text": event.data}, event.seq))
+                    out.append(_output_event(event))
                 elif event.kind == "test_result":
                     # the grader publishes a case's public result only (app/grading/grader.py: public)
                     out.append(_event(event.kind, event.data, event.seq))
@@ -209,6 +215,10 @@ def _finish_reading() -> None:
     # give the connection back: hundreds of idle streams must not hold the pool
     db.session.rollback()
     db.session.close()
+
+
+def _output_event(event: Event) -> str:
+    return _event(event.kind, {"text": event.data}, event.seq)
 
 
 def _event(kind: str, data: object, seq: int | None = None) -> str:

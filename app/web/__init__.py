@@ -1,9 +1,10 @@
-"""The browser editor at /: one page, its script and styles, and the vendored CodeMirror bundle."""
+"""The browser editor at /: one page, its scripts and styles, and the vendored CodeMirror and xterm.js bundle."""
 from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 
-# static/vendor/codemirror.js is generated and committed: after changing editor-src/, rebuild it with
+# static/vendor/codemirror.js (CodeMirror and xterm.js) and vendor/xterm.css are generated and
+# committed: after changing editor-src/, rebuild them with
 #   cd app/web/editor-src && npm ci && npm run build
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/web")
