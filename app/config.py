@@ -46,6 +46,13 @@ class Config:
     RUNS_PER_MINUTE_PER_USER = 60
     ACTIVE_RUNS_PER_USER = 8
 
+    # code history (app/services/revisions.py): saves while typing extend the latest revision
+    # until the learner pauses this long, or the revision reaches this age; a paste, a run and a
+    # restore always start a new one. Past the per-session cap the oldest revisions are deleted
+    REVISION_PAUSE_SECONDS = 2.0
+    REVISION_MAX_AGE_SECONDS = 60.0
+    REVISIONS_KEPT_PER_SESSION = 200
+
     # retention: finished executions older than this are deleted, and sessions idle this long
     # (no autosave, no run) go with their executions; pruned every RETENTION_INTERVAL_SECONDS
     EXECUTION_RETENTION_SECONDS = 24 * 3600

@@ -1,4 +1,4 @@
-"""CodeSession and Execution, and the one place an execution's status may change.
+"""CodeSession, CodeRevision and Execution, and the one place an execution's status may change.
 
 A change to these tables needs a migration in app/migrations/versions/ (docs/scaling.md).
 """
@@ -48,6 +48,37 @@ class CodeSession(db.Model):
     executions: Mapped[list[Execution]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True
     )
+    revisions: Mapped[list[CodeRevision]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+# what made a revision (app/services/revisions.py): only a "typing" one is ever updated in place
+CREATE, TYPING, PASTE, RUN, RESTORE = "create", "typing", "paste", "run", "restore"
+REVISION_REASONS = (CREATE, TYPING, PASTE, RUN, RESTORE)
+
+
+class CodeRevision(db.Model):
+    """One recoverable state of a session's code, written in the transaction of the save that made it."""
+
+    __tablename__ = "code_revisions"
+    __table_args__ = (
+        # the history newest first, the head revision an autosave extends, and the per-session cap
+        UniqueConstraint("session_id", "revision", name="uq_code_revisions_session_revision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("code_sessions.id", ondelete="CASCADE"))
+    # 1, 2, 3... within the session; never reused, so an execution's revision stays unambiguous
+    revision: Mapped[int]
+    # the session's version this revision holds (the latest one, for a revision typing extended)
+    version: Mapped[int]
+    source_code: Mapped[str] = mapped_column(Text)
+    # the session's other files as JSON text, when the session has files; else null
+    files: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the last save that extended it: a pause is measured from here
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Execution(db.Model):
@@ -93,6 +124,8 @@ class Execution(db.Model):
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # the user who queued it when access control is on (app/auth.py); else null
     owner_user_id: Mapped[str | None] = mapped_column(String(255))
+    # the session's revision (CodeRevision.revision) this run ran; null for one-shot runs
+    revision: Mapped[int | None]
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 

@@ -19,11 +19,19 @@ SESSION_CREATE = {
     "additionalProperties": False,
     "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE},
 }
+SAVE_REASON = {
+    "type": "string",
+    "enum": ["typing", "paste"],
+    "default": "typing",
+    "description": "what made this edit, for the code history: typing (the default) is coalesced into the "
+    "latest revision until a pause; paste always starts a new revision",
+}
 SESSION_PATCH = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"language": LANGUAGE, "source_code": CODE, "version": VERSION},
+    "properties": {"language": LANGUAGE, "source_code": CODE, "version": VERSION, "reason": SAVE_REASON},
 }
+RESTORE = {"type": "object", "additionalProperties": False, "properties": {"version": VERSION}}
 RUN = {"type": "object", "additionalProperties": False, "properties": {"stdin": STDIN}}
 EXECUTION_CREATE = {
     "type": "object",
@@ -43,13 +51,17 @@ class UtcDateTime(fields.Raw):
         return value.isoformat(timespec="milliseconds") + "Z"
 
 
-class Limits(fields.Raw):
-    """The limits a run is held to, from the JSON the execution row keeps."""
+class JsonObject(fields.Raw):
+    """An object from the JSON text a row keeps (null stays null)."""
 
     __schema_type__ = "object"
 
     def format(self, value: str) -> dict:
         return json.loads(value)
+
+
+class Limits(JsonObject):
+    """The limits a run is held to, from the JSON the execution row keeps."""
 
 
 ERROR = Model(
@@ -91,22 +103,52 @@ EXECUTION = Model(
             "interrupted, sandbox_error, internal_error; null when COMPLETED"
         ),
         "limits": Limits(description="the limits this run was held to"),
+        "revision": fields.Integer(
+            description="the session's revision this run ran (GET /code-sessions/{id}/revisions/{revision}); "
+            "null for one-shot runs",
+            example=3,
+        ),
         "queued_at": UtcDateTime(),
         "started_at": UtcDateTime(),
         "finished_at": UtcDateTime(),
     },
 )
+REVISION = Model(
+    "CodeRevision",
+    {
+        "revision": fields.Integer(description="1, 2, 3... within the session", example=3),
+        "version": fields.Integer(description="the session's version this revision holds", example=17),
+        "created_at": UtcDateTime(),
+        "size_bytes": fields.Integer(description="UTF-8 size of source_code"),
+        "reason": fields.String(
+            enum=["create", "typing", "paste", "run", "restore"],
+            description="what made it; a typing revision holds the last save of a burst of typing, a run "
+            "revision the exact code a run ran",
+        ),
+    },
+)
+REVISION_DETAIL = REVISION.inherit(
+    "CodeRevisionDetail",
+    {
+        "source_code": fields.String(),
+        "files": JsonObject(description="the session's files then ({name: content}); null when it had none"),
+    },
+)
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
 SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
 RUN_MODEL = SchemaModel("RunRequest", RUN)
+RESTORE_MODEL = SchemaModel("RestoreRequest", RESTORE)
 EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
 
 MODELS = (
     ERROR,
     SESSION,
     EXECUTION,
+    REVISION,
+    REVISION_DETAIL,
     SESSION_CREATE_MODEL,
     SESSION_PATCH_MODEL,
     RUN_MODEL,
+    RESTORE_MODEL,
     EXECUTION_CREATE_MODEL,
 )

@@ -41,6 +41,7 @@ def submit(
     stdin: str = "",
     session_id: str | None = None,
     idempotency_key: str | None = None,
+    revision: int | None = None,
 ) -> Execution:
     """Store a QUEUED execution of source_code and wake the runner; returns at once.
 
@@ -73,6 +74,7 @@ def submit(
             stdin=stdin,
             idempotency_key=idempotency_key,
             limits=limits,
+            revision=revision,
         )
         db.session.add(execution)
         db.session.flush()
