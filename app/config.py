@@ -94,6 +94,16 @@ class Config:
     COMPILE_CACHE_DIR = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
     COMPILE_CACHE_BYTES = 256 * 1024 * 1024
 
+    # diagnostics (POST /diagnostics): linters run in the sandbox, in slots of their own range;
+    # past DIAGNOSTICS_SLOTS checks at once (per machine) a check waits this long, then answers "busy"
+    DIAGNOSTICS_SLOTS = 2
+    DIAGNOSTICS_SLOT_WAIT_SECONDS = 1.0
+    # the largest program checked (413 above): linters take time in proportion to it
+    DIAGNOSTICS_SOURCE_MAX_BYTES = 64 * 1024
+    # the ruff and oxlint executables; None finds them beside the engine's Python (the virtualenv), then on PATH
+    DIAGNOSTICS_RUFF_PATH: str | None = None
+    DIAGNOSTICS_OXLINT_PATH: str | None = None
+
     # runs an engine starts in the background of create_app(); tests may turn it off
     RUNNER_ENABLED = True
 

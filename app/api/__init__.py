@@ -5,9 +5,9 @@ from flask import Flask
 from flask_restx import Api
 
 from .. import errors
-from . import events, executions, health, languages, schemas, sessions
+from . import diagnostics, events, executions, health, languages, schemas, sessions
 
-NAMESPACES = (sessions, executions, events, languages, health)
+NAMESPACES = (sessions, executions, events, languages, health, diagnostics)
 
 
 def init_app(app: Flask) -> Api:
