@@ -15,11 +15,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import report, server, sections
+from . import diagnostics, report, server, sections
 from .sections import QUICK, Counts
 
 # memory first, so that "idle" is an engine nothing has run on yet
-SECTIONS = ("floors", "memory", "latency", "throughput", "autosave")
+SECTIONS = ("floors", "memory", "latency", "throughput", "autosave", "diagnostics")
 SECTION_TIMEOUT_SECONDS = 600
 # after /health answers, how long the engine may take to fill its warm pool before measuring
 SETTLE_SECONDS = 20
@@ -90,6 +90,8 @@ def run_section(name: str, engine: server.Server, workdir: Path, languages: list
         return bounded(sections.latency_section(engine, languages, counts))
     if name == "throughput":
         return bounded(sections.throughput_section(engine, "python", counts))
+    if name == "diagnostics":
+        return bounded(diagnostics.diagnostics_section(engine, counts.diagnostics_checks))
     return bounded(sections.autosave_section(engine, workdir, counts))
 
 

@@ -22,7 +22,7 @@ def test_bench_quick_writes_results(tmp_path):
     assert str(out) in done.stdout
 
     results = json.loads(out.read_text())
-    for key in ("date", "machine", "engine", "floors", "hello_latency", "throughput", "autosave", "memory", "ratios"):
+    for key in ("date", "machine", "engine", "floors", "hello_latency", "throughput", "autosave", "memory", "diagnostics", "ratios"):
         assert key in results, key
     assert results["quick"] is True
     assert {"logical_cores", "ram_gib", "kernel", "python"} <= results["machine"].keys()
@@ -35,3 +35,8 @@ def test_bench_quick_writes_results(tmp_path):
     assert {"capacity", "trivial_route", "editors"} <= results["autosave"].keys()
     assert {"idle_mib", "after_sessions_mib", "flood"} <= results["memory"].keys()
     assert "autosave_over_trivial_route" in results["ratios"]
+    # every check answered with the linter's findings, beside the linter's own bare runs
+    for language in ("python", "javascript"):
+        assert results["diagnostics"][language]["failures"] == 0, results["diagnostics"][language]
+        assert results["diagnostics"][language]["latency_ms"]["n"] >= 1
+        assert results["diagnostics"][language]["bare_tool_ms"]["n"] >= 1

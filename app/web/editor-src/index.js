@@ -6,6 +6,7 @@ import { basicSetup, EditorView } from "codemirror";
 import { Compartment, EditorState, Prec } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { indentWithTab } from "@codemirror/commands";
+import { lintGutter, setDiagnostics } from "@codemirror/lint";
 import { python } from "@codemirror/lang-python";
 import { javascript } from "@codemirror/lang-javascript";
 import { cpp } from "@codemirror/lang-cpp";
@@ -26,7 +27,22 @@ function languageSupport(name) {
   return make ? make() : [];
 }
 
-// create({parent, doc, language, onChange(text), onRun()}) -> {view, getCode, setCode, setLanguage, focus}
+// a diagnostic of POST /diagnostics (1-based lines, 1-based UTF-16 columns, the units of a JS
+// string and so of CodeMirror's offsets) as a CodeMirror diagnostic, clamped to the document
+function toCodeMirror(doc, item) {
+  const at = (lineNumber, column) => {
+    if (lineNumber > doc.lines) return doc.length;
+    const line = doc.line(Math.max(1, lineNumber));
+    return Math.min(line.to, line.from + Math.max(0, column - 1));
+  };
+  const from = at(item.line, item.column);
+  const to = Math.max(from, at(item.end_line || item.line, item.end_column || item.column));
+  const label = item.code ? `${item.message} [${item.code}]` : item.message;
+  return { from, to, severity: item.severity === "info" ? "info" : item.severity, message: label, source: item.source };
+}
+
+// create({parent, doc, language, onChange(text, {paste}), onRun()})
+//   -> {view, getCode, setCode, setLanguage, setProblems, focus}
 export function create({ parent, doc = "", language = "python", onChange = () => {}, onRun = () => {} }) {
   const languageSlot = new Compartment();
   // a programmatic setCode must not look like typing to the autosave
@@ -41,8 +57,12 @@ export function create({ parent, doc = "", language = "python", onChange = () =>
         Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => { onRun(); return true; } }])),
         keymap.of([indentWithTab]),
         languageSlot.of(languageSupport(language)),
+        lintGutter(),
         EditorView.updateListener.of((update) => {
-          if (update.docChanged && !quiet) onChange(update.state.doc.toString());
+          if (!update.docChanged || quiet) return;
+          // a paste starts a revision of its own in the code history
+          const paste = update.transactions.some((tr) => tr.isUserEvent("input.paste"));
+          onChange(update.state.doc.toString(), { paste });
         }),
         EditorView.contentAttributes.of({ "aria-label": "Code editor" }),
       ],
@@ -61,6 +81,19 @@ export function create({ parent, doc = "", language = "python", onChange = () =>
     },
     setLanguage(name) {
       view.dispatch({ effects: languageSlot.reconfigure(languageSupport(name)) });
+    },
+    // squiggles for diagnostics of the engine's shape; [] clears them
+    setProblems(items) {
+      const doc = view.state.doc;
+      view.dispatch(setDiagnostics(view.state, items.map((item) => toCodeMirror(doc, item))));
+    },
+    // move the cursor to a 1-based line and UTF-16 column, and show it
+    reveal(lineNumber, column) {
+      const doc = view.state.doc;
+      const line = doc.line(Math.min(Math.max(1, lineNumber), doc.lines));
+      const pos = Math.min(line.to, line.from + Math.max(0, column - 1));
+      view.dispatch({ selection: { anchor: pos }, scrollIntoView: true });
+      view.focus();
     },
     focus: () => view.focus(),
   };

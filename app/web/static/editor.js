@@ -28,6 +28,7 @@
     saving: null, // the PATCH in flight (a promise)
     conflict: false,
     saveTimer: null,
+    pasted: false, // a paste since the last PATCH: that save starts a revision of its own
     run: null, // {executionId, source, chunks: {stdout, stderr}, started}
     tick: null,
   };
@@ -52,6 +53,11 @@
     return data;
   }
 
+  // the learner aids (aids.js) follow the session through these events: session, change, saved
+  function emit(name, detail) {
+    document.dispatchEvent(new CustomEvent(`engine:${name}`, { detail }));
+  }
+
   function notice(text) {
     ui.notice.textContent = text || "";
     ui.notice.hidden = !text;
@@ -66,7 +72,9 @@
     ui.save.textContent = detail ? `${SAVE_LABELS[name]} · ${detail}` : SAVE_LABELS[name];
   }
 
-  function edited() {
+  function edited(text, change) {
+    if (change && change.paste) state.pasted = true;
+    emit("change");
     state.dirty = true;
     if (state.conflict) return;
     showSave("dirty");
@@ -87,6 +95,8 @@
     showSave("saving");
     const body = { source_code: code };
     if (!force) body.version = state.session.version;
+    if (state.pasted) body.reason = "paste";
+    state.pasted = false;
     state.saving = api("PATCH", `/code-sessions/${state.session.session_id}`, body);
     try {
       const saved = await state.saving;
@@ -94,6 +104,7 @@
       state.conflict = false;
       ui.conflict.hidden = true;
       showSave(state.dirty ? "dirty" : "saved", `v${saved.version}`);
+      emit("saved", { version: saved.version });
     } catch (error) {
       state.dirty = true;
       if (error.status === 409) {
@@ -140,6 +151,7 @@
       url.searchParams.set("session", session.session_id);
       window.history.replaceState(null, "", url);
     }
+    emit("session", state.session);
   }
 
   async function openSession() {
@@ -424,6 +436,19 @@
       event.preventDefault();
     }
   });
+
+  // what aids.js may use: the editor, the session, saving, and taking a session the server answered
+  window.engineEditor = {
+    get editor() { return state.editor; },
+    get session() { return state.session; },
+    get conflict() { return state.conflict; },
+    save: () => save(),
+    adopt(session) {
+      state.dirty = false;
+      adopt(session);
+      showSave("saved", `v${session.version}`);
+    },
+  };
 
   start();
 })();
