@@ -193,3 +193,20 @@ class TestRetention:
             assert retention.prune().sessions == 1
         left = {row[0] for row in connection.execute("SELECT session_id FROM code_revisions")}
         assert left == {kept}
+
+
+class TestOnEveryDatabase:
+    """The same history on PostgreSQL: the hot path runs on the driver's own cursor, in its parameter style."""
+
+    @pytest.fixture
+    def config(self, config, any_database):
+        config.update(SQLALCHEMY_DATABASE_URI=any_database, WARM_POOL={})
+        return config
+
+    def test_coalescing_paste_restore_and_run(self, client):
+        test_typing_is_coalesced_and_a_paste_starts_a_revision(client)
+        test_restore_makes_a_new_version_and_keeps_history(client)
+        test_an_execution_points_at_the_exact_revision_it_ran(client)
+
+    def test_two_tabs(self, app):
+        test_two_tabs_autosaving_at_once_keep_a_consistent_history(app)

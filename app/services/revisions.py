@@ -7,11 +7,13 @@ Only "typing" revisions are ever changed, so a revision a run pinned holds exact
 """
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Row, Update, bindparam, delete, func, insert, select, update
 
 from .. import models
 from ..db_retry import retrying
@@ -80,9 +82,51 @@ def record(connection: Connection, saved: Row, reason: str, now: datetime) -> No
     if reason == models.TYPING:
         params["pause_cutoff"] = now - timedelta(seconds=float(config["REVISION_PAUSE_SECONDS"]))
         params["age_cutoff"] = now - timedelta(seconds=float(config["REVISION_MAX_AGE_SECONDS"]))
-        if connection.execute(_EXTEND, params).rowcount:
+        if _execute_on_driver(connection, _EXTEND, params):
             return
     _append(connection, params, reason, int(config["REVISIONS_KEPT_PER_SESSION"]))
+
+
+def _execute_on_driver(connection: Connection, statement: Update, params: dict[str, object]) -> int:
+    """Run statement on the transaction's own DBAPI cursor; the rows it changed.
+
+    The autosave's hot path: rendered once per dialect, a keystroke's revision costs the
+    driver's execute, not SQLAlchemy's per-statement bookkeeping (profiled: that was 4/5 of it).
+    """
+    sql, names, processors, constants = _rendered(statement, connection.dialect)
+    values = dict(constants)
+    for name in names:
+        if name not in constants:
+            values[name] = processors[name](params[name]) if name in processors else params[name]
+    cursor = connection.connection.cursor()
+    try:
+        if connection.dialect.positional:
+            cursor.execute(sql, tuple(values[name] for name in names))
+        else:
+            cursor.execute(sql, values)
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+@functools.cache
+def _rendered(
+    statement: Update, dialect: Dialect
+) -> tuple[str, tuple[str, ...], dict[str, Callable[[object], object]], dict[str, object]]:
+    """(SQL in the driver's parameter style, parameter names in order, bind processors by name,
+    the statement's own literals already processed)."""
+    compiled = statement.compile(dialect=dialect)
+    names = tuple(compiled.positiontup or compiled.binds.keys())
+    processors = {}
+    constants = {}
+    for name in names:
+        bind = compiled.binds[name]
+        processor = bind.type.bind_processor(dialect)
+        if not bind.required:
+            constants[name] = processor(bind.effective_value) if processor else bind.effective_value
+        elif processor is not None:
+            processors[name] = processor
+    return compiled.string, names, processors, constants
 
 
 def _append(connection: Connection, params: dict[str, object], reason: str, keep: int) -> int:
