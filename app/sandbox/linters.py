@@ -26,6 +26,22 @@ log = logging.getLogger(__name__)
 # why an answer has no diagnostics although the code was not checked clean
 OK, UNAVAILABLE, TIMEOUT, FAILED, BUSY = "ok", "unavailable", "timeout", "failed", "busy"
 
+MIB = 1024 * 1024
+LINTER_LIMITS = Limits(
+    # ruff and oxlint answer a 64 KiB file in tens of ms: two seconds is only ever a hostile input
+    timeout_seconds=2.0,
+    cpu_seconds=2,
+    memory_bytes=256 * MIB,
+    # oxlint and ruff start a few threads
+    processes=16,
+    # JSON for MAX_DIAGNOSTICS and more
+    output_bytes=MIB,
+    disk_bytes=8 * MIB,
+)
+# g++ and javac: a compiler's front end on template-heavy code, and a JVM
+COMPILER_LIMITS = Limits(timeout_seconds=5.0, cpu_seconds=5, memory_bytes=512 * MIB, processes=32, output_bytes=MIB, disk_bytes=32 * MIB)
+JAVAC_LIMITS = Limits(timeout_seconds=10.0, cpu_seconds=10, memory_bytes=1024 * MIB, processes=128, output_bytes=MIB, disk_bytes=64 * MIB)
+
 
 @dataclass(frozen=True)
 class Linter:
@@ -36,7 +52,7 @@ class Linter:
     command: Language
     parse: Callable[[str, str, str], list[Diagnostic]]
     # a linter needs little: these hold a hostile input (a deeply nested file) to a short, small run
-    limits: Limits = field(default_factory=lambda: Limits(timeout_seconds=2.0, cpu_seconds=2, memory_bytes=256 * 1024 * 1024, processes=16, output_bytes=1024 * 1024, disk_bytes=8 * 1024 * 1024))
+    limits: Limits = field(default_factory=lambda: LINTER_LIMITS)
 
     def is_installed(self) -> bool:
         return os.access(self.command.run[0], os.X_OK)
@@ -103,15 +119,11 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         address_space_limit=False,
         extra_binds=JAVA.extra_binds,
     )
-    compiler = Limits(timeout_seconds=5.0, cpu_seconds=5, memory_bytes=512 * 1024 * 1024, processes=32, output_bytes=1024 * 1024, disk_bytes=32 * 1024 * 1024)
     return {
         "python": Linter("python", "ruff", ruff_command, lint_output.parse_ruff),
         "javascript": Linter("javascript", "oxlint", oxlint_command, lint_output.parse_oxlint),
-        "cpp": Linter("cpp", "g++", gcc_command, lint_output.parse_gcc, compiler),
-        "java": Linter(
-            "java", "javac", javac_command, lint_output.parse_javac,
-            Limits(timeout_seconds=10.0, cpu_seconds=10, memory_bytes=1024 * 1024 * 1024, processes=128, output_bytes=1024 * 1024, disk_bytes=64 * 1024 * 1024),
-        ),
+        "cpp": Linter("cpp", "g++", gcc_command, lint_output.parse_gcc, COMPILER_LIMITS),
+        "java": Linter("java", "javac", javac_command, lint_output.parse_javac, JAVAC_LIMITS),
     }
 
 

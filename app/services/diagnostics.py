@@ -9,7 +9,7 @@ from flask import current_app
 
 from .. import catalog
 from ..sandbox import Language, Limits
-from ..sandbox.linters import BUSY, Linter, LintResult, lint, linters
+from ..sandbox.linters import BUSY, UNAVAILABLE, Linter, LintResult, lint, linters
 from ..slots import SlotPool
 from .executions import check_size, engine
 
@@ -52,7 +52,7 @@ def check(language_name: str, source_code: str) -> LintResult:
     linter = parts.linters.get(language.name)
     sandbox = engine().sandbox
     if linter is None or not sandbox.available:
-        return lint(_never, None, source_code)
+        return LintResult([], UNAVAILABLE, linter.tool if linter else None, 0)
     slot = _acquire(parts.slots, float(current_app.config["DIAGNOSTICS_SLOT_WAIT_SECONDS"]))
     if slot is None:
         return LintResult([], BUSY, linter.tool, 0)
@@ -77,9 +77,5 @@ def _acquire(slots: SlotPool, wait_seconds: float) -> int | None:
         time.sleep(SLOT_POLL_SECONDS)
         slot = slots.acquire()
     return slot
-
-
-def _never(*_: object) -> None:
-    raise AssertionError("no linter: nothing runs")
 
 
