@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from live_server import Server, call, gunicorn
-from test_editor_browser import CHROMIUM, CHROMIUM_ARGS, STEP_MS, editor_text, saved, sync_api
+from test_editor_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, STEP_MS, editor_text, saved, sync_api
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,8 @@ def test_a_python_error_gets_a_squiggle_and_a_problem_that_clear_when_fixed(serv
     problem = page.wait_for_selector('#problems li[data-severity="error"]')
     assert "undefined_name" in problem.text_content() and "1:" in problem.text_content()
     assert page.locator("#problems-count").inner_text() == "1"
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "aids-problems.png"))
 
     page.locator(".cm-content").click()
     page.keyboard.press("ControlOrMeta+a")
@@ -80,6 +82,8 @@ def test_the_history_panel_shows_a_diff_and_restores_a_revision(server, page):
     page.wait_for_selector("#revision-diff .removed")
     assert page.locator("#revision-diff .removed").inner_text().strip() == '- print("first")'
     assert page.locator("#revision-diff .added").first.inner_text().strip() == '+ print("second")'
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "aids-history.png"))
 
     page.locator("#restore").click()
     page.wait_for_function("document.querySelector('.cm-content').innerText.trim() === 'print(\"first\")'")

@@ -8,7 +8,9 @@ import time
 import pytest
 from conftest import wait_terminal
 
-from app import retention
+from app import create_app, retention
+from app.extensions import db
+from test_auth import ALICE, BOB, assert_unauthorized, secured  # noqa: F401 (secured is a fixture)
 
 
 def database(app) -> sqlite3.Connection:
@@ -203,6 +205,14 @@ class TestOnEveryDatabase:
         config.update(SQLALCHEMY_DATABASE_URI=any_database, WARM_POOL={})
         return config
 
+    @pytest.fixture
+    def app(self, app):
+        yield app
+        # the PostgreSQL connections go back before the server does
+        app.extensions["engine"].runner.shutdown()
+        with app.app_context():
+            db.engine.dispose()
+
     def test_coalescing_paste_restore_and_run(self, client):
         test_typing_is_coalesced_and_a_paste_starts_a_revision(client)
         test_restore_makes_a_new_version_and_keeps_history(client)
@@ -210,3 +220,17 @@ class TestOnEveryDatabase:
 
     def test_two_tabs(self, app):
         test_two_tabs_autosaving_at_once_keep_a_consistent_history(app)
+
+
+def test_another_users_history_answers_404_and_diagnostics_need_a_token(secured):
+    client = create_app({**secured, "RUNNER_ENABLED": False}).test_client()
+    session_id = client.post("/code-sessions", json={"source_code": "print(1)"}, headers=ALICE).json["session_id"]
+    for rv in (
+        client.get(f"/code-sessions/{session_id}/revisions", headers=BOB),
+        client.get(f"/code-sessions/{session_id}/revisions/1", headers=BOB),
+        client.post(f"/code-sessions/{session_id}/revisions/1/restore", json={}, headers=BOB),
+    ):
+        assert rv.status_code == 404 and rv.json["error"] == "not_found"
+    assert client.get(f"/code-sessions/{session_id}/revisions/1", headers=ALICE).json["source_code"] == "print(1)"
+    assert_unauthorized(client.post("/diagnostics", json={"language": "python", "source_code": "x"}), invalid=False)
+    assert client.post("/diagnostics", json={"language": "python", "source_code": "x"}, headers=ALICE).status_code == 200
