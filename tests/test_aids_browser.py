@@ -47,7 +47,10 @@ def open_session(server: Server, page, source: str) -> dict:
 def test_a_python_error_gets_a_squiggle_and_a_problem_that_clear_when_fixed(server, page):
     # the emoji before the error: the squiggle lands on the name only if columns are UTF-16 units
     open_session(server, page, 'print("😀😀", undefined_name)\n')
-    squiggle = page.wait_for_selector(".cm-lintRange-error")
+    try:
+        squiggle = page.wait_for_selector(".cm-lintRange-error")
+    except sync_api.TimeoutError:
+        raise AssertionError(f"no squiggle; the checker said {page.locator('#lint-state').get_attribute('data-status')!r}") from None
     assert squiggle.text_content() == "undefined_name"
     problem = page.wait_for_selector('#problems li[data-severity="error"]')
     assert "undefined_name" in problem.text_content() and "1:" in problem.text_content()

@@ -6,6 +6,8 @@
   "use strict";
 
   const LINT_DEBOUNCE_MS = 400;
+  const LINT_RETRY_MS = 1500;
+  const RETRIED = ["busy", "timeout", "failed"];
   const HISTORY_REFRESH_MS = 1000;
   const HISTORY_PAGE = 50;
   // a line diff is quadratic: past this many cells the panel shows the revision without one
@@ -69,12 +71,12 @@
     busy: "Checks are busy; will retry as you type.",
   };
 
-  function scheduleLint(delay) {
+  function scheduleLint(delay, retry) {
     clearTimeout(state.lintTimer);
-    state.lintTimer = setTimeout(lint, delay === undefined ? LINT_DEBOUNCE_MS : delay);
+    state.lintTimer = setTimeout(() => lint(retry), delay === undefined ? LINT_DEBOUNCE_MS : delay);
   }
 
-  async function lint() {
+  async function lint(retry) {
     const session = hooks.session;
     if (!session) return;
     const seq = ++state.lintSeq;
@@ -92,7 +94,9 @@
     if (seq !== state.lintSeq || hooks.editor.getCode() !== code) return;
     hooks.editor.setProblems(answer.diagnostics);
     showProblems(answer.diagnostics, answer.status === "ok" ? "" : UNCHECKED[answer.status] || "");
-    ui.lintState.dataset.tool = answer.tool || "";
+    ui.lintState.dataset.status = answer.status;
+    // a busy or slow moment passes: check the same text again once, unless the learner types first
+    if (RETRIED.includes(answer.status) && !retry) scheduleLint(LINT_RETRY_MS, true);
   }
 
   function showProblems(items, note) {
