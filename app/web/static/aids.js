@@ -215,10 +215,11 @@
       if (i < a.length && j < b.length && a[i] === b[j]) {
         out.push([" ", a[i++]]);
         j++;
-      } else if (j < b.length && (i >= a.length || lengths[i * width + j + 1] >= lengths[(i + 1) * width + j])) {
-        out.push(["+", b[j++]]);
-      } else {
+      } else if (i < a.length && (j >= b.length || lengths[(i + 1) * width + j] >= lengths[i * width + j + 1])) {
+        // removed lines before the added ones that replace them, as diff prints them
         out.push(["-", a[i++]]);
+      } else {
+        out.push(["+", b[j++]]);
       }
     }
     return out;
