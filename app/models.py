@@ -51,7 +51,7 @@ class CodeSession(db.Model):
     revisions: Mapped[list[CodeRevision]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
-# what made a revision (app/services/revisions.py): only a "typing" one is ever updated in place
+# what made a revision (app/services/revisions.py): only the live "typing" one follows the session
 CREATE, TYPING, PASTE, RUN, RESTORE = "create", "typing", "paste", "run", "restore"
 REVISION_REASONS = (CREATE, TYPING, PASTE, RUN, RESTORE)
 
@@ -69,15 +69,16 @@ class CodeRevision(db.Model):
     session_id: Mapped[str] = mapped_column(ForeignKey("code_sessions.id", ondelete="CASCADE"))
     # 1, 2, 3... within the session; never reused, so an execution's revision stays unambiguous
     revision: Mapped[int]
-    # the session's version this revision holds (the latest one, for a revision typing extended)
-    version: Mapped[int]
-    source_code: Mapped[str] = mapped_column(Text)
-    # the session's other files as JSON text, when the session has files; else null
+    # the session's version, code, files (JSON text, when the session has files) and size this
+    # revision holds; all null for the live revision, whose are the session's current ones
+    version: Mapped[int | None]
+    source_code: Mapped[str | None] = mapped_column(Text)
     files: Mapped[str | None] = mapped_column(Text)
-    size_bytes: Mapped[int]
+    size_bytes: Mapped[int | None]
     reason: Mapped[str] = mapped_column(String(16))
+    # when its burst of typing began (the age limit counts from here)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # the last save that extended it: a pause is measured from here
+    # the last save it holds: for the live revision, when it was started
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

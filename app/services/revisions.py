@@ -1,19 +1,24 @@
 """Code history: revisions written in the autosave's own transaction, coalesced while the learner types.
 
-A save extends the session's head revision in place when it is "typing" too, the last save was
-less than REVISION_PAUSE_SECONDS ago and the revision is younger than REVISION_MAX_AGE_SECONDS;
-anything else (a pause, the age, a paste, a restore, a run pinning the head) starts a new one.
-Only "typing" revisions are ever changed, so a revision a run pinned holds exactly what ran.
+The session's newest "typing" revision is *live*: it keeps no code of its own (its code, version,
+size and files are the session's current ones), so a keystroke's save writes nothing here and
+costs the autosave one read under the write lock it takes anyway. A save that ends the burst (a
+pause of REVISION_PAUSE_SECONDS since the last save, a burst older than REVISION_MAX_AGE_SECONDS,
+a paste, a restore) first seals the live revision with the session's code as it still is, then
+starts a new revision; a run seals it as "run". Sealed revisions never change, so the revision a
+run pinned holds exactly what ran.
 """
 from __future__ import annotations
 
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Connection, Dialect, Row, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Row, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from .. import models
 from ..db_retry import retrying
@@ -32,31 +37,51 @@ _HEAD_ID = (
     .limit(1)
     .scalar_subquery()
 )
-# the common case of a keystroke's save: one UPDATE, no read
-_EXTEND = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.id == _HEAD_ID,
-        _TABLE.c.reason == models.TYPING,
-        _TABLE.c.updated_at >= bindparam("pause_cutoff"),
-        _TABLE.c.created_at >= bindparam("age_cutoff"),
+# what a save needs to decide, read with the session's row locked (PostgreSQL; SQLite holds its
+# write lock from BEGIN IMMEDIATE): the head, whether it is live, when its burst began, the last save
+_BEFORE_SAVE = (
+    select(
+        _TABLE.c.id.label("head_id"),
+        _TABLE.c.source_code.label("head_code"),
+        _TABLE.c.created_at.label("head_created_at"),
+        _SESSIONS.c.updated_at.label("last_save_at"),
     )
+    .select_from(_SESSIONS.outerjoin(_TABLE, _TABLE.c.id == _HEAD_ID))
+    .where(_SESSIONS.c.id == bindparam("of_session"))
+    .with_for_update(of=_SESSIONS)
+)
+_SESSION_NOW = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("of_session")).with_for_update()
+_SEAL = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("head_id"), _TABLE.c.source_code.is_(None))
     .values(
-        version=bindparam("new_version"),
         source_code=bindparam("new_code"),
+        version=bindparam("new_version"),
         files=bindparam("new_files"),
         size_bytes=bindparam("new_size"),
-        updated_at=bindparam("now"),
+        updated_at=bindparam("sealed_at"),
+        reason=bindparam("new_reason"),
     )
 )
+_HEAD = select(_TABLE.c.id, _TABLE.c.revision, _TABLE.c.version, _TABLE.c.source_code).where(_TABLE.c.id == _HEAD_ID)
 _LAST_NUMBER = select(func.max(_TABLE.c.revision)).where(_TABLE.c.session_id == bindparam("of_session"))
 _INSERT = insert(_TABLE)
 _TRIM = delete(_TABLE).where(
     _TABLE.c.session_id == bindparam("of_session"), _TABLE.c.revision <= bindparam("oldest_dropped")
 )
-# a run pins the head: a "typing" head becomes "run" and is never extended again
-_PIN = update(_TABLE).where(_TABLE.c.id == _HEAD_ID, _TABLE.c.reason == models.TYPING).values(reason=models.RUN)
-_HEAD = select(_TABLE.c.revision, _TABLE.c.version, _TABLE.c.source_code).where(_TABLE.c.id == _HEAD_ID)
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    """A revision as the API shows it: a live one with its session's current code."""
+
+    revision: int
+    version: int
+    created_at: datetime
+    size_bytes: int
+    reason: str
+    source_code: str
+    files: str | None
 
 
 def files_of(row: object) -> str | None:
@@ -67,30 +92,67 @@ def files_of(row: object) -> str | None:
     return json.dumps(files, ensure_ascii=False)
 
 
-def record(connection: Connection, saved: Row, reason: str, now: datetime) -> None:
-    """Write the revision of a save that just bumped the session to saved.version, on the save's connection."""
-    config = current_app.config
-    code = saved.source_code
-    params = {
-        "of_session": saved.id,
-        "new_version": saved.version,
-        "new_code": code,
-        "new_files": files_of(saved),
-        "new_size": len(code.encode()),
+def lock_and_decide(connection: Connection, session_id: str, reason: str, now: datetime) -> bool:
+    """Before a save's UPDATE, with the write lock held: seal the live revision if this save ends
+    its burst; True if the save then needs a revision of its own (after_save)."""
+    _begin_immediate(connection)
+    head = _fetch_one(connection, _BEFORE_SAVE, {"of_session": session_id})
+    if head is None:
+        # no such session (or not the caller's): the UPDATE will match nothing either
+        return False
+    live = head.head_id is not None and head.head_code is None
+    if live and reason == models.TYPING:
+        config = current_app.config
+        paused = head.last_save_at < now - timedelta(seconds=float(config["REVISION_PAUSE_SECONDS"]))
+        aged = head.head_created_at < now - timedelta(seconds=float(config["REVISION_MAX_AGE_SECONDS"]))
+        if not paused and not aged:
+            # the common keystroke: the live revision already is this save
+            return False
+    if live:
+        _seal(connection, session_id, head.head_id, models.TYPING)
+    return True
+
+
+def after_save(connection: Connection, saved: Row, reason: str, now: datetime) -> None:
+    """The save's own revision: a new live one for typing, else a sealed copy (paste, restore)."""
+    keep = int(current_app.config["REVISIONS_KEPT_PER_SESSION"])
+    if reason == models.TYPING:
+        params = {"of_session": saved.id, "new_version": None, "new_code": None, "new_files": None, "new_size": None, "now": now}
+    else:
+        params = _sealed_params(saved, now)
+    _append(connection, params, reason, keep)
+
+
+def _sealed_params(session: Row, now: datetime) -> dict[str, object]:
+    return {
+        "of_session": session.id,
+        "new_version": session.version,
+        "new_code": session.source_code,
+        "new_files": files_of(session),
+        "new_size": len(session.source_code.encode()),
         "now": now,
     }
-    if reason == models.TYPING:
-        params["pause_cutoff"] = now - timedelta(seconds=float(config["REVISION_PAUSE_SECONDS"]))
-        params["age_cutoff"] = now - timedelta(seconds=float(config["REVISION_MAX_AGE_SECONDS"]))
-        if _execute_on_driver(connection, _EXTEND, params):
-            return
-    _append(connection, params, reason, int(config["REVISIONS_KEPT_PER_SESSION"]))
 
 
-def _execute_on_driver(connection: Connection, statement: Update, params: dict[str, object]) -> int:
-    """Run statement on the transaction's own DBAPI cursor; the rows it changed.
+def _seal(connection: Connection, session_id: str, head_id: int, reason: str) -> Row:
+    """Give the live revision head_id the session's current code, as `reason`; returns the session row."""
+    session = connection.execute(_SESSION_NOW, {"of_session": session_id}).first()
+    params = _sealed_params(session, session.updated_at)
+    connection.execute(_SEAL, {**params, "head_id": head_id, "sealed_at": session.updated_at, "new_reason": reason})
+    return session
 
-    The autosave's hot path: rendered once per dialect, a keystroke's revision costs the
+
+def _begin_immediate(connection: Connection) -> None:
+    """SQLite: take the write lock now, so the reads that decide this save's revision are current
+    (PostgreSQL locks the session's row in _BEFORE_SAVE instead)."""
+    if connection.dialect.name == "sqlite":
+        _on_driver(connection, "BEGIN IMMEDIATE", ())
+
+
+def _fetch_one(connection: Connection, statement: Select, params: dict[str, object]) -> _Row | None:
+    """statement's first row, run on the transaction's own DBAPI cursor.
+
+    The autosave's hot path: rendered once per dialect, a keystroke's revision check costs the
     driver's execute, not SQLAlchemy's per-statement bookkeeping (profiled: that was 4/5 of it).
     """
     sql, names, processors, constants = _rendered(statement, connection.dialect)
@@ -98,20 +160,41 @@ def _execute_on_driver(connection: Connection, statement: Update, params: dict[s
     for name in names:
         if name not in constants:
             values[name] = processors[name](params[name]) if name in processors else params[name]
+    row = _on_driver(connection, sql, tuple(values[name] for name in names) if connection.dialect.positional else values)
+    if row is None:
+        return None
+    converters = _result_processors(statement, connection.dialect)
+    return _Row(**{name: convert(value) if convert else value for (name, convert), value in zip(converters, row)})
+
+
+def _on_driver(connection: Connection, sql: str, parameters: tuple | dict) -> tuple | None:
+    """Execute sql on the transaction's DBAPI cursor; its first row, if it returns rows."""
     cursor = connection.connection.cursor()
     try:
-        if connection.dialect.positional:
-            cursor.execute(sql, tuple(values[name] for name in names))
-        else:
-            cursor.execute(sql, values)
-        return cursor.rowcount
+        cursor.execute(sql, parameters)
+        return cursor.fetchone() if cursor.description else None
+    except connection.dialect.loaded_dbapi.Error as error:
+        # as SQLAlchemy would raise it: db_retry knows a lock or a conflict by these
+        raise DBAPIError.instance(sql, parameters, error, connection.dialect.loaded_dbapi.Error) from error
     finally:
         cursor.close()
 
 
+class _Row(dict):
+    """A fetched row whose columns read as attributes."""
+
+    __getattr__ = dict.__getitem__
+
+
+@functools.cache
+def _result_processors(statement: Select, dialect: Dialect) -> tuple[tuple[str, Callable[[object], object] | None], ...]:
+    """(name, the driver value's converter or None) per column: SQLite hands datetimes back as text."""
+    return tuple((column.name, column.type.dialect_impl(dialect).result_processor(dialect, None)) for column in statement.selected_columns)
+
+
 @functools.cache
 def _rendered(
-    statement: Update, dialect: Dialect
+    statement: Select, dialect: Dialect
 ) -> tuple[str, tuple[str, ...], dict[str, Callable[[object], object]], dict[str, object]]:
     """(SQL in the driver's parameter style, parameter names in order, bind processors by name,
     the statement's own literals already processed)."""
@@ -121,7 +204,7 @@ def _rendered(
     constants = {}
     for name in names:
         bind = compiled.binds[name]
-        processor = bind.type.bind_processor(dialect)
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if not bind.required:
             constants[name] = processor(bind.effective_value) if processor else bind.effective_value
         elif processor is not None:
@@ -166,48 +249,57 @@ def first(session: CodeSession) -> CodeRevision:
 
 
 def pin_for_run(session_id: str) -> tuple[int, str]:
-    """(revision, its code) to run now: the head revision, sealed so that later typing starts a new one.
+    """(revision, its code) to run now: the live revision sealed as "run", else the head if it
+    holds the session's current version, else a new "run" revision of it.
 
-    The seal comes first, so the write lock is held while the head and the session are read: no
-    autosave can change the head between choosing it and sealing it.
+    All under the write lock: no autosave can change the code between choosing it and sealing it.
     """
 
     def pin() -> tuple[int, str]:
         with db.engine.begin() as connection:
-            connection.execute(_PIN, {"of_session": session_id})
+            _begin_immediate(connection)
+            session = connection.execute(_SESSION_NOW, {"of_session": session_id}).first()
             head = connection.execute(_HEAD, {"of_session": session_id}).first()
-            session = connection.execute(select(_SESSIONS).where(_SESSIONS.c.id == session_id)).first()
+            if head is not None and head.source_code is None:
+                _seal(connection, session_id, head.id, models.RUN)
+                return head.revision, session.source_code
             if head is not None and head.version == session.version:
                 return head.revision, head.source_code
             # a session from before history (or one whose head was trimmed): pin its code as it is
-            params = {
-                "of_session": session_id,
-                "new_version": session.version,
-                "new_code": session.source_code,
-                "new_files": files_of(session),
-                "new_size": len(session.source_code.encode()),
-                "now": models.utcnow(),
-            }
+            params = _sealed_params(session, models.utcnow())
             number = _append(connection, params, models.RUN, int(current_app.config["REVISIONS_KEPT_PER_SESSION"]))
             return number, session.source_code
 
     return retrying(pin)
 
 
-def page(session_id: str, limit: int, offset: int) -> tuple[list[CodeRevision], int]:
+def view(revision: CodeRevision, session: CodeSession) -> RevisionView:
+    """The revision as the API shows it; a live one is the session's current code."""
+    if revision.source_code is None:
+        return RevisionView(
+            revision.revision, session.version, revision.created_at, len(session.source_code.encode()),
+            revision.reason, session.source_code, files_of(session),
+        )
+    return RevisionView(
+        revision.revision, revision.version, revision.created_at, revision.size_bytes,
+        revision.reason, revision.source_code, revision.files,
+    )
+
+
+def page(session: CodeSession, limit: int, offset: int) -> tuple[list[RevisionView], int]:
     """One page of the session's revisions, newest first, and how many it has."""
-    of_session = CodeRevision.session_id == session_id
+    of_session = CodeRevision.session_id == session.id
     total = db.session.scalar(select(func.count()).select_from(CodeRevision).where(of_session))
     rows = db.session.scalars(
         select(CodeRevision).where(of_session).order_by(CodeRevision.revision.desc()).limit(limit).offset(offset)
     ).all()
-    return list(rows), total
+    return [view(row, session) for row in rows], total
 
 
-def get(session_id: str, number: int) -> CodeRevision:
+def get(session: CodeSession, number: int) -> RevisionView:
     revision = db.session.scalar(
-        select(CodeRevision).where(CodeRevision.session_id == session_id, CodeRevision.revision == number)
+        select(CodeRevision).where(CodeRevision.session_id == session.id, CodeRevision.revision == number)
     )
     if revision is None:
         raise APIError("not_found", f"The session has no revision {number} (or it is past retention).", 404)
-    return revision
+    return view(revision, session)
