@@ -59,6 +59,17 @@ def test_typing_is_coalesced_and_a_paste_starts_a_revision(client):
     assert client.get(f"/code-sessions/{session_id}/revisions/1").json["source_code"] == "print(0)"
 
 
+def test_the_newest_typing_revision_follows_the_session_and_a_stale_save_adds_none(client):
+    session_id = new_session(client)
+    for n in range(1, 4):
+        client.patch(f"/code-sessions/{session_id}", json={"source_code": "x" * n, "version": n})
+        head = client.get(f"/code-sessions/{session_id}/revisions/2").json
+        assert (head["version"], head["source_code"], head["size_bytes"], head["reason"]) == (n + 1, "x" * n, n, "typing")
+    assert client.patch(f"/code-sessions/{session_id}", json={"source_code": "stale", "version": 1, "reason": "paste"}).status_code == 409
+    assert [r["revision"] for r in history(client, session_id)] == [2, 1]
+    assert client.get(f"/code-sessions/{session_id}/revisions/2").json["source_code"] == "xxx"
+
+
 def test_the_list_pages_newest_first_with_a_total(client):
     session_id = new_session(client)
     for n in range(4):
