@@ -1,7 +1,7 @@
 """Optional access control: bearer JWTs (HS256 with a secret, RS256/ES256 with a public key); the `sub` claim is the user.
 
 Off by default (AUTH_ENABLED), and the log says so at startup. On, every request to /code-sessions
-and /executions (and /health, /metrics when AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS) needs
+and /executions and /diagnostics (and /health, /metrics when AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS) needs
 `Authorization: Bearer <token>`; a missing, expired, forged or malformed token gets 401 with
 `WWW-Authenticate: Bearer`. The services keep each session and execution to the user who made it
 (`visible_to_caller`): anyone else gets the same 404 as for an unknown id.
@@ -18,7 +18,8 @@ from .errors import APIError, render
 log = logging.getLogger(__name__)
 
 # where user data lives: always behind a token when access control is on
-PROTECTED_PREFIXES = ("/code-sessions", "/executions", "/test-suites")
+# /diagnostics runs a linter in a sandbox slot: with access control on, only users may spend one
+PROTECTED_PREFIXES = ("/code-sessions", "/executions", "/test-suites", "/diagnostics")
 # the claims every token must carry: who, and until when
 REQUIRED_CLAIMS = ["sub", "exp"]
 # the owner_user_id column's size

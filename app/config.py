@@ -46,6 +46,13 @@ class Config:
     RUNS_PER_MINUTE_PER_USER = 60
     ACTIVE_RUNS_PER_USER = 8
 
+    # code history (app/services/revisions.py): saves while typing extend the latest revision
+    # until the learner pauses this long, or the revision reaches this age; a paste, a run and a
+    # restore always start a new one. Past the per-session cap the oldest revisions are deleted
+    REVISION_PAUSE_SECONDS = 2.0
+    REVISION_MAX_AGE_SECONDS = 60.0
+    REVISIONS_KEPT_PER_SESSION = 200
+
     # retention: finished executions older than this are deleted, and sessions idle this long
     # (no autosave, no run) go with their executions; pruned every RETENTION_INTERVAL_SECONDS
     EXECUTION_RETENTION_SECONDS = 24 * 3600
@@ -127,6 +134,16 @@ class Config:
     COMPILE_MEMORY_BYTES = 512 * 1024 * 1024
     COMPILE_CACHE_DIR = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
     COMPILE_CACHE_BYTES = 256 * 1024 * 1024
+
+    # diagnostics (POST /diagnostics): linters run in the sandbox, in slots of their own range;
+    # past DIAGNOSTICS_SLOTS checks at once (per machine) a check waits this long, then answers "busy"
+    DIAGNOSTICS_SLOTS = 2
+    DIAGNOSTICS_SLOT_WAIT_SECONDS = 1.0
+    # the largest program checked (413 above): linters take time in proportion to it
+    DIAGNOSTICS_SOURCE_MAX_BYTES = 64 * 1024
+    # the ruff and oxlint executables; None finds them beside the engine's Python (the virtualenv), then on PATH
+    DIAGNOSTICS_RUFF_PATH: str | None = None
+    DIAGNOSTICS_OXLINT_PATH: str | None = None
 
     # runs an engine starts in the background of create_app(); tests may turn it off
     RUNNER_ENABLED = True

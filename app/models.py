@@ -1,4 +1,4 @@
-"""CodeSession and Execution, and the one place an execution's status may change.
+"""CodeSession, CodeRevision and Execution, and the one place an execution's status may change.
 
 A change to these tables needs a migration in app/migrations/versions/ (docs/scaling.md).
 """
@@ -52,6 +52,38 @@ class CodeSession(db.Model):
     executions: Mapped[list[Execution]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True
     )
+    revisions: Mapped[list[CodeRevision]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+# what made a revision (app/services/revisions.py): only the live "typing" one follows the session
+CREATE, TYPING, PASTE, RUN, RESTORE = "create", "typing", "paste", "run", "restore"
+REVISION_REASONS = (CREATE, TYPING, PASTE, RUN, RESTORE)
+
+
+class CodeRevision(db.Model):
+    """One recoverable state of a session's code, written in the transaction of the save that made it."""
+
+    __tablename__ = "code_revisions"
+    __table_args__ = (
+        # the history newest first, the head revision an autosave extends, and the per-session cap
+        UniqueConstraint("session_id", "revision", name="uq_code_revisions_session_revision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("code_sessions.id", ondelete="CASCADE"))
+    # 1, 2, 3... within the session; never reused, so an execution's revision stays unambiguous
+    revision: Mapped[int]
+    # the session's version, code, files (JSON text, when the session has files) and size this
+    # revision holds; all null for the live revision, whose are the session's current ones
+    version: Mapped[int | None]
+    source_code: Mapped[str | None] = mapped_column(Text)
+    files: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(String(16))
+    # when its burst of typing began (the age limit counts from here)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the last save it holds: for the live revision, when it was started
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Execution(db.Model):
@@ -113,6 +145,8 @@ class Execution(db.Model):
     cancel_requested_at: Mapped[datetime | None]
     # an interactive run's interleaved stdin, stdout and stderr: JSON [{"stream", "text"}], bounded
     transcript: Mapped[str | None] = mapped_column(Text)
+    # the session's revision (CodeRevision.revision) this run ran; null for one-shot runs
+    revision: Mapped[int | None]
 
     session: Mapped[CodeSession | None] = relationship(back_populates="executions")
 

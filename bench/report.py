@@ -151,6 +151,17 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         table.append((f"editors: {editors['editors']} x 1/{_fmt(editors['interval_s'])} s for {_fmt(editors['seconds'])} s, p50 / p99", f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms", "", ""))
         table.append(("editors: answered / scheduled, errors", f"{editors['requests']} / {editors['scheduled']}, {editors['errors']}", "", ""))
         table.append(("editors: client wake lag p99 (client-side delay)", _fmt(editors["client_lag_ms"]["p99"], "ms"), "", ""))
+    for language, figures in (results.get("diagnostics") or {}).items():
+        if "latency_ms" not in figures:
+            continue
+        lat, bare = figures["latency_ms"], figures["bare_tool_ms"]
+        table.append((
+            f"{language}: POST /diagnostics, median / p95",
+            f"{_fmt(lat['median'])} / {_fmt(lat['p95'])} ms",
+            f"{_fmt(bare['median'])} / {_fmt(bare['p95'])} ms",
+            _fmt(_ratio(lat["p95"], bare["p95"]), "x"),
+        ))
+        table.append((f"{language}: diagnostics failures", str(figures["failures"]), "", ""))
     memory = results.get("memory")
     if memory:
         table.append(("server RSS idle (master + workers)", _fmt(memory["idle_mib"]["total"], "MiB"), "", ""))

@@ -45,13 +45,15 @@ class Counts:
     flood_rounds: int = 3
     # graded runs of 50 cases per language, after a first one that compiles and warms
     grade_repeats: int = 5
+    # POST /diagnostics one at a time, per language (and as many bare runs of the linter)
+    diagnostics_checks: int = 100
 
 
 QUICK = Counts(
     spawns=5, spawn_warmup=1, parallel_spawns=10, hello_runs=3, pace_seconds=0.01,
     spawn_budget_seconds=1.0, parallel_budget_seconds=1.0, hello_budget_seconds=2.0,
     throughput_runs=12, throughput_budget_seconds=10.0, throughput_clients=4, capacity_clients=4, capacity_seconds=1.0,
-    editors=10, editor_seconds=2.0, memory_sessions=20, flood_rounds=1, grade_repeats=1,
+    editors=10, editor_seconds=2.0, memory_sessions=20, flood_rounds=1, grade_repeats=1, diagnostics_checks=5,
 )
 
 

@@ -22,7 +22,7 @@ def test_bench_quick_writes_results(tmp_path):
     assert str(out) in done.stdout
 
     results = json.loads(out.read_text())
-    for key in ("date", "machine", "engine", "floors", "hello_latency", "throughput", "autosave", "memory", "ratios"):
+    for key in ("date", "machine", "engine", "floors", "hello_latency", "throughput", "autosave", "memory", "diagnostics", "ratios"):
         assert key in results, key
     assert results["quick"] is True
     assert {"logical_cores", "ram_gib", "kernel", "python"} <= results["machine"].keys()
@@ -42,3 +42,8 @@ def test_bench_quick_writes_results(tmp_path):
     # the interactive section: stdin round trips and cancels measured
     assert results["interactive"]["stdin_round_trip_ms"]["n"] >= 1
     assert results["interactive"]["cancel_to_final_ms"]["n"] >= 1
+    # every check answered with the linter's findings, beside the linter's own bare runs
+    for language in ("python", "javascript"):
+        assert results["diagnostics"][language]["failures"] == 0, results["diagnostics"][language]
+        assert results["diagnostics"][language]["latency_ms"]["n"] >= 1
+        assert results["diagnostics"][language]["bare_tool_ms"]["n"] >= 1

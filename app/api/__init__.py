@@ -5,9 +5,9 @@ from flask import Flask
 from flask_restx import Api
 
 from .. import errors
-from . import events, executions, health, languages, schemas, sessions, test_suites
+from . import diagnostics, events, executions, health, languages, schemas, sessions, test_suites
 
-NAMESPACES = (sessions, executions, events, test_suites, languages, health)
+NAMESPACES = (sessions, executions, events, test_suites, languages, health, diagnostics)
 
 
 def init_app(app: Flask) -> Api:

@@ -46,11 +46,18 @@ SESSION_CREATE = {
     "additionalProperties": False,
     "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE, "files": FILES},
 }
+SAVE_REASON = {
+    "type": "string",
+    "enum": ["typing", "paste"],
+    "default": "typing",
+    "description": "what made this edit, for the code history: typing (the default) is coalesced into the "
+    "latest revision until a pause; paste always starts a new revision",
+}
 SESSION_PATCH = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "language": LANGUAGE, "source_code": CODE, "version": VERSION,
+        "language": LANGUAGE, "source_code": CODE, "version": VERSION, "reason": SAVE_REASON,
         "files": {**FILES, "description": "replaces the session's whole set of other files ({} removes them)"},
     },
 }
@@ -59,6 +66,7 @@ INTERACTIVE = {
     "description": "keep stdin open while the program runs: send it with POST /executions/{id}/stdin "
     "(stdin, if given, is its first input); the events stream says when the program waits for input",
 }
+RESTORE = {"type": "object", "additionalProperties": False, "properties": {"version": VERSION}}
 RUN = {
     "type": "object",
     "additionalProperties": False,
@@ -195,8 +203,8 @@ class Transcript(fields.Raw):
         return {**super().schema(), "x-nullable": True}
 
 
-class Limits(fields.Raw):
-    """The limits a run is held to, from the JSON the execution row keeps."""
+class JsonObject(fields.Raw):
+    """An object from the JSON text a row keeps (null stays null)."""
 
     __schema_type__ = "object"
 
@@ -209,6 +217,10 @@ def nullable(field: fields.Raw) -> fields.Raw:
     schema = field.schema
     field.schema = lambda: {**schema(), "x-nullable": True}
     return field
+
+
+class Limits(JsonObject):
+    """The limits a run is held to, from the JSON the execution row keeps."""
 
 
 ERROR = Model(
@@ -317,6 +329,11 @@ EXECUTION = Model(
             '"truncated"}, in the order it happened, bounded by INTERACTIVE_TRANSCRIPT_MAX_CHARS; null for '
             "other runs and until the run ends",
         ),
+        "revision": nullable(fields.Integer(
+            description="the session's revision this run ran (GET /code-sessions/{id}/revisions/{revision}); "
+            "null for one-shot runs",
+            example=3,
+        )),
         "queued_at": UtcDateTime(),
         "started_at": nullable(UtcDateTime()),
         "finished_at": nullable(UtcDateTime()),
@@ -382,9 +399,31 @@ EXECUTION_WITH_SOURCE = EXECUTION.inherit(
         "stdin": fields.String(description="the standard input this run was given (empty when none)"),
     },
 )
+REVISION = Model(
+    "CodeRevision",
+    {
+        "revision": fields.Integer(description="1, 2, 3... within the session", example=3),
+        "version": fields.Integer(description="the session's version this revision holds", example=17),
+        "created_at": UtcDateTime(),
+        "size_bytes": fields.Integer(description="UTF-8 size of source_code"),
+        "reason": fields.String(
+            enum=["create", "typing", "paste", "run", "restore"],
+            description="what made it; a typing revision holds the last save of a burst of typing, a run "
+            "revision the exact code a run ran",
+        ),
+    },
+)
+REVISION_DETAIL = REVISION.inherit(
+    "CodeRevisionDetail",
+    {
+        "source_code": fields.String(),
+        "files": JsonObject(description="the session's files then ({name: content}); null when it had none"),
+    },
+)
 SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
 SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
 RUN_MODEL = SchemaModel("RunRequest", RUN)
+RESTORE_MODEL = SchemaModel("RestoreRequest", RESTORE)
 EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
 GRADE_REQUEST_MODEL = SchemaModel("GradeRequest", GRADE_REQUEST)
 TEST_SUITE_CREATE_MODEL = SchemaModel("TestSuiteCreate", TEST_SUITE_CREATE)
@@ -407,9 +446,12 @@ MODELS = (
     SESSION,
     EXECUTION,
     EXECUTION_WITH_SOURCE,
+    REVISION,
+    REVISION_DETAIL,
     SESSION_CREATE_MODEL,
     SESSION_PATCH_MODEL,
     RUN_MODEL,
+    RESTORE_MODEL,
     EXECUTION_CREATE_MODEL,
     GRADE_REQUEST_MODEL,
     TEST_SUITE_CREATE_MODEL,

@@ -7,13 +7,38 @@ from flask_restx import Namespace, Resource
 from ..services import sessions
 from . import payload
 from .responses import errors
-from .schemas import ERROR, EXECUTION, GRADE_REQUEST, GRADE_REQUEST_MODEL, RUN_MODEL, SESSION, SESSION_CREATE, SESSION_CREATE_MODEL, SESSION_PATCH, SESSION_PATCH_MODEL, RUN
+from .schemas import (
+    ERROR,
+    EXECUTION,
+    GRADE_REQUEST,
+    GRADE_REQUEST_MODEL,
+    RESTORE,
+    RESTORE_MODEL,
+    REVISION,
+    REVISION_DETAIL,
+    RUN,
+    RUN_MODEL,
+    SESSION,
+    SESSION_CREATE,
+    SESSION_CREATE_MODEL,
+    SESSION_PATCH,
+    SESSION_PATCH_MODEL,
+)
 
 PATH = "/code-sessions"
 ns = Namespace("code-sessions", description="A learner's code, autosaved as they type, and its runs")
 
 def _with_version(session, status: int = 200):  # noqa: ANN001, ANN202
     return ns.marshal(session, SESSION), status, {"ETag": f'"{session.version}"'}
+
+
+def _expected_version(body: dict) -> object | None:
+    """The version an edit is based on: the body's, else If-Match; None when neither is given."""
+    expected = body.pop("version", None)
+    if expected is None:
+        # 0 and "" are versions too (stale or invalid), not "no version"
+        expected = request.headers.get("If-Match")
+    return expected
 
 
 @ns.route("")
@@ -40,13 +65,14 @@ class SessionItem(Resource):
     @ns.response(409, "Stale version: the body has current_version", ERROR)
     @errors(ns, 400, 404, 413, 422)
     def patch(self, session_id: str):
-        """Autosave code and/or language, optionally guarded by the version it was based on."""
+        """Autosave code and/or language, optionally guarded by the version it was based on.
+
+        Each save is kept in the code history (GET .../revisions): saves while typing are coalesced
+        into one revision until a pause; "reason": "paste" starts a revision of its own."""
         changes = payload.json_body(SESSION_PATCH)
-        expected = changes.pop("version", None)
-        if expected is None:
-            # 0 and "" are versions too (stale or invalid), not "no version"
-            expected = request.headers.get("If-Match")
-        return _with_version(sessions.autosave(session_id, changes, expected))
+        reason = changes.pop("reason", "typing")
+        expected = _expected_version(changes)
+        return _with_version(sessions.autosave(session_id, changes, expected, reason))
 
     @ns.response(204, "Deleted with its executions")
     @errors(ns, 404)
@@ -98,3 +124,39 @@ class SessionGrade(Resource):
         """Grade the session's current code against a test suite."""
         execution = sessions.grade(session_id, payload.json_body(GRADE_REQUEST)["test_suite_id"])
         return ns.marshal(execution, EXECUTION), 202, {"Location": f"/executions/{execution.id}"}
+
+
+@ns.route("/<string:session_id>/revisions")
+class SessionRevisions(Resource):
+    @ns.param("limit", "page size, 1..100 (default 20)", type=int)
+    @ns.param("offset", "rows to skip (default 0)", type=int)
+    @ns.response(200, "Revisions, newest first; X-Total-Count has the total", [REVISION])
+    @errors(ns, 400, 404)
+    def get(self, session_id: str):
+        """List the session's code history, newest first."""
+        limit = int(payload.query_number("limit", 20, 1, 100, integer=True))
+        offset = int(payload.query_number("offset", 0, 0, 10**9, integer=True))
+        page, total = sessions.list_revisions(session_id, limit, offset)
+        return ns.marshal(page, REVISION), 200, {"X-Total-Count": str(total)}
+
+
+@ns.route("/<string:session_id>/revisions/<int:revision>")
+class SessionRevision(Resource):
+    @ns.response(200, "The revision with its code", REVISION_DETAIL)
+    @errors(ns, 404)
+    def get(self, session_id: str, revision: int):
+        """Read one revision of the session's code."""
+        return ns.marshal(sessions.get_revision(session_id, revision), REVISION_DETAIL)
+
+
+@ns.route("/<string:session_id>/revisions/<int:revision>/restore")
+class SessionRevisionRestore(Resource):
+    @ns.expect(RESTORE_MODEL)
+    @ns.param("If-Match", "the version the restore is based on (same as the body's version)", _in="header")
+    @ns.response(200, "Restored as a new version (and a new revision); history is kept", SESSION)
+    @ns.response(409, "Stale version: the body has current_version", ERROR)
+    @errors(ns, 400, 404, 409, 413, 422)
+    def post(self, session_id: str, revision: int):
+        """Make this revision's code the session's next version, guarded like an autosave."""
+        body = payload.json_body(RESTORE)
+        return _with_version(sessions.restore(session_id, revision, _expected_version(body)))

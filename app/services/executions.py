@@ -48,6 +48,7 @@ def submit(
     args: list[str] | None = None,
     test_suite_id: str | None = None,
     interactive: bool = False,
+    revision: int | None = None,
 ) -> Execution:
     """Store a QUEUED execution of source_code (with its other files, arguments and own limits)
     and wake the runner; returns at once.
@@ -62,6 +63,9 @@ def submit(
         raise APIError("validation_error", "stdin cannot go with test_suite_id: each test case has its own.", 422)
     if test_suite_id is not None and interactive:
         raise APIError("validation_error", "interactive cannot go with test_suite_id: a graded run feeds each case its own input.", 422)
+    if test_suite_id is not None and (files or args):
+        # the test supervisor runs the entry file alone (app/sandbox/grading.py)
+        raise APIError("validation_error", "A graded run takes one file and no arguments: files and args cannot go with test_suite_id.", 422)
     check_size("source_code", source_code, "SOURCE_MAX_BYTES")
     check_size("stdin", stdin, "STDIN_MAX_BYTES")
     files_json = programs.as_json(programs.check_files(files, language))
@@ -99,6 +103,7 @@ def submit(
             kind=kind,
             test_suite_id=test_suite_id,
             interactive=interactive,
+            revision=revision,
         )
         db.session.add(execution)
         db.session.flush()

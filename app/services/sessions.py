@@ -1,7 +1,8 @@
-"""Code sessions: create, read, autosave with optimistic locking, delete, and run."""
+"""Code sessions: create, read, autosave with optimistic locking (and its history), delete, and run."""
 from __future__ import annotations
 
 import functools
+import json
 
 from sqlalchemy import Row, Update, bindparam, select, update
 
@@ -9,8 +10,8 @@ from .. import auth, catalog
 from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
-from ..models import CodeSession, Execution, utcnow
-from . import executions, programs
+from ..models import PASTE, RESTORE, TYPING, CodeSession, Execution, new_id, utcnow
+from . import executions, programs, revisions
 
 
 def create(
@@ -26,9 +27,11 @@ def create(
 
     def insert() -> CodeSession:
         session = CodeSession(
-            language=language, source_code=code, files=files_json, owner_user_id=auth.current_user_id()
+            id=new_id(), language=language, source_code=code, files=files_json, version=1,
+            owner_user_id=auth.current_user_id(),
         )
         db.session.add(session)
+        db.session.add(revisions.first(session))
         db.session.commit()
         return session
 
@@ -63,8 +66,13 @@ def parse_version(value: object) -> int:
     return number
 
 
-def autosave(session_id: str, changes: dict[str, object], expected_version: object | None) -> Row:
-    """Apply changes and bump the version, atomically; a stale expected_version gets 409.
+# what a client may say made its save (PATCH "reason"); a restore is the engine's own
+SAVE_REASONS = (TYPING, PASTE)
+
+
+def autosave(session_id: str, changes: dict[str, object], expected_version: object | None, reason: str = TYPING) -> Row:
+    """Apply changes and bump the version, atomically, with the revision that keeps it; a stale
+    expected_version gets 409.
 
     Returns the saved row (the session's columns as attributes)."""
     values: dict[str, object] = {}
@@ -89,7 +97,12 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
         # Core on a connection of its own: the ORM session (and its connection bookkeeping) adds
         # nothing to one table statement, and cost more than the statement (profiled: 140 -> 83 us)
         with db.engine.begin() as connection:
-            return connection.execute(statement, params).first()
+            # the same transaction: a save is never without its revision, nor a revision without its save
+            needs_revision = revisions.lock_and_decide(connection, session_id, reason, params["now"])
+            saved = connection.execute(statement, params).first()
+            if saved is not None and needs_revision:
+                revisions.after_save(connection, saved, reason, params["now"])
+            return saved
 
     saved = retrying(save)
     if saved is None:
@@ -142,6 +155,24 @@ def list_executions(session_id: str, limit: int, offset: int) -> tuple[list[Exec
     return list(page), total
 
 
+def list_revisions(session_id: str, limit: int, offset: int) -> tuple[list[revisions.RevisionView], int]:
+    return revisions.page(get(session_id), limit, offset)
+
+
+def get_revision(session_id: str, number: int) -> revisions.RevisionView:
+    return revisions.get(get(session_id), number)
+
+
+def restore(session_id: str, number: int, expected_version: object | None) -> Row:
+    """Make the revision's code the session's next version (guarded like an autosave); history is kept."""
+    revision = get_revision(session_id, number)
+    changes: dict[str, object] = {"source_code": revision.source_code}
+    if revision.files is not None and "files" in CodeSession.__table__.c:
+        # as a PATCH body carries them
+        changes["files"] = json.loads(revision.files)
+    return autosave(session_id, changes, expected_version, RESTORE)
+
+
 def run(
     session_id: str,
     stdin: str = "",
@@ -151,20 +182,27 @@ def run(
     interactive: bool = False,
 ) -> tuple[Execution, bool]:
     """Queue a run of the session's current code, every file of it; (execution, created) where
-    created is False for a replayed key."""
+    created is False for a replayed key.
+
+    The execution records the revision it ran: the head revision, pinned (never extended again)."""
     session = get(session_id)
     existing = executions.find_by_idempotency_key(session_id, idempotency_key)
     if existing is not None:
         return existing, False
+    number, code, files = revisions.pin_for_run(session_id)
     execution = executions.submit(
-        session.language, session.source_code, stdin, session_id, idempotency_key,
-        files=programs.from_json(session.files, {}), limits=limits, args=args,  # type: ignore[arg-type]
-        interactive=interactive,
+        session.language, code, stdin, session_id, idempotency_key,
+        files=programs.from_json(files, {}), limits=limits, args=args,  # type: ignore[arg-type]
+        interactive=interactive, revision=number,
     )
     return execution, True
 
 
 def grade(session_id: str, test_suite_id: str) -> Execution:
-    """Queue a graded run of the session's current code against a test suite."""
+    """Queue a graded run of the session's current code against a test suite, pinned to its revision."""
     session = get(session_id)
-    return executions.submit(session.language, session.source_code, "", session_id, test_suite_id=test_suite_id)
+    number, code, files = revisions.pin_for_run(session_id)
+    return executions.submit(
+        session.language, code, "", session_id, files=programs.from_json(files, {}),  # type: ignore[arg-type]
+        test_suite_id=test_suite_id, revision=number,
+    )

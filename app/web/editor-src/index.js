@@ -56,7 +56,10 @@ export function create({ parent, doc = "", language = "python", dark = false, on
         // the markers of a run's errors (and of other panels' diagnostics) in the gutter
         lintGutter(),
         EditorView.updateListener.of((update) => {
-          if (update.docChanged && !quiet) onChange(update.state.doc.toString());
+          if (!update.docChanged || quiet) return;
+          // a paste starts a revision of its own in the code history
+          const paste = update.transactions.some((tr) => tr.isUserEvent("input.paste"));
+          onChange(update.state.doc.toString(), { paste });
         }),
         EditorView.contentAttributes.of({ "aria-label": "Code editor" }),
       ],

@@ -57,6 +57,7 @@
     saving: null, // the PATCH in flight (a promise)
     conflict: false,
     saveTimer: null,
+    pasted: false, // a paste since the last PATCH: that save starts a revision of its own
     run: null, // {executionId, source, chunks: {stdout, stderr}, interactive}
     tick: null,
     retryTimer: null,
@@ -69,7 +70,10 @@
 
   const listeners = {};
 
+  // panels follow the editor through LiveEditor.on(name) handlers, or as document events
+  // named engine:<name> (aids.js: session, change, saved)
   function emit(name, detail) {
+    document.dispatchEvent(new CustomEvent(`engine:${name}`, { detail }));
     for (const handler of listeners[name] || []) {
       try {
         handler(detail);
@@ -126,7 +130,9 @@
     ui.save.textContent = detail ? `${SAVE_LABELS[name]} · ${detail}` : SAVE_LABELS[name];
   }
 
-  function edited() {
+  function edited(text, change) {
+    if (change && change.paste) state.pasted = true;
+    emit("change");
     state.dirty = true;
     if (state.conflict) return;
     showSave("dirty");
@@ -156,13 +162,16 @@
     showSave("saving");
     const body = { source_code: code };
     if (!force) body.version = state.session.version;
+    if (state.pasted) body.reason = "paste";
+    state.pasted = false;
     state.saving = api("PATCH", `/code-sessions/${state.session.session_id}`, body);
     try {
       const saved = await state.saving;
       state.session.version = saved.version;
       state.conflict = false;
       ui.conflict.hidden = true;
-      showSave(state.dirty ? "dirty" : "saved");
+      showSave(state.dirty ? "dirty" : "saved", `v${saved.version}`);
+      emit("saved", { version: saved.version });
     } catch (error) {
       state.dirty = true;
       if (error.status === 409) {
@@ -836,6 +845,19 @@
     },
     get running() {
       return Boolean(state.run);
+    },
+  };
+
+  // what aids.js may use: the editor, the session, saving, and taking a session the server answered
+  window.engineEditor = {
+    get editor() { return state.editor; },
+    get session() { return state.session; },
+    get conflict() { return state.conflict; },
+    save: () => save(),
+    adopt(session) {
+      state.dirty = false;
+      adopt(session);
+      showSave("saved", `v${session.version}`);
     },
   };
 

@@ -1,0 +1,144 @@
+"""POST /diagnostics: real linters in the real sandbox, positions in UTF-16 columns, and no 500 whatever the input."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.sandbox import Language, Limits, Sandbox
+from app.sandbox.lint_output import Positions, parse_ruff
+from app.sandbox.linters import FAILED, TIMEOUT, Linter, lint
+
+
+@pytest.fixture
+def config(config):
+    config.update(RUNNER_ENABLED=False)
+    return config
+
+
+def check(client, language: str, source: str) -> dict:
+    rv = client.post("/diagnostics", json={"language": language, "source_code": source})
+    assert rv.status_code == 200, rv.json
+    return rv.json
+
+
+def test_a_python_syntax_error_after_an_emoji_is_placed_in_utf16_columns(client):
+    # "😀" is one character, four UTF-8 bytes and two UTF-16 units: the error is at unit 14
+    answer = check(client, "python", 's = "😀"; x = (1,\n')
+    assert answer["status"] == "ok" and answer["tool"] == "ruff"
+    first = answer["diagnostics"][0]
+    assert first["severity"] == "error" and first["source"] == "ruff"
+    assert first["line"] >= 1 and first["code"] is None
+    answer = check(client, "python", 'x = "😀😀"; import os\n')
+    unused = next(d for d in answer["diagnostics"] if d["code"] == "F401")
+    # "os": 17 characters in, 19 UTF-16 units in
+    assert (unused["line"], unused["column"], unused["end_column"]) == (1, 20, 22)
+    assert unused["severity"] == "warning"
+
+
+def test_python_undefined_names_are_errors(client):
+    answer = check(client, "python", "print(undefined_name)\n")
+    assert [(d["code"], d["severity"], d["line"], d["column"]) for d in answer["diagnostics"]] == [("F821", "error", 1, 7)]
+
+
+def test_javascript_byte_offsets_become_utf16_columns(client):
+    answer = check(client, "javascript", 'const x = "😀😀"; debugger;\n')
+    assert answer["status"] == "ok" and answer["tool"] == "oxlint"
+    debugger = next(d for d in answer["diagnostics"] if "no-debugger" in (d["code"] or ""))
+    # "debugger;" starts 18 UTF-16 units in (22 bytes, 16 characters)
+    assert (debugger["line"], debugger["column"], debugger["end_column"]) == (1, 19, 28)
+    broken = check(client, "javascript", "function f( {\n")
+    assert any(d["severity"] == "error" for d in broken["diagnostics"])
+
+
+def test_cpp_errors_come_from_the_compiler_in_utf16_columns(client):
+    answer = check(client, "cpp", 'int main() {\n  const char* s = "😀😀"; int x = ;\n}\n')
+    assert answer["tool"] == "g++" and answer["status"] == "ok"
+    error = answer["diagnostics"][0]
+    # the ';' is at byte 38 of the line, UTF-16 unit 34
+    assert (error["line"], error["column"], error["severity"]) == (2, 35, "error")
+    assert check(client, "cpp", "int main() { return 0; }\n")["diagnostics"] == []
+
+
+def test_java_errors_come_from_javac(client):
+    answer = check(client, "java", 'public class Main {\n  public static void main(String[] a) {\n    String s = "😀😀"; int x = ;\n  }\n}\n')
+    assert answer["tool"] == "javac" and answer["status"] == "ok"
+    assert (answer["diagnostics"][0]["line"], answer["diagnostics"][0]["column"]) == (3, 32)
+
+
+def test_bad_requests_are_4xx(client, app):
+    rv = client.post("/diagnostics", json={"language": "cobol", "source_code": "x"})
+    assert rv.status_code == 422 and rv.json["error"] == "unknown_language"
+    assert client.post("/diagnostics", json={"language": "python"}).status_code == 422
+    assert client.post("/diagnostics", data="{", content_type="application/json").status_code == 400
+    too_big = "x = 1\n" * (app.config["DIAGNOSTICS_SOURCE_MAX_BYTES"] // 6 + 1)
+    rv = client.post("/diagnostics", json={"language": "python", "source_code": too_big})
+    assert rv.status_code == 413 and rv.json["error"] == "source_code_too_large"
+
+
+@pytest.mark.parametrize(
+    "language, bomb",
+    [
+        ("python", "x = " + "(" * 30_000 + ")" * 30_000 + "\n"),
+        ("python", "x = " + "[" * 60_000 + "\n"),
+        ("javascript", "let x = " + "[" * 30_000 + "]" * 30_000 + ";\n"),
+        ("javascript", "let x = " + "(" * 60_000 + "\n"),
+    ],
+    ids=["python-nested", "python-unclosed", "javascript-nested", "javascript-unclosed"],
+)
+def test_a_linter_bomb_gets_an_answer_quickly_and_never_a_500(client, language, bomb):
+    started = time.monotonic()
+    answer = check(client, language, bomb)
+    # a crash, a stack overflow or a timeout is an empty answer that says so
+    assert answer["status"] in {"ok", "failed", "timeout"}
+    if answer["status"] != "ok":
+        assert answer["diagnostics"] == []
+    # bounded by the linter's limits (2 s of wall time), not by the input
+    assert time.monotonic() - started < 15
+
+
+class TestMissingTool:
+    @pytest.fixture
+    def config(self, config):
+        config.update(DIAGNOSTICS_RUFF_PATH="/nonexistent/ruff")
+        return config
+
+    def test_a_missing_linter_is_an_empty_answer_that_says_so(self, client):
+        assert check(client, "python", "x = (\n") == {"diagnostics": [], "status": "unavailable", "tool": "ruff", "duration_ms": 0}
+
+
+def sandboxed(tmp_path) -> Sandbox:
+    from app.sandbox import Settings
+
+    return Sandbox(Settings(scratch_dir=str(tmp_path), cgroup_name=""))
+
+
+def tool(run: tuple[str, ...], timeout: float = 0.5) -> Linter:
+    command = Language(name="fake-linter", source_file="main.py", run=run, version_command=("true",))
+    return Linter("python", "fake", command, parse_ruff, Limits(timeout_seconds=timeout, cpu_seconds=1))
+
+
+def test_a_slow_linter_times_out_into_an_empty_answer(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    result = lint(lambda *args: sandbox.run(*args, slot=2090), tool(("/bin/sleep", "10")), "x = 1\n")
+    assert (result.status, result.diagnostics) == (TIMEOUT, [])
+    assert result.duration_ms < 5000
+
+
+def test_a_crashing_linter_is_an_empty_answer(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    crash = tool(("/bin/sh", "-c", "echo '[{garbage'; kill -SEGV $$"))
+    assert lint(lambda *args: sandbox.run(*args, slot=2091), crash, "x\n").status == FAILED
+    garbage = tool(("/bin/sh", "-c", "echo 'not json'"))
+    assert lint(lambda *args: sandbox.run(*args, slot=2091), garbage, "x\n").status == FAILED
+
+
+def test_positions_count_utf16_units():
+    positions = Positions("a😀b\n😀😀x\n")
+    assert positions.from_characters(1, 3) == (1, 4)
+    assert positions.from_line_bytes(2, 9) == (2, 5)
+    # byte 10 is "x": line 2 starts at byte 7, after "a😀b\n"
+    assert positions.from_offset(7 + 8) == (2, 5)
+    assert positions.from_offset(10_000) == (3, 1)
+    # past the end of the source: the column clamps to where a line there would start
+    assert positions.from_characters(40, 2) == (40, 1)
