@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 # generous enough for any per-client rate limit the engine may grow; the bench must not be throttled
 UNTHROTTLED = 1_000_000
-# sandbox uids of a bench engine with private slots: clear of the default range (61000 + slot)
-PRIVATE_UID_BASE = 63000
+# sandbox uids of a bench engine with private slots: clear of the default range (61000 + slot), and
+# apart from another bench's on the same host (a slot's clearing kills every process of its uid):
+# 100 uids per bench process, below the overhead section's own uid (61000 + 3900)
+PRIVATE_UID_BASE = 63000 + 100 * (os.getpid() % 19)
 
 
 def free_port() -> int:
@@ -179,7 +181,7 @@ def private_slot_settings(workdir: Path) -> dict[str, str]:
     return {
         "ENGINE_SLOT_LOCK_DIR": json.dumps(str(workdir / "slots")),
         "ENGINE_SANDBOX_UID_BASE": json.dumps(PRIVATE_UID_BASE),
-        "ENGINE_SANDBOX_CGROUP_NAME": json.dumps("live-code-engine-bench"),
+        "ENGINE_SANDBOX_CGROUP_NAME": json.dumps(f"live-code-engine-bench-{os.getpid()}"),
     }
 
 
