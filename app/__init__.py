@@ -33,9 +33,9 @@ class EngineApp(Flask):
     """Flask, except that a refusal the engine chose is not logged as a failure."""
 
     def log_exception(self, exc_info) -> None:  # noqa: ANN001 (sys.exc_info() or None)
-        # flask-restx logs every 5xx it renders as a failure, with a traceback; an APIError (a 503
-        # queue_full, shutting_down or database_busy) is an answer the engine chose, not a failure
-        if exc_info and isinstance(exc_info[1], errors.APIError):
+        # flask-restx logs every 5xx it renders as a failure, with a traceback; a 503 (queue_full,
+        # shutting_down, database_busy) is an answer the engine chose, not a failure
+        if exc_info and errors.expected(exc_info[1]) is not None:
             return
         super().log_exception(exc_info)
 

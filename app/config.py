@@ -127,5 +127,5 @@ class Config:
     AUTH_PROTECT_METRICS = False
 
     RESTX_MASK_SWAGGER = False
-    ERROR_404_HELP = False
+    RESTX_ERROR_404_HELP = False
     JSON_SORT_KEYS = False

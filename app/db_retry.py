@@ -1,8 +1,8 @@
 """The one place transient database errors ("database is locked") are retried, with exponential backoff and jitter.
 
 Services and the runner wrap each unit of work (the statements up to and including its commit) in
-`retrying(...)`. When the budget runs out the caller gets `DatabaseBusy`, which the API renders as
-503 with Retry-After: never a 500.
+`retrying(...)`. When the budget runs out the caller gets `DatabaseBusy`, a plain exception that
+app/errors.py renders as 503 with Retry-After: never a 500.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from .errors import APIError
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -34,13 +33,8 @@ POSTGRES_TRANSIENT = frozenset({"40001", "40P01", "55P03"})
 ADMISSION_LOCK_KEY = 7_316_501_002
 
 
-class DatabaseBusy(APIError):
-    """The database stayed locked past the retry budget: 503 with Retry-After."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "database_busy", "The database is busy; try again shortly.", 503, {"Retry-After": "2"}
-        )
+class DatabaseBusy(RuntimeError):
+    """The database stayed locked past the retry budget; the work may be tried again shortly."""
 
 
 def is_transient(error: BaseException) -> bool:

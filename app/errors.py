@@ -6,6 +6,8 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .db_retry import DatabaseBusy, is_transient
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,15 @@ HTTP_CODES = {
 
 def to_api_error(error: BaseException) -> APIError:
     """Any exception as the APIError a client sees; unknown ones become a logged 500."""
+    answer = expected(error)
+    if answer is None:
+        log.exception("unhandled error", exc_info=error)
+        return APIError("internal_error", "The engine hit an unexpected error; it has been logged.", 500)
+    return answer
+
+
+def expected(error: BaseException) -> APIError | None:
+    """The APIError for an exception the engine expects (bad input, refusals, a busy database), else None."""
     if isinstance(error, APIError):
         return error
     if isinstance(error, HTTPException):
@@ -55,13 +66,10 @@ def to_api_error(error: BaseException) -> APIError:
         if status == 404:
             message = "No such resource."
         return APIError(HTTP_CODES.get(status, "http_error"), message, status)
-    from .db_retry import DatabaseBusy, is_transient
-
-    if is_transient(error):
-        # a lock that outlasted a read nobody retried: the client may try again
-        return DatabaseBusy()
-    log.exception("unhandled error", exc_info=error)
-    return APIError("internal_error", "The engine hit an unexpected error; it has been logged.", 500)
+    if isinstance(error, DatabaseBusy) or is_transient(error):
+        # a lock that outlasted the retries (or a read nobody retried): the client may try again
+        return APIError("database_busy", "The database is busy; try again shortly.", 503, {"Retry-After": "2"})
+    return None
 
 
 def as_json(error: BaseException) -> tuple[dict[str, object], int, dict[str, str]]:

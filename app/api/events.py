@@ -5,6 +5,7 @@ from flask import request
 from flask_restx import Namespace, Resource, marshal
 
 from ..services import stream
+from .responses import errors
 from .schemas import ERROR, EXECUTION
 
 PATH = "/executions"
@@ -13,7 +14,8 @@ ns = Namespace("events", description="Live feedback: an execution's status and o
 
 @ns.route("/<string:execution_id>/events")
 class ExecutionEvents(Resource):
-    @ns.produces(["text/event-stream"])
+    # errors before the stream starts are JSON, like every other error
+    @ns.produces(["text/event-stream", "application/json"])
     @ns.param("Last-Event-ID", "the id of the last event seen: a reconnect resumes after it", _in="header")
     @ns.param("last_event_id", "the same as the Last-Event-ID header, for clients that cannot set it")
     @ns.response(
@@ -24,8 +26,8 @@ class ExecutionEvents(Resource):
         "transitions seen live carry ids; resume with Last-Event-ID. Comments keep an idle stream alive.",
     )
     @ns.response(400, "Last-Event-ID is not an id this stream sent", ERROR)
-    @ns.response(404, "No such execution", ERROR)
-    @ns.response(503, "Too many open streams (Retry-After); long-poll GET /executions/{id}?wait= instead", ERROR)
+    @ns.response(503, "Too many open streams or the database busy (Retry-After); long-poll GET /executions/{id}?wait= instead", ERROR)
+    @errors(ns, 400, 404)
     def get(self, execution_id: str):
         """Stream an execution's status changes and output as they happen, then its result."""
         last_seen = request.headers.get("Last-Event-ID", request.args.get("last_event_id"))

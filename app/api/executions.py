@@ -6,21 +6,18 @@ from flask_restx import Namespace, Resource
 
 from ..services import executions
 from . import payload
-from .schemas import ERROR, EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL
+from .responses import errors
+from .schemas import EXECUTION, EXECUTION_CREATE, EXECUTION_CREATE_MODEL
 
 PATH = "/executions"
 ns = Namespace("executions", description="Runs and their results")
-
-for status, reason in ((400, "Malformed JSON or a bad parameter"), (404, "No such execution"), (422, "Invalid field, unknown language, bad file name or limit_too_high")):
-    ns.response(status, reason, ERROR)
 
 
 @ns.route("")
 class ExecutionList(Resource):
     @ns.expect(EXECUTION_CREATE_MODEL)
     @ns.response(202, "Queued", EXECUTION)
-    @ns.response(413, "Body or code too large", ERROR)
-    @ns.response(503, "Queue full or shutting down (Retry-After)", ERROR)
+    @errors(ns, 400, 413, 422, 429)
     def post(self):
         """Run code without a session: one file or several, optionally with its own limits and arguments."""
         body = payload.json_body(EXECUTION_CREATE)
@@ -35,6 +32,7 @@ class ExecutionList(Resource):
 class ExecutionItem(Resource):
     @ns.param("wait", "seconds (0..30) to hold the request until the execution is terminal", type=float)
     @ns.response(200, "The execution, terminal or as it stands when the wait ends", EXECUTION)
+    @errors(ns, 400, 404)
     def get(self, execution_id: str):
         """Read an execution, optionally long-polling until it ends."""
         wait = payload.query_number("wait", 0, 0, current_app.config["LONG_POLL_MAX_SECONDS"])

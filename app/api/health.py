@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_restx import Namespace, Resource
 
 from ..services import health
+from .schemas import ERROR
 
 PATH = "/health"
 ns = Namespace("health", description="Is the engine serving, and how are its parts")
@@ -11,7 +12,9 @@ ns = Namespace("health", description="Is the engine serving, and how are its par
 
 @ns.route("")
 class Health(Resource):
+    @ns.response(200, "Serving: the isolation and limits in force")
     @ns.response(503, "Not serving runs (sandbox refused or shutting down)")
+    @ns.response(401, "AUTH_PROTECT_HEALTH is on and the bearer token is missing or bad", ERROR)
     def get(self):
         """Overall health, with the isolation in force."""
         return health.overall()
@@ -19,6 +22,9 @@ class Health(Resource):
 
 @ns.route("/db")
 class DatabaseHealth(Resource):
+    @ns.response(200, "The database answers: its latency")
+    @ns.response(503, "The database does not answer")
+    @ns.response(401, "AUTH_PROTECT_HEALTH is on and the bearer token is missing or bad", ERROR)
     def get(self):
         """Database reachability and latency."""
         return health.database()
@@ -26,6 +32,9 @@ class DatabaseHealth(Resource):
 
 @ns.route("/workers")
 class WorkerHealth(Resource):
+    @ns.response(200, "Pool size, busy workers, queue depth, warm pool")
+    @ns.response(503, "The database busy (Retry-After)", ERROR)
+    @ns.response(401, "AUTH_PROTECT_HEALTH is on and the bearer token is missing or bad", ERROR)
     def get(self):
         """Run pool: size, busy, queue depth."""
         return health.workers()

@@ -120,6 +120,13 @@ class Limits(fields.Raw):
         return json.loads(value)
 
 
+def nullable(field: fields.Raw) -> fields.Raw:
+    """field, marked in the document as one that may be null (Swagger 2's x-nullable)."""
+    schema = field.schema
+    field.schema = lambda: {**schema(), "x-nullable": True}
+    return field
+
+
 ERROR = Model(
     "Error",
     {
@@ -146,21 +153,21 @@ EXECUTION = Model(
     "Execution",
     {
         "execution_id": fields.String(attribute="id", description="UUID"),
-        "session_id": fields.String(description="null for one-shot runs"),
+        "session_id": nullable(fields.String(description="null for one-shot runs")),
         "language": fields.String(example="python"),
         "status": fields.String(enum=["QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"]),
         "stdout": fields.String(),
         "stderr": fields.String(),
-        "exit_code": fields.Integer(description="the program's exit code; 128+N when killed by signal N"),
-        "execution_time_ms": fields.Integer(description="wall time of the program itself"),
-        "compile_time_ms": fields.Integer(description="compile step of compiled languages, else null"),
+        "exit_code": nullable(fields.Integer(description="the program's exit code; 128+N when killed by signal N")),
+        "execution_time_ms": nullable(fields.Integer(description="wall time of the program itself")),
+        "compile_time_ms": nullable(fields.Integer(description="compile step of compiled languages, else null")),
         "stdout_truncated": fields.Boolean(),
         "stderr_truncated": fields.Boolean(),
-        "error": fields.String(
+        "error": nullable(fields.String(
             description="why it did not complete: timeout, cpu_time_limit, memory_limit, process_limit, "
             "output_limit, file_size_limit, disk_limit, signal, nonzero_exit, compile_error, "
             "interrupted, sandbox_error, internal_error; null when COMPLETED"
-        ),
+        )),
         "limits": Limits(description="the limits this run was held to"),
         "file_names": FileNames(
             attribute="files", description="the files the run had beside its entry file ([] when none); "
@@ -168,8 +175,8 @@ EXECUTION = Model(
         ),
         "args": JsonText([], description="the command-line arguments it ran with ([] when none)"),
         "queued_at": UtcDateTime(),
-        "started_at": UtcDateTime(),
-        "finished_at": UtcDateTime(),
+        "started_at": nullable(UtcDateTime()),
+        "finished_at": nullable(UtcDateTime()),
     },
 )
 LANGUAGE_INFO = Model(
@@ -177,7 +184,7 @@ LANGUAGE_INFO = Model(
     {
         "name": fields.String(description="what `language` takes", example="cpp"),
         "display_name": fields.String(description="for pickers, with the toolchain's version", example="C++17 (g++ 12)"),
-        "version": fields.String(description="read from the toolchain; null if it did not say", example="12.2.0"),
+        "version": nullable(fields.String(description="read from the toolchain; null if it did not say", example="12.2.0")),
         "source_file": fields.String(description="the entry file's name in the working directory", example="main.cpp"),
         "extension": fields.String(example="cpp"),
         "compiles": fields.Boolean(description="true when a compile step runs first (its result is cached)"),
