@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if engine is not None:
             results["engine_exit_code"] = engine.stop()
+            server.remove_private_cgroups()
         signal.alarm(0)
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

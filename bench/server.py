@@ -1,6 +1,7 @@
 """Start and stop servers the way a user does: gunicorn with app/gunicorn_conf.py, on loopback."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,9 @@ UNTHROTTLED = 1_000_000
 PRIVATE_UID_BASE = 1_000_000
 PRIVATE_BUCKETS = 200
 PRIVATE_BUCKET_WIDTH = 2048
+# and a cgroup tree of its own, removed when the bench ends (remove_private_cgroups)
+PRIVATE_CGROUP = f"live-code-engine-bench-{os.getpid()}"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def free_port() -> int:
@@ -186,8 +190,27 @@ def private_slot_settings(workdir: Path) -> dict[str, str]:
     return {
         "ENGINE_SLOT_LOCK_DIR": json.dumps(str(workdir / "slots")),
         "ENGINE_SANDBOX_UID_BASE": json.dumps(PRIVATE_UID_BASE + bucket * PRIVATE_BUCKET_WIDTH),
-        "ENGINE_SANDBOX_CGROUP_NAME": json.dumps(f"live-code-engine-bench-{bucket}"),
+        "ENGINE_SANDBOX_CGROUP_NAME": json.dumps(PRIVATE_CGROUP),
     }
+
+
+def remove_private_cgroups(timeout: float = 5.0) -> None:
+    """Remove this bench's cgroup tree (every controller's, v1 or v2) once its engine has stopped.
+
+    Deepest first; a cgroup whose last sandbox is still exiting is busy for a moment, so this
+    tries again until timeout, and leaves what is still in use then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        trees = [tree for tree in [*CGROUP_ROOT.glob(f"*/{PRIVATE_CGROUP}"), CGROUP_ROOT / PRIVATE_CGROUP] if tree.is_dir()]
+        for tree in trees:
+            for directory in sorted((p for p in tree.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            with contextlib.suppress(OSError):
+                tree.rmdir()
+        if not any(tree.is_dir() for tree in trees) or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def engine_settings(workdir: Path, private_slots: bool) -> dict[str, str]:

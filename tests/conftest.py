@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.extensions import db
 from postgres import any_database, postgres_database, postgres_server  # noqa: F401 (fixtures, shared by every module)
 from servers import live_server  # noqa: F401 (a fixture, shared by every module)
 
@@ -35,6 +36,10 @@ def app(config) -> Iterator[Flask]:
     app = create_app(config)
     yield app
     app.extensions["engine"].runner.shutdown()
+    # the pool's SQLite connections hold ~5 descriptors per app: left open, a whole suite's apps
+    # pass 1024 and select() in the sandbox refuses them ("filedescriptor out of range")
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ ns = Namespace("languages", description="What can run here, and under which limi
 
 @ns.route("")
 class LanguageList(Resource):
-    @ns.response(200, "The installed languages", LANGUAGE_LIST)
+    @ns.response(200, "Languages with versions, limits, capabilities and templates, and the isolation in force", LANGUAGE_LIST)
     def get(self):
         """The installed languages: version, display name, entry file, default and maximum limits,
         capabilities and a starting template each."""

@@ -344,7 +344,7 @@ LANGUAGE_INFO = Model(
     {
         "name": fields.String(description="what `language` takes", example="cpp"),
         "display_name": fields.String(description="for pickers, with the toolchain's version", example="C++17 (g++ 12)"),
-        "version": fields.String(description="read from the toolchain; null if it did not say", example="12.2.0"),
+        "version": nullable(fields.String(description="read from the toolchain; null if it did not say", example="12.2.0")),
         "source_file": fields.String(description="the entry file's name in the working directory", example="main.cpp"),
         "extension": fields.String(example="cpp"),
         "compiles": fields.Boolean(description="true when a compile step runs first (its result is cached)"),
