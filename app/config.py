@@ -109,6 +109,7 @@ class Config:
     # query for all its waiters) for executions another engine process finished; in-process
     # completions wake a waiter at once
     LONG_POLL_MAX_SECONDS = 30
+    LONG_POLL_RECHECK_SECONDS = 0.1
 
     # live output: a run's chunks are coalesced into events (app/output_batching.py) so a print
     # loop cannot send the page thousands of tiny ones. An event goes out this long after the first
@@ -116,7 +117,6 @@ class Config:
     # it holds OUTPUT_EVENT_MAX_CHARS characters (the page parses each event in one piece)
     OUTPUT_FLUSH_SECONDS = 0.02
     OUTPUT_EVENT_MAX_CHARS = 16 * 1024
-    LONG_POLL_RECHECK_SECONDS = 0.1
 
     # sandbox: "bubblewrap" refuses to run code without it; "none" is for development only
     ISOLATION = "bubblewrap"
