@@ -28,6 +28,7 @@ from .grading.grader import Graded, Grader, Suite
 from .models import Execution, TestSuite, move, utcnow
 from .output_batching import Flusher, OutputBatcher
 from .sandbox import BY_NAME, Control, Interactivity, Limits, Result, Sandbox, SandboxError
+from .sandbox.limits import CANCELLED
 from .slots import SlotPool
 from .transcript import Transcript
 
@@ -574,14 +575,27 @@ class Runner:
             cpu_seconds=math.ceil(float(config["GRADE_CHECKER_TIMEOUT_SECONDS"])),
             memory_bytes=int(config["RUN_MEMORY_BYTES"]),
         )
+        # a stop (POST cancel, here or relayed from another process) ends the case under way and the rest
+        control = Control()
         grader = Grader(
             self.sandbox, language, job.source_code.encode(), suite, job.limits, slot, on_test,
-            int(config["GRADE_SHOWN_OUTPUT_BYTES"]), checker_limits,
+            int(config["GRADE_SHOWN_OUTPUT_BYTES"]), checker_limits, control,
         )
-        return grader.grade()
+        self.controls.register(job.execution_id, control)
+        try:
+            return grader.grade()
+        finally:
+            self.controls.unregister(job.execution_id)
+            control.close()
 
     def _finish_grade(self, job: Job, graded: Graded) -> None:
         grade = json.dumps(graded.grade.as_dict())
+        if graded.cancelled:
+            self._end(
+                job, models.FAILED, error=CANCELLED, execution_time_ms=graded.duration_ms,
+                compile_time_ms=graded.compile_ms, grade=grade, exit_code=None,
+            )
+            return
         if graded.compile_failure is not None:
             failure = graded.compile_failure
             self._end(

@@ -239,6 +239,31 @@ def test_the_suite_time_limit_skips_the_rest_and_says_incomplete(client):
     assert result["total"] == 6 and result["passed"] < 6
 
 
+def test_a_graded_run_can_be_cancelled_while_a_case_runs(client):
+    # every case sleeps far longer than the test waits: only the cancel can end it this soon
+    source = "import time\nprint('started', flush=True)\ntime.sleep(8)\nprint('ok')\n"
+    cases = [{"name": f"c{i}", "stdin": "", "expected_output": "ok"} for i in range(4)]
+    suite_id = suite(client, cases, time_limit_ms=10_000, total_time_limit_ms=60_000)
+    rv = client.post("/executions", json={"language": "python", "source_code": source, "test_suite_id": suite_id})
+    execution_id = rv.json["execution_id"]
+    deadline = time.monotonic() + 20
+    while client.get(f"/executions/{execution_id}").json["status"] != "RUNNING":
+        assert time.monotonic() < deadline, "the graded run never started"
+        time.sleep(0.02)
+    # the first case is under way (its sandbox started) before the stop
+    time.sleep(1.0)
+    asked = time.monotonic()
+    assert client.post(f"/executions/{execution_id}/cancel").status_code == 202
+    done = wait_terminal(client, execution_id, 30)
+    assert time.monotonic() - asked < 5, "a cancel waits for no case to end"
+    assert (done["status"], done["error"]) == ("FAILED", "cancelled"), done
+    result = done["grade"]
+    assert result["complete"] is False and result["passed"] == 0
+    assert [t["verdict"] for t in result["tests"]] == ["SKIPPED"] * 4
+    assert all("cancelled" in t["message"] for t in result["tests"])
+    assert client.post(f"/executions/{execution_id}/cancel").status_code == 409
+
+
 def test_a_compile_error_fails_the_run_and_skips_every_case(client):
     suite_id = suite(client, [{"name": "a", "stdin": "", "expected_output": "1"}, {"name": "b", "stdin": "", "expected_output": "2", "hidden": True}])
     done = grade(client, "int main( {", suite_id, language="cpp")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..sandbox import Language, Limits, Result, Sandbox, SandboxError
+from ..sandbox import Control, Language, Limits, Result, Sandbox, SandboxError
 from ..sandbox.grading import CaseOutcome, Supervisor, SupervisorLost
 from . import checkers, program_checker, verdicts
 from .checkers import Check
@@ -83,6 +83,8 @@ class Graded:
     compile_ms: int | None
     # wall time of all the cases together
     duration_ms: int
+    # stopped by POST cancel: the cases not judged by then are SKIPPED
+    cancelled: bool = False
 
 
 TestListener = Callable[[dict], None]
@@ -110,8 +112,14 @@ class Grader:
         on_test: TestListener,
         shown_output_bytes: int,
         checker_limits: Limits,
+        control: Control | None = None,
     ) -> None:
         self.sandbox = sandbox
+        # a cancel arrives here from another thread: it ends the case under way and the rest
+        self.control = control
+        self._supervisor: Supervisor | None = None
+        if control is not None:
+            control.when_cancelled(self._stop_now)
         self.language = language
         self.source = source
         self.suite = suite
@@ -132,11 +140,14 @@ class Grader:
         artifact = None
         compile_ms = None
         if self.language.compile:
-            artifact, compile_ms, failure = self.sandbox.compiled(self.language, self.source, self.slot)
+            artifact, compile_ms, failure = self.sandbox.compiled(self.language, self.source, self.slot, control=self.control)
             if failure is not None:
-                tests = [self._skipped(index, case, "Not run: the program did not compile") for index, case in enumerate(self.suite.cases)]
+                why = "Not run: the run was cancelled" if self.cancelled else "Not run: the program did not compile"
+                tests = [self._skipped(index, case, why) for index, case in enumerate(self.suite.cases)]
                 for test in tests:
                     self.on_test(public(test))
+                if self.cancelled:
+                    return Graded(self._summary(tests, complete=False), None, compile_ms, 0, cancelled=True)
                 return Graded(self._summary(tests, complete=False), failure, compile_ms, 0)
         started = time.monotonic()
         try:
@@ -147,11 +158,25 @@ class Grader:
                 artifact.release()
         # a program checker needs the slot the learner's sandbox held: it runs once all cases ran
         for index, outcome in to_check:
-            tests[index] = self._checked_by_program(index, self.suite.cases[index], outcome)
+            if self.cancelled:
+                tests[index] = self._skipped(index, self.suite.cases[index], "Not run: the run was cancelled")
+            else:
+                tests[index] = self._checked_by_program(index, self.suite.cases[index], outcome)
             self.on_test(public(tests[index]))
         complete = all(test["verdict"] != verdicts.SKIPPED for test in tests)
         duration_ms = int((time.monotonic() - started) * 1000)
-        return Graded(self._summary(tests, complete), None, compile_ms, duration_ms)
+        return Graded(self._summary(tests, complete), None, compile_ms, duration_ms, cancelled=self.cancelled)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.control is not None and self.control.cancelled
+
+    def _stop_now(self) -> None:
+        # the cancelling thread: the case under way ends (its supervisor's sandbox dies), and the
+        # loop skips the rest
+        supervisor = self._supervisor
+        if supervisor is not None:
+            supervisor.kill()
 
     def _run_cases(self, build_dir: object, started: float) -> tuple[list[dict], list[tuple[int, CaseOutcome]]]:
         tests: list[dict] = []
@@ -160,8 +185,9 @@ class Grader:
         try:
             for index, case in enumerate(self.suite.cases):
                 remaining = self.total_seconds - (time.monotonic() - started)
-                if remaining <= 0:
-                    test = self._skipped(index, case, "Not run: the suite's total time limit was reached")
+                if self.cancelled or remaining <= 0:
+                    why = "the run was cancelled" if self.cancelled else "the suite's total time limit was reached"
+                    test = self._skipped(index, case, f"Not run: {why}")
                     tests.append(test)
                     self.on_test(public(test))
                     continue
@@ -170,7 +196,10 @@ class Grader:
                     if supervisor is None or not supervisor.alive:
                         if supervisor is not None:
                             supervisor.close()
-                        supervisor = self._start_supervisor(build_dir)
+                        supervisor = self._supervisor = self._start_supervisor(build_dir)
+                        if self.cancelled:
+                            # the cancel came while it started: nothing killed it
+                            supervisor.kill()
                     try:
                         outcome = supervisor.run_case(
                             index, case.stdin.encode(), min(self.case_seconds, remaining),
@@ -178,8 +207,15 @@ class Grader:
                         )
                         break
                     except SupervisorLost:
+                        if self.cancelled:
+                            break
                         # it died between cases (never while this one ran): a fresh sandbox runs it
                         continue
+                if self.cancelled:
+                    test = self._skipped(index, case, "Not run: the run was cancelled")
+                    tests.append(test)
+                    self.on_test(public(test))
+                    continue
                 if outcome is None:
                     outcome = CaseOutcome(None, signal.SIGKILL, b"", b"", 0, 0, 0, supervisor_lost=True)
                 failed = self._limit_verdict(outcome)
@@ -191,6 +227,7 @@ class Grader:
                 tests.append(test)
                 self.on_test(public(test))
         finally:
+            self._supervisor = None
             if supervisor is not None:
                 supervisor.close()
         return tests, to_check

@@ -234,11 +234,16 @@ class Sandbox:
         return replace(result, compile_ms=compile_ms)
 
     def compiled(
-        self, language: Language, source: bytes, slot: int, files: tuple[tuple[str, bytes], ...] = ()
+        self,
+        language: Language,
+        source: bytes,
+        slot: int,
+        files: tuple[tuple[str, bytes], ...] = (),
+        control: Control | None = None,
     ) -> tuple[Artifact | None, int, Result | None]:
         """Compile a program once through the cache (graded runs reuse it for every case); the caller
         releases the artifact when done with it. See _compiled."""
-        return self._compiled(language, source, files, slot)
+        return self._compiled(language, source, files, slot, control)
 
     def _compiled(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -40,6 +41,8 @@ class Control:
         self.stop_reason = "cancelled"
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
+        # called by the cancelling thread: for a run not driven by drive() (a graded run's supervisor)
+        self._on_cancel: list[Callable[[], None]] = []
 
     @property
     def interactive(self) -> bool:
@@ -92,7 +95,18 @@ class Control:
             if not self._cancelled:
                 self.stop_reason = reason
             self._cancelled = True
+            callbacks = list(self._on_cancel)
         self._wake()
+        for callback in callbacks:
+            callback()
+
+    def when_cancelled(self, callback: Callable[[], None]) -> None:
+        """Call callback once a stop is asked (from the thread that asks it), or now if one was."""
+        with self._lock:
+            self._on_cancel.append(callback)
+            cancelled = self._cancelled
+        if cancelled:
+            callback()
 
     def take(self) -> tuple[bytes, bool, bool]:
         """(stdin that arrived since the last take, end of input, cancelled), emptying the wake-up pipe."""

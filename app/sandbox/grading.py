@@ -255,6 +255,13 @@ class Supervisor:
         except (OSError, ValueError):
             return ""
 
+    def kill(self) -> None:
+        """End the sandbox's processes now, from any thread: the case under way ends as lost, and
+        the thread running it closes the rest (close())."""
+        running = self._running
+        if running is not None:
+            running.stop()
+
     @property
     def alive(self) -> bool:
         return self._control is not None
