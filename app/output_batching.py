@@ -112,55 +112,6 @@ class Flusher:
         batcher.flush_due(batch)
 
     def close(self) -> None:
-        """Publish whatever is held (call before the run's final event)."""
-        with self._lock:
-            self._flush_locked()
-
-    def flush_due(self, batch: int) -> None:
-        """The flusher's call: publish the batch the deadline was set for, if it is still held."""
-        with self._lock:
-            if batch == self._batch:
-                self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if not self._pieces:
-            return
-        stream, text = self._stream, "".join(self._pieces)
-        self._pieces, self._chars, self._stream = [], 0, None
-        self._batch += 1
-        self._publish(stream, text)
-
-
-class Flusher:
-    """One daemon thread publishing held output when its deadline comes, for every run of the process."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._due: list[tuple[float, int, OutputBatcher, int]] = []
-        # ties on the deadline are ordered by arrival, never by comparing batchers
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def schedule(self, when: float, batcher: OutputBatcher, batch: int) -> None:
-        with self._condition:
-            if self._closed:
-                # no thread any more: publish now rather than never
-                when = 0.0
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._flush_forever, name="output-flusher", daemon=True)
-                self._thread.start()
-            elif self._closed:
-                closed = True
-            if not self._closed:
-                heapq.heappush(self._due, (when, next(self._order), batcher, batch))
-                if self._due[0][2] is batcher and self._due[0][3] == batch:
-                    self._condition.notify()
-                return
-        if closed:
-            batcher.flush_due(batch)
-
-    def close(self) -> None:
         """Publish what is still held, and end the thread (a runner shutting down)."""
         with self._condition:
             self._closed = True
