@@ -1,39 +1,8 @@
 """The editor's learner aids in headless Chromium against a real gunicorn: squiggles and problems, history and restore."""
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
-import pytest
-from live_server import Server, call, gunicorn
-from test_editor_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, STEP_MS, editor_text, saved, sync_api
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    with gunicorn(tmp_path_factory.mktemp("aids-server")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if sync_api is None or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"needs playwright and {CHROMIUM} (make install)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(STEP_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
+from live_server import Server, call
+from test_editor_browser import OUTPUT, browser, editor_text, page, saved, server, sync_api  # noqa: F401 (fixtures)
 
 
 def open_session(server: Server, page, source: str) -> dict:
