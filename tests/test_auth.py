@@ -43,8 +43,10 @@ def bearer(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
 
 
-ALICE = bearer(token("alice"))
-BOB = bearer(token("bob"))
+# made when the suite is collected and used by tests that may run many minutes later (other
+# modules import them): good for the length of any suite run
+ALICE = bearer(token("alice", expires_in=6 * 3600))
+BOB = bearer(token("bob", expires_in=6 * 3600))
 
 
 @pytest.fixture
