@@ -208,6 +208,34 @@ def test_a_process_that_leaves_its_case_does_not_live_into_the_next(client):
     assert [t["verdict"] for t in result["tests"]] == ["PASSED", "PASSED"], result
 
 
+def test_a_hidden_cases_input_does_not_reach_the_next_case_through_ipc(client):
+    # the cases share the sandbox's IPC namespace: what the hidden case stores there must be gone
+    source = (
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "libc.shmat.restype = ctypes.c_void_p\n"
+        "word = sys.stdin.read().strip()\n"
+        "ident = libc.shmget(4242, 4096, 0o1600 if word else 0o600)\n"
+        "if word:\n"
+        "    ctypes.memmove(libc.shmat(ident, None, 0), word.encode(), len(word))\n"
+        "    print('stored')\n"
+        "else:\n"
+        "    print('left' if ident >= 0 else 'nothing', ctypes.string_at(libc.shmat(ident, None, 0)).decode() if ident >= 0 else '')\n"
+        "mq = libc.mq_open(b'/leak', os.O_RDONLY)\n"
+        "print('mq', mq, ctypes.get_errno())\n"
+    )
+    cases = [
+        {"name": "hidden", "stdin": SECRET_IN, "expected_output": "stored", "hidden": True},
+        {"name": "visible", "stdin": "", "expected_output": "nothing"},
+    ]
+    result = grade(client, source, suite(client, cases))["grade"]
+    visible = result["tests"][1]
+    assert SECRET_IN not in json.dumps(result), result
+    assert visible["actual_output"].startswith("nothing"), visible
+    # POSIX queues cannot be emptied between cases: the filter refuses them (ENOSYS)
+    assert "mq -1 38" in visible["actual_output"], visible
+
+
 def test_a_program_that_stops_its_supervisor_times_out_and_the_rest_go_on(client):
     # SIGSTOP: the supervisor cannot end the case; the engine's own deadline ends the sandbox
     source = (

@@ -187,6 +187,7 @@ def run_case(header, fds):
         sweep()
     for path in SCRATCH:
         wipe(path)
+    clear_ipc()
     return {
         "index": index,
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
@@ -221,6 +222,27 @@ def sweep():
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.001)
+
+
+IPC_RMID = 0
+
+
+def clear_ipc():
+    """Remove every System V segment, semaphore set and message queue a case made: the cases share
+    this sandbox's IPC namespace, and what a hidden case read must not reach the next case."""
+    removers = (
+        ("shm", lambda ident: LIBC.shmctl(ident, IPC_RMID, None)),
+        ("sem", lambda ident: LIBC.semctl(ident, 0, IPC_RMID)),
+        ("msg", lambda ident: LIBC.msgctl(ident, IPC_RMID, None)),
+    )
+    for kind, remove in removers:
+        try:
+            with open("/proc/sysvipc/" + kind) as table:
+                rows = table.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            remove(int(row.split()[1]))
 
 
 def kill_group(pid):
