@@ -104,19 +104,26 @@ class WarmPool:
         """A ready warm sandbox for language started with exactly these limits, or None."""
         with self._lock:
             queue = self._ready.get(language.name)
-            while queue:
+            died = False
+            while queue and queue[0].process.poll() is not None:
+                # died waiting: the refill thread ends it and starts another, off this request's path
+                self._used.append(queue.popleft())
+                died = True
+            # every sandbox of a language is started with its default limits: a run that asks for
+            # others (its own limits) starts cold and leaves them for the runs that fit
+            if queue and queue[0].limits == limits:
                 warm = queue.popleft()
-                if warm.limits == limits and warm.process.poll() is None:
-                    # no refill yet: starting a sandbox now would take CPU from this very run;
-                    # finished() asks for one once the result is out
-                    self.hits += 1
-                    if not queue:
-                        self._hurry.set()
-                    return warm
-                self._retire(warm)
+                # no refill yet: starting a sandbox now would take CPU from this very run;
+                # finished() asks for one once the result is out
+                self.hits += 1
+                if not queue:
+                    self._hurry.set()
+                return warm
             if language.name in self.sizes:
                 self.misses += 1
-            return None
+        if died:
+            self._wanted.set()
+        return None
 
     def finished(self, warm: Warm) -> None:
         """Hand a used warm sandbox back: the refill thread ends it and starts a replacement,
