@@ -80,6 +80,10 @@ def test_the_list_pages_newest_first_with_a_total(client):
     assert client.get(f"/code-sessions/{session_id}/revisions?limit=0").status_code == 400
     assert client.get("/code-sessions/nope/revisions").status_code == 404
     assert client.get(f"/code-sessions/{session_id}/revisions/99").status_code == 404
+    # past the database's integers: names nothing, like any other unknown revision
+    huge = 10**20
+    assert client.get(f"/code-sessions/{session_id}/revisions/{huge}").status_code == 404
+    assert client.post(f"/code-sessions/{session_id}/revisions/{huge}/restore", json={}).status_code == 404
     assert client.patch(f"/code-sessions/{session_id}", json={"source_code": "x", "reason": "restore"}).status_code == 422
 
 

@@ -259,6 +259,9 @@ def pin_for_run(session_id: str) -> tuple[int, str, str | None]:
         with db.engine.begin() as connection:
             _begin_immediate(connection)
             session = connection.execute(_SESSION_NOW, {"of_session": session_id}).first()
+            if session is None:
+                # deleted since the caller found it
+                raise APIError("not_found", f"No code session {session_id}.", 404)
             head = connection.execute(_HEAD, {"of_session": session_id}).first()
             if head is not None and head.source_code is None:
                 _seal(connection, session_id, head.id, models.RUN)
@@ -296,10 +299,16 @@ def page(session: CodeSession, limit: int, offset: int) -> tuple[list[RevisionVi
     return [view(row, session) for row in rows], total
 
 
+# revision numbers are the database's integers: a larger one in a URL names nothing
+MAX_REVISION = 2**31 - 1
+
+
 def get(session: CodeSession, number: int) -> RevisionView:
-    revision = db.session.scalar(
-        select(CodeRevision).where(CodeRevision.session_id == session.id, CodeRevision.revision == number)
-    )
+    revision = None
+    if 1 <= number <= MAX_REVISION:
+        revision = db.session.scalar(
+            select(CodeRevision).where(CodeRevision.session_id == session.id, CodeRevision.revision == number)
+        )
     if revision is None:
         raise APIError("not_found", f"The session has no revision {number} (or it is past retention).", 404)
     return view(revision, session)
