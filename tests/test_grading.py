@@ -97,6 +97,13 @@ def test_a_traceback_reads_as_in_a_cold_run(client, run_code):
     assert graded["message"].endswith(cold["stderr"].strip()), (graded["message"], cold["stderr"])
 
 
+def test_a_case_finds_its_own_folder_first_on_sys_path_as_a_cold_run_does(client, run_code):
+    source = "import os, sys\nprint(sys.path[0] == os.getcwd())\n"
+    assert run_code(source)["stdout"] == "True\n"
+    graded = grade(client, source, suite(client, [{"name": "one", "stdin": "", "expected_output": "True"}]))["grade"]
+    assert graded["tests"][0]["verdict"] == "PASSED", graded
+
+
 def test_hidden_cases_never_show_their_input_or_output(client, app, capfd):
     # the program looks for the hidden data wherever it could reach before its case runs
     source = f"""\

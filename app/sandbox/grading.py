@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# the supervisor's interpreter: the same one, with the same flags, a cold Python run gets
+# the supervisor's interpreter: the one a cold Python run gets, isolated (-I): its sys.path has no
+# folder a program can write, and each Python case puts its own folder first, as a cold run has it
 SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_SOURCE)
 # how long the supervisor may take to start before the sandbox counts as broken
 START_TIMEOUT_SECONDS = 10.0

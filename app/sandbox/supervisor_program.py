@@ -62,9 +62,12 @@ def wipe(path):
 
 
 def run_python(case_dir):
-    """In the case's process: run the program as `python3 -I -u -B main.py` would, then exit."""
+    """In the case's process: run the program as a cold run's `python3 -E -s -u -B main.py` would, then exit."""
     for name in [name for name in sys.modules if name not in _BASELINE]:
         del sys.modules[name]
+    # the script's folder comes first, as in a cold run; the supervisor itself (-I) never had it,
+    # so it imports nothing a program wrote
+    sys.path.insert(0, case_dir)
     path = os.path.join(case_dir, SOURCE_NAME)
     main = type(sys)("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
