@@ -244,6 +244,10 @@ class Runner:
             lane.pool.shutdown(wait=True)
         # every run has ended and published what it held: the flusher has nothing left to do
         self._output_flusher.close()
+        diagnostics = self.app.extensions.get("diagnostics")
+        if diagnostics is not None:
+            # the linters' slot files, held open since the first check
+            diagnostics.slots.close()
         self._watcher_stop.set()
         if self._watcher.is_alive():
             self._watcher.join(timeout)
@@ -543,6 +547,10 @@ class Runner:
             on_output("stdin", job.stdin)
         files = {name: content.encode() for name, content in job.files.items()}
         self.controls.register(job.execution_id, control)
+        if job.interactive and self._stopping.is_set():
+            # claimed as the shutdown began, after it stopped the interactive runs it knew: this
+            # one would wait on a learner for minutes while the shutdown waits on it
+            control.cancel(INTERRUPTED)
         try:
             return self.sandbox.run(
                 language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output, files, job.args,
