@@ -195,8 +195,10 @@ class Config:
     # a visible case's actual output is shown up to this many bytes (the cap of the output itself
     # is OUTPUT_LIMIT_BYTES, as for a run)
     GRADE_SHOWN_OUTPUT_BYTES = 8 * 1024
-    # a checker program's wall time per case
+    # a checker program's wall time per case, and for all the cases of a graded run together (the
+    # cases it does not reach are SKIPPED): a run's claim must cover its checking too
     GRADE_CHECKER_TIMEOUT_SECONDS = 5.0
+    GRADE_CHECKER_TOTAL_SECONDS = 60.0
 
     RESTX_MASK_SWAGGER = False
     RESTX_ERROR_404_HELP = False

@@ -458,7 +458,9 @@ class Runner:
         if language is not None and language.compile:
             compile_seconds = self.sandbox.settings.compile_limits.raised(language.compile_limit_overrides).timeout_seconds
         if job.kind == models.GRADE:
-            return float(self.app.config["GRADE_MAX_TOTAL_TIME_LIMIT_MS"]) / 1000 + compile_seconds
+            config = self.app.config
+            grading = float(config["GRADE_MAX_TOTAL_TIME_LIMIT_MS"]) / 1000 + float(config["GRADE_CHECKER_TOTAL_SECONDS"])
+            return grading + compile_seconds
         if job.interactive:
             return self.interactivity.total_seconds + compile_seconds
         return job.limits.timeout_seconds + compile_seconds
@@ -588,6 +590,7 @@ class Runner:
         grader = Grader(
             self.sandbox, language, job.source_code.encode(), suite, job.limits, slot, on_test,
             int(config["GRADE_SHOWN_OUTPUT_BYTES"]), checker_limits, control,
+            float(config["GRADE_CHECKER_TOTAL_SECONDS"]),
         )
         self.controls.register(job.execution_id, control)
         try:

@@ -113,6 +113,7 @@ class Grader:
         shown_output_bytes: int,
         checker_limits: Limits,
         control: Control | None = None,
+        checker_total_seconds: float = 60.0,
     ) -> None:
         self.sandbox = sandbox
         # a cancel arrives here from another thread: it ends the case under way and the rest
@@ -127,6 +128,7 @@ class Grader:
         self.on_test = on_test
         self.shown_output_bytes = shown_output_bytes
         self.checker_limits = checker_limits
+        self.checker_total_seconds = checker_total_seconds
         self.case_seconds = suite.time_limit_ms / 1000
         self.total_seconds = suite.total_time_limit_ms / 1000
         memory = suite.memory_limit_bytes or limits.memory_bytes
@@ -157,9 +159,12 @@ class Grader:
                 # eviction may take it from now on
                 artifact.release()
         # a program checker needs the slot the learner's sandbox held: it runs once all cases ran
+        checking_ends = time.monotonic() + self.checker_total_seconds
         for index, outcome in to_check:
             if self.cancelled:
                 tests[index] = self._skipped(index, self.suite.cases[index], "Not run: the run was cancelled")
+            elif time.monotonic() >= checking_ends:
+                tests[index] = self._skipped(index, self.suite.cases[index], "Not judged: the checker's time ran out")
             else:
                 tests[index] = self._checked_by_program(index, self.suite.cases[index], outcome)
             self.on_test(public(tests[index]))
