@@ -12,12 +12,9 @@ from .config import Config
 from .events import Hub
 from .runner import Runner
 from .sandbox import Sandbox, Settings, installed
-from .slots import SlotPool
+from .slots import WARM_SLOT_FIRST, SlotPool, check_ranges
 
 log = logging.getLogger(__name__)
-
-# warm sandboxes take their slots (uid and cgroup) from a range of their own
-WARM_SLOT_FIRST = 1000
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             "sqlite:///" + os.path.join(app.instance_path, "engine.db")
         )
     logs.init_app(app)
+    config = app.config
+    check_ranges(int(config["RUN_SLOTS"]), int(config["INTERACTIVE_RUN_SLOTS"]), int(config["WARM_SLOTS"]), int(config["DIAGNOSTICS_SLOTS"]))
 
     extensions.init_app(app)
     errors.init_app(app)

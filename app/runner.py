@@ -28,8 +28,8 @@ from .grading.grader import Graded, Grader, Suite
 from .models import Execution, TestSuite, move, utcnow
 from .output_batching import Flusher, OutputBatcher
 from .sandbox import BY_NAME, Control, Interactivity, Limits, Result, Sandbox, SandboxError
-from .sandbox.limits import CANCELLED
-from .slots import SlotPool
+from .sandbox.limits import CANCELLED, INTERRUPTED
+from .slots import INTERACTIVE_SLOT_FIRST, SlotPool
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,6 @@ SERVED_FORGET_SECONDS = 600.0
 # ids per watcher query (SQLite allows a few thousand bound parameters)
 WATCH_BATCH = 500
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
-# interactive runs take their slots (uid and cgroup) from a range of their own: batch slots are
-# 0.., warm ones 1000..; uid = SANDBOX_UID_BASE + slot, and a bench engine's private base is
-# 2000 above the default one, so 2000.. would share its uids (and its clear_slot would kill ours)
-INTERACTIVE_SLOT_FIRST = 500
-# why a run ended when its engine stopped under it
-INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -686,7 +680,7 @@ class Runner:
                     continue
             elif not ((lease is not None and lease < now) or _claimer_is_dead(claimed_by)):
                 continue
-            if move(execution_id, models.FAILED, finished_at=now, error="interrupted", lease_expires_at=None):
+            if move(execution_id, models.FAILED, finished_at=now, error=INTERRUPTED, lease_expires_at=None):
                 self.hub.publish(execution_id, "final", models.FAILED)
                 metrics.execution_moved(execution_id, models.FAILED)
                 reaped += 1

@@ -11,6 +11,25 @@ import threading
 from pathlib import Path
 
 
+# each pool of slots takes a range of its own (a slot owns uid SANDBOX_UID_BASE + slot and the
+# cgroup slot-N, so two pools must never share one): runs from 0, then these; a count that would
+# run into the next range is refused at start (check_ranges)
+INTERACTIVE_SLOT_FIRST = 500
+WARM_SLOT_FIRST = 1000
+DIAGNOSTICS_SLOT_FIRST = 2000
+# the width every range must fit in, past the last one too (a bench engine's private uid buckets)
+RANGE_END = 2048
+
+
+def check_ranges(runs: int, interactive: int, warm: int, diagnostics: int) -> None:
+    """Refuse slot counts that would make two pools share slots (and so uids and cgroups)."""
+    ranges = (("RUN_SLOTS", 0, runs), ("INTERACTIVE_RUN_SLOTS", INTERACTIVE_SLOT_FIRST, interactive),
+              ("WARM_SLOTS", WARM_SLOT_FIRST, warm), ("DIAGNOSTICS_SLOTS", DIAGNOSTICS_SLOT_FIRST, diagnostics))
+    for (name, first, count), (_, next_first, _) in zip(ranges, [*ranges[1:], ("", RANGE_END, 0)]):
+        if not 0 <= count <= next_first - first:
+            raise ValueError(f"{name}={count} does not fit its slot range ({first} to {next_first - 1})")
+
+
 class SlotPool:
     def __init__(self, directory: str | Path, count: int, first: int = 0) -> None:
         self.directory = Path(directory)

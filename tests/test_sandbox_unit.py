@@ -11,7 +11,8 @@ import pytest
 
 from app.config import Config
 from app.sandbox import BY_NAME, Limits, Sandbox
-from app.slots import SlotPool
+from app import create_app
+from app.slots import SlotPool, check_ranges
 
 MiB = 1024 * 1024
 LIMITS = Limits(
@@ -217,3 +218,11 @@ def test_back_to_back_runs_in_one_slot_each_get_the_whole_process_limit(sandbox,
     results = [sandbox.run(PYTHON, b'print("ok")', b"", limits, slot) for _ in range(8)]
 
     assert [r.reason for r in results] == [None] * 8, [r.stderr for r in results if r.reason]
+
+
+def test_slot_counts_that_would_share_slots_between_pools_are_refused_at_start(config):
+    # each pool's slots own uids and cgroups: an overlap would let one pool's clearing kill another's runs
+    check_ranges(2, 8, 16, 2)
+    for field, count in (("RUN_SLOTS", 501), ("INTERACTIVE_RUN_SLOTS", 501), ("WARM_SLOTS", 1001), ("DIAGNOSTICS_SLOTS", 49)):
+        with pytest.raises(ValueError, match=field):
+            create_app({**config, field: count, "RUNNER_ENABLED": False})

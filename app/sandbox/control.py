@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .limits import CANCELLED
+
 
 @dataclass(frozen=True)
 class Interactivity:
@@ -37,8 +39,8 @@ class Control:
         self._ready = bytearray()
         self._eof = False
         self._cancelled = False
-        # why the stop: "cancelled" (asked for by the learner), or "interrupted" (the engine stops)
-        self.stop_reason = "cancelled"
+        # why the stop: cancelled (asked for by the learner), or interrupted (the engine stops)
+        self.stop_reason = CANCELLED
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
         # called by the cancelling thread: for a run not driven by drive() (a graded run's supervisor)
@@ -89,7 +91,7 @@ class Control:
                 return False
         return self.send(seq, data, eof)
 
-    def cancel(self, reason: str = "cancelled") -> None:
+    def cancel(self, reason: str = CANCELLED) -> None:
         """Ask the driver to kill the program; it ends with reason as its error."""
         with self._lock:
             if not self._cancelled:

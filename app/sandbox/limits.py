@@ -49,6 +49,8 @@ COMPILE_ERROR = "compile_error"
 SANDBOX_ERROR = "sandbox_error"
 # stopped on request (POST /executions/{id}/cancel)
 CANCELLED = "cancelled"
+# the engine stopped it: its process went away (reaped by another), or it shut down under an interactive run
+INTERRUPTED = "interrupted"
 # an interactive run waited for input this long with none coming
 INPUT_IDLE_LIMIT = "input_idle_limit"
 # an interactive run reached its whole-length limit (waiting for input included)

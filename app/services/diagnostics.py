@@ -10,12 +10,9 @@ from flask import current_app
 from .. import catalog
 from ..sandbox import Language, Limits
 from ..sandbox.linters import BUSY, UNAVAILABLE, Linter, LintResult, lint, linters
-from ..slots import SlotPool
+from ..slots import DIAGNOSTICS_SLOT_FIRST, SlotPool
 from .executions import check_size, engine
 
-# diagnostics take their slots (uid and cgroup) from a range of their own: runs and warm
-# sandboxes use 0.. and 1000..
-DIAGNOSTICS_SLOT_FIRST = 2000
 SLOT_POLL_SECONDS = 0.005
 
 

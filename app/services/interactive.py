@@ -16,9 +16,8 @@ from ..db_retry import retrying
 from ..errors import APIError
 from ..extensions import db
 from ..models import Execution, ExecutionStdin
+from ..sandbox.limits import CANCELLED
 from . import executions
-
-CANCELLED = "cancelled"
 
 
 def cancel(execution_id: str) -> Execution:
