@@ -66,6 +66,17 @@ def test_java_errors_come_from_javac(client):
     assert (answer["diagnostics"][0]["line"], answer["diagnostics"][0]["column"]) == (3, 32)
 
 
+def test_a_multi_file_program_is_checked_with_its_other_files_beside_it(client):
+    source = '#include "util.h"\nint main() { return twice(2) == 4 ? 0 : 1; }\n'
+    alone = client.post("/diagnostics", json={"language": "cpp", "source_code": source}).json
+    assert any("util.h" in item["message"] for item in alone["diagnostics"]), alone
+    header = {"util.h": "inline int twice(int x) { return 2 * x; }\n"}
+    together = client.post("/diagnostics", json={"language": "cpp", "source_code": source, "files": header}).json
+    assert (together["status"], together["diagnostics"]) == ("ok", []), together
+    bad = client.post("/diagnostics", json={"language": "cpp", "source_code": source, "files": {"../x.h": ""}})
+    assert (bad.status_code, bad.json["error"]) == (422, "invalid_file_name")
+
+
 def test_bad_requests_are_4xx(client, app):
     rv = client.post("/diagnostics", json={"language": "cobol", "source_code": "x"})
     assert rv.status_code == 422 and rv.json["error"] == "unknown_language"

@@ -5,7 +5,7 @@ from flask_restx import Namespace, Resource, fields
 
 from ..services import diagnostics
 from . import payload
-from .schemas import CODE, ERROR, LANGUAGE
+from .schemas import CODE, ERROR, FILES, LANGUAGE
 
 PATH = "/diagnostics"
 ns = Namespace("diagnostics", description="Problems in code before it runs (ruff, oxlint, g++ -fsyntax-only, javac)")
@@ -17,6 +17,8 @@ DIAGNOSTICS_REQUEST = {
     "properties": {
         "language": LANGUAGE,
         "source_code": {**CODE, "description": "program text; at most DIAGNOSTICS_SOURCE_MAX_BYTES (64 KiB) as UTF-8"},
+        "files": {**FILES, "description": "the program's other files, as a run has them: the entry file is checked "
+                  "with them beside it (its #include and imports resolve)"},
     },
 }
 DIAGNOSTIC = ns.model(
@@ -58,4 +60,4 @@ class DiagnosticsCheck(Resource):
     def post(self):
         """Check code without running it: the problems its language's linter or compiler reports."""
         body = payload.json_body(DIAGNOSTICS_REQUEST)
-        return ns.marshal(diagnostics.check(body["language"], body["source_code"]), DIAGNOSTICS)
+        return ns.marshal(diagnostics.check(body["language"], body["source_code"], body.get("files")), DIAGNOSTICS)

@@ -11,6 +11,7 @@ from .. import catalog
 from ..sandbox import Language, Limits
 from ..sandbox.linters import BUSY, UNAVAILABLE, Linter, LintResult, lint, linters
 from ..slots import DIAGNOSTICS_SLOT_FIRST, SlotPool
+from . import programs
 from .executions import check_size, engine
 
 SLOT_POLL_SECONDS = 0.005
@@ -41,10 +42,12 @@ def checker() -> Checker:
         return extensions["diagnostics"]
 
 
-def check(language_name: str, source_code: str) -> LintResult:
-    """The diagnostics of source_code; an unknown language is a 422, a tool that cannot answer an empty list with a status."""
+def check(language_name: str, source_code: str, files: dict[str, str] | None = None) -> LintResult:
+    """The diagnostics of source_code, with the program's other files beside it; an unknown language
+    is a 422, a tool that cannot answer an empty list with a status."""
     language = catalog.language_named(language_name)
     check_size("source_code", source_code, "DIAGNOSTICS_SOURCE_MAX_BYTES")
+    others = {name: content.encode() for name, content in programs.check_files(files, language).items()}
     parts = checker()
     linter = parts.linters.get(language.name)
     sandbox = engine().sandbox
@@ -60,7 +63,7 @@ def check(language_name: str, source_code: str) -> LintResult:
             parts.cleared.add(slot)
 
         def run(command: Language, source: bytes, stdin: bytes, limits: Limits):  # noqa: ANN202
-            return sandbox.run(command, source, stdin, limits, slot)
+            return sandbox.run(command, source, stdin, limits, slot, files=others)
 
         return lint(run, linter, source_code)
     finally:
