@@ -32,7 +32,8 @@ class Config:
 
     # fairness and backpressure per client (docs/reliability.md); 0 turns a limit off
     # runs a session may start in any 60 s window; past it POST run gets 429 + Retry-After
-    RUNS_PER_MINUTE_PER_SESSION = 10
+    # (a learner who fixes and runs, fixes and runs, reaches ten a minute: 30 leaves them working)
+    RUNS_PER_MINUTE_PER_SESSION = 30
     # runs of one session QUEUED or RUNNING at once; one noisy tab cannot fill the queue
     ACTIVE_RUNS_PER_SESSION = 2
     # history kept per session; adding one past it deletes the session's oldest finished runs

@@ -225,7 +225,7 @@ def test_the_tests_panel_shows_each_verdict_and_how_many_hidden_tests_passed(ser
     assert page.locator("#tests-list li").count() == 4
     assert page.locator("#tests-summary").inner_text().startswith("2 of 4 passed")
     assert "1 of 2 hidden tests passed" in page.locator("#tests-summary").inner_text()
-    verdicts = page.locator("#tests-list .verdict").evaluate_all("(nodes) => nodes.map((n) => n.dataset.verdict)")
+    verdicts = page.locator("#tests-list .test-verdict").evaluate_all("(nodes) => nodes.map((n) => n.dataset.verdict)")
     assert verdicts == ["PASSED", "WRONG_ANSWER", "PASSED", "WRONG_ANSWER"]
     # the visible failure shows its input and outputs; the hidden one shows nothing of its own
     failed = page.locator('#tests-list li[data-index="1"]')

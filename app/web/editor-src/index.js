@@ -145,7 +145,10 @@ export function createTerminal({ parent, dark = true, onData = null, scrollback 
 
 function terminalTheme(dark) {
   return dark
-    ? { background: "#0f1420", foreground: "#e6e9ef", cursor: "#e6e9ef", selectionBackground: "#3a4a6b" }
+    // ANSI colours readable on the dark pane (xterm's own red, #cd3131, is 3.6:1 there; this one 7.3:1):
+    // stderr and tracebacks are what a learner most needs to read
+    ? { background: "#0f1420", foreground: "#e6e9ef", cursor: "#e6e9ef", selectionBackground: "#3a4a6b",
+        red: "#ff7b72", brightRed: "#ffa198", green: "#7ee787", yellow: "#e3b341", blue: "#79c0ff" }
     : { background: "#fbfcfd", foreground: "#1d2330", cursor: "#1d2330", selectionBackground: "#c6d7f5",
         red: "#b42318", green: "#1d7a3a", yellow: "#8a5a00", blue: "#2457c5", brightBlack: "#5f6b7a" };
 }

@@ -57,7 +57,8 @@
     historyToggle: $("history-toggle"), lintState: $("lint-state"), panel: $("revisions-panel"),
     revisions: $("revisions"), title: $("revision-title"), restore: $("restore"), diff: $("revision-diff"),
   };
-  const state = { lintTimer: null, lintSeq: 0, refreshTimer: null, selected: null, diffTimer: null };
+  // the list shows the last run's errors (editor.js parses them) above the linter's findings
+  const state = { lintTimer: null, lintSeq: 0, refreshTimer: null, selected: null, diffTimer: null, lint: [], note: "", run: [] };
 
   async function api(method, path, body) {
     const response = await fetch(path, {
@@ -100,19 +101,28 @@
     } catch (error) {
       if (seq !== state.lintSeq) return;
       window.LiveEditor.setProblems("diagnostics", []);
-      showProblems([], error.status === 413 ? "Too long to check as you type." : "Checks are unavailable right now.");
+      showLint([], error.status === 413 ? "Too long to check as you type." : "Checks are unavailable right now.");
       return;
     }
     // an answer for text the learner has changed since would put squiggles in the wrong places
     if (seq !== state.lintSeq || hooks.editor.getCode() !== code) return;
     window.LiveEditor.setProblems("diagnostics", answer.diagnostics.map(asProblem));
-    showProblems(answer.diagnostics, answer.status === "ok" ? "" : UNCHECKED[answer.status] || "");
+    showLint(answer.diagnostics, answer.status === "ok" ? "" : UNCHECKED[answer.status] || "");
     ui.lintState.dataset.status = answer.status;
     // a busy or slow moment passes: check the same text again once, unless the learner types first
     if (RETRIED.includes(answer.status) && !retry) scheduleLint(LINT_RETRY_MS, true);
   }
 
-  function showProblems(items, note) {
+  function showLint(items, note) {
+    state.lint = items;
+    state.note = note;
+    showProblems();
+  }
+
+  function showProblems() {
+    const runErrors = state.run.filter((item) => item.severity === "error").map((item) => ({ ...item, source: "last run" }));
+    const items = [...runErrors, ...state.lint];
+    const note = state.note;
     ui.problems.textContent = "";
     ui.problemsCount.textContent = String(items.length);
     ui.problemsCount.dataset.severity = items.some((d) => d.severity === "error") ? "error" : items.length ? "warning" : "";
@@ -124,7 +134,7 @@
       button.type = "button";
       const where = document.createElement("span");
       where.className = "where";
-      where.textContent = `${item.line}:${item.column}`;
+      where.textContent = item.column ? `${item.line}:${item.column}` : `${item.line}`;
       const message = document.createElement("span");
       message.className = "message";
       message.textContent = item.message;
@@ -300,6 +310,11 @@
     refreshSoon();
   });
   document.addEventListener("engine:saved", refreshSoon);
+  document.addEventListener("engine:problems", (event) => {
+    if (event.detail.source !== "run") return;
+    state.run = event.detail.problems;
+    showProblems();
+  });
   // a run pins the revision it ran: the timeline shows it
   const run = document.getElementById("run");
   if (run) run.addEventListener("click", refreshSoon);

@@ -24,7 +24,10 @@
     cpp: (v) => `C++17 (g++ ${major(v)})`,
     java: (v) => `Java ${major(v)}`,
   };
-  const SHORT = { python: "Python", javascript: "JavaScript", typescript: "TypeScript", c: "C", cpp: "C++", java: "Java" };
+  const SHORT = {
+    python: "Python", javascript: "JavaScript", typescript: "TypeScript", c: "C", cpp: "C++", java: "Java",
+    go: "Go", rust: "Rust", ruby: "Ruby", php: "PHP", csharp: "C#", bash: "Bash", sql: "SQL",
+  };
 
   function major(version) {
     return String(version || "").split(".")[0];
@@ -86,6 +89,8 @@
   function setProblems(source, problems) {
     state.problems[source] = problems || [];
     state.editor.setProblems(Object.values(state.problems).flat());
+    // the problems list (aids.js) shows a run's errors beside the linter's
+    emit("problems", { source, problems: state.problems[source] });
   }
 
   // ---- the API -------------------------------------------------------------------------------
@@ -369,6 +374,8 @@
 
   function clearOutput() {
     state.output.reset();
+    ui.output.dataset.finished = "false";
+    ui.status.dataset.error = "";
     ui.truncated.hidden = true;
     ui.dropped.hidden = true;
     ui.error.hidden = true;
@@ -409,6 +416,10 @@
   function showResult(execution, chunks) {
     stopTicking();
     setStatus(execution.status);
+    // a run the learner stopped did nothing wrong: said in words, not as a failure
+    ui.status.dataset.error = execution.error || "";
+    if (execution.error === "cancelled") ui.status.textContent = "stopped";
+    ui.output.dataset.finished = "true";
     const live = chunks && chunks.stdout === execution.stdout && chunks.stderr === execution.stderr;
     if (!live) {
       state.output.reset();

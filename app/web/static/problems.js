@@ -108,8 +108,59 @@
     const text = stderr || "";
     if (language === "python") return parsePython(text, sourceFile);
     if (language === "java") return parseJava(text, sourceFile);
-    if (language === "javascript" || language === "node" || language === "typescript") return parseNode(text, sourceFile);
+    if (language === "javascript" || language === "node") return parseNode(text, sourceFile);
+    // tsc and mcs say file(line,col): error CODE: message; a TypeScript program that compiled fails as Node's
+    if (language === "typescript") return parseParenthesised(text, sourceFile).concat(parseNode(text, sourceFile));
+    if (language === "csharp") return parseParenthesised(text, sourceFile);
+    if (language === "go") return parseLines(text, sourceFile, /^(?:\.\/)?(\S+\.go):(\d+):(\d+): (.*)$/);
+    if (language === "rust") return parseRust(text, sourceFile);
+    if (language === "ruby") return parseLines(text, sourceFile, /^(?:\/box\/)?(\S+\.rb):(\d+):in [^:]*: (.*)$/, false, "run");
     return parseGcc(text, sourceFile);
+  }
+
+  // file(line,col): error|warning CODE: message (tsc, mcs)
+  function parseParenthesised(text, sourceFile) {
+    const problems = [];
+    for (const line of text.split("\n")) {
+      const match = line.match(/^(?:\.\/)?(\S+?)\((\d+),(\d+)\): (error|warning) (\w+): (.*)$/);
+      if (match && isSource(match[1], sourceFile)) {
+        problems.push({ line: Number(match[2]), column: Number(match[3]), severity: match[4], message: `${match[6]} [${match[5]}]`, source: "compiler" });
+      }
+    }
+    return problems;
+  }
+
+  // one error a line: file:line:col: message (go's compiler), or file:line:in ...: message (a
+  // ruby exception, no column)
+  function parseLines(text, sourceFile, pattern, hasColumn = true, source = "compiler") {
+    const problems = [];
+    for (const line of text.split("\n")) {
+      const match = line.match(pattern);
+      if (match && isSource(match[1], sourceFile)) {
+        const column = hasColumn ? Number(match[3]) : null;
+        problems.push({ line: Number(match[2]), column, severity: "error", message: match[hasColumn ? 4 : 3], source });
+      }
+    }
+    return problems;
+  }
+
+  // rustc: "error[E0425]: message" and, a line or two below, "  --> main.rs:2:14"
+  function parseRust(text, sourceFile) {
+    const problems = [];
+    let pending = null;
+    for (const line of text.split("\n")) {
+      const head = line.match(/^(error|warning)(?:\[E\d+\])?: (.*)$/);
+      if (head) {
+        pending = { severity: head[1], message: head[2] };
+        continue;
+      }
+      const where = line.match(/^\s*--> (\S+):(\d+):(\d+)/);
+      if (where && pending && isSource(where[1], sourceFile)) {
+        problems.push({ line: Number(where[2]), column: Number(where[3]), severity: pending.severity, message: pending.message, source: "compiler" });
+        pending = null;
+      }
+    }
+    return problems;
   }
 
   function parsePython(text, sourceFile) {
@@ -211,6 +262,13 @@
       c: /\bscanf\s*\(|\bgetchar\s*\(|\bfgets\s*\(/,
       java: /\bScanner\s*\(\s*System\.in|System\.in\b/,
       javascript: /process\.stdin|readline|fs\.readFileSync\(\s*(?:0|["']\/dev\/stdin["'])/,
+      typescript: /process\.stdin|readline|fs\.readFileSync\(\s*(?:0|["']\/dev\/stdin["'])/,
+      go: /fmt\.Scan|bufio\.NewReader\(\s*os\.Stdin|bufio\.NewScanner\(\s*os\.Stdin|os\.Stdin/,
+      rust: /io::stdin|stdin\(\)/,
+      ruby: /\bgets\b|\$stdin|STDIN/,
+      php: /STDIN|php:\/\/stdin|\breadline\s*\(|fscanf\s*\(/,
+      csharp: /Console\.(?:ReadLine|Read|In)\b/,
+      bash: /\bread\b/,
     };
     return Boolean(patterns[language] && patterns[language].test(code || ""));
   }

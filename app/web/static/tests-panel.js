@@ -17,10 +17,10 @@
     .tests-head { display: flex; gap: .5rem; align-items: center; }
     .tests-list { list-style: none; padding: 0; margin: .25rem 0; }
     .tests-list li { border-bottom: 1px solid #8883; padding: .2rem 0; }
-    .verdict { font-weight: 600; min-width: 7.5rem; display: inline-block; }
-    .verdict[data-verdict="PASSED"] { color: #1a7f37; }
-    .verdict[data-verdict="SKIPPED"] { color: #777; }
-    .verdict:not([data-verdict="PASSED"]):not([data-verdict="SKIPPED"]) { color: #c62828; }
+    .tests .test-verdict { font-weight: 600; min-width: 7.5rem; display: inline-block; }
+    .tests .test-verdict[data-verdict="PASSED"] { color: var(--ok, #1a7f37); }
+    .tests .test-verdict[data-verdict="SKIPPED"] { color: var(--muted, #777); }
+    .tests .test-verdict:not([data-verdict="PASSED"]):not([data-verdict="SKIPPED"]) { color: var(--bad, #c62828); }
     .tests-list pre { margin: .2rem 0; white-space: pre-wrap; max-height: 10rem; overflow: auto; }
   `;
   document.head.appendChild(style);
@@ -47,7 +47,7 @@
   function row(test) {
     const item = document.createElement("li");
     item.dataset.index = test.index;
-    const verdict = text("span", LABELS[test.verdict] || test.verdict, "verdict");
+    const verdict = text("span", LABELS[test.verdict] || test.verdict, "test-verdict");
     verdict.dataset.verdict = test.verdict;
     item.append(verdict, text("span", `${test.name}${test.hidden ? " (hidden)" : ""}`));
     if (test.time_ms != null) item.append(text("span", ` · ${test.time_ms} ms`, "meta"));
