@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from . import api, auth, catalog, cli, errors, extensions, logs, metrics, schema, web
+from .backbone import Backbone, Handlers
 from .config import Config
 from .events import Hub
 from .runner import Runner
@@ -27,6 +28,8 @@ class Engine:
     sandbox: Sandbox
     hub: Hub
     runner: Runner
+    # PostgreSQL's LISTEN/NOTIFY between engine processes, or None (SQLite, or turned off)
+    backbone: Backbone | None = None
 
 
 class EngineApp(Flask):
@@ -87,9 +90,38 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["engine"] = Engine(sandbox, hub, runner)
     # `flask --app wsgi prune` and the like load the app too, but must not claim runs
     if app.config["RUNNER_ENABLED"] and not cli.is_maintenance_command():
+        backbone = _start_backbone(app, hub, runner)
+        app.extensions["engine"] = Engine(sandbox, hub, runner, backbone)
         runner.start()
         _start_warm_pool(app, sandbox)
     return app
+
+
+def _start_backbone(app: Flask, hub: Hub, runner: Runner) -> Backbone | None:
+    """On PostgreSQL, join the other engine processes' LISTEN/NOTIFY backbone (app/backbone.py)."""
+    with app.app_context():
+        url = extensions.db.engine.url
+    if url.get_backend_name() != "postgresql" or not app.config["BACKBONE_ENABLED"]:
+        return None
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    controls = runner.controls
+    backbone = Backbone(
+        conninfo,
+        runner.instance_id,
+        Handlers(
+            event=hub.mirror,
+            cancel=controls.deliver_cancel,
+            stdin=controls.deliver_stdin,
+            queued=runner.wake,
+        ),
+    )
+    backbone.start()
+    # a run's first events must not go unheard: wait (briefly) for the listening connection
+    if not backbone.wait_connected(5.0):
+        log.warning("backbone: not listening yet; the watcher reads the database until it is")
+    hub.forward = backbone.event
+    runner.backbone = backbone
+    return backbone
 
 
 def _start_warm_pool(app: Flask, sandbox: Sandbox) -> None:

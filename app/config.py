@@ -117,6 +117,14 @@ class Config:
     OUTPUT_FLUSH_SECONDS = 0.02
     OUTPUT_EVENT_MAX_CHARS = 16 * 1024
     LONG_POLL_RECHECK_SECONDS = 0.1
+    # PostgreSQL: engine processes tell each other of run events, ends, stops and stdin with
+    # LISTEN/NOTIFY (app/backbone.py, docs/scaling.md); off, they learn it by reading the database
+    # every LONG_POLL_RECHECK_SECONDS as on SQLite. No effect on SQLite (one box: no backbone needed
+    # beyond the watcher's tick between its own worker processes)
+    BACKBONE_ENABLED = True
+    # with the backbone listening, the database is still read this often, for what a lost
+    # connection may have missed (never the way news normally arrives)
+    BACKBONE_FALLBACK_SECONDS = 5.0
 
     # sandbox: "bubblewrap" refuses to run code without it; "none" is for development only
     ISOLATION = "bubblewrap"
