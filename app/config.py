@@ -117,6 +117,9 @@ class Config:
     OUTPUT_FLUSH_SECONDS = 0.02
     OUTPUT_EVENT_MAX_CHARS = 16 * 1024
     LONG_POLL_RECHECK_SECONDS = 0.1
+    # SQLite: autosaves that arrive while another is being written are written together in one
+    # transaction (app/group_commit.py), at most this many; each is acknowledged after that commit
+    AUTOSAVE_GROUP_COMMIT_MAX = 64
     # PostgreSQL: engine processes tell each other of run events, ends, stops and stdin with
     # LISTEN/NOTIFY (app/backbone.py, docs/scaling.md); off, they learn it by reading the database
     # every LONG_POLL_RECHECK_SECONDS as on SQLite. No effect on SQLite (one box: no backbone needed
