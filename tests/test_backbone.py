@@ -124,3 +124,38 @@ def test_a_long_poll_on_one_instance_learns_of_the_other_instance_being_killed(t
     body, _ = b.poll_terminal(execution_id, seconds=30, wait=20)
     assert (body["status"], body["error"]) == ("FAILED", "interrupted"), body
     assert body["stdout"] == "" or body["stdout"].startswith("started")
+
+
+def test_a_mirrored_log_keeps_the_running_process_ids():
+    from app.events import Hub
+
+    hub = Hub()
+    with hub.subscribe("x", after=0) as subscription:
+        hub.mirror("x", "status", "RUNNING", 1)
+        hub.mirror("x", "stdout", "a", 2)
+        # a duplicate (the same seq again) is dropped; a gap is padded so later seqs stay aligned
+        hub.mirror("x", "stdout", "a", 2)
+        hub.mirror("x", "stdout", "c", 4)
+        hub.mirror("x", "final", "COMPLETED", 5)
+        events = subscription.take(0)
+    assert [(e.kind, e.data, e.seq) for e in events] == [
+        ("status", "RUNNING", 1), ("stdout", "a", 2), ("gap", None, 3), ("stdout", "c", 4), ("final", "COMPLETED", 5),
+    ]
+
+
+def test_a_big_event_goes_in_parts_under_the_notify_limit_and_comes_back_whole():
+    import json
+
+    from app.backbone import PAYLOAD_MAX_BYTES, Backbone, Handlers, split_payloads
+
+    text = "é\n\u0001" * 10_000
+    payloads = split_payloads({"t": "e", "e": "x", "k": "stdout", "d": text, "s": 7, "o": "elsewhere"})
+    assert len(payloads) > 1 and all(len(p.encode()) < PAYLOAD_MAX_BYTES for p in payloads)
+    got: list[tuple] = []
+    backbone = Backbone("", "here", Handlers(event=lambda *a: got.append(a), cancel=print, stdin=print, queued=print))
+    for payload in reversed(payloads):
+        backbone._receive(payload)
+    assert got == [("x", "stdout", text, 7)]
+    # this process's own notifications are not fed back to it
+    backbone._receive(json.dumps({"t": "e", "e": "x", "k": "stdout", "d": "z", "s": 8, "o": "here"}))
+    assert len(got) == 1
