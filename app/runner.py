@@ -561,6 +561,9 @@ class Runner:
             on_output("stdin", job.stdin)
         files = {name: content.encode() for name, content in job.files.items()}
         self.controls.register(job.execution_id, control)
+        if job.interactive and not self.accepting:
+            # a shutdown that began before the run was registered here did not see it to stop it
+            control.cancel(INTERRUPTED)
         if self.backbone is not None:
             # a stop or stdin notified before the run was registered here went unheard: read it once
             self.controls.relay([job.execution_id])
