@@ -133,6 +133,10 @@ class WriterQueue:
         # an flock belongs to the open file: a descriptor inherited across fork() would be shared
         # with the parent, so each process opens its own
         if self._fd is None or self._fd_pid != os.getpid() or self._fd_path != path:
+            if self._fd is not None:
+                # another database (test apps) or an inherited copy: one descriptor at a time, never a leak
+                os.close(self._fd)
+                self._fd = None
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._fd_pid, self._fd_path = os.getpid(), path
         return self._fd
