@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from . import api, auth, catalog, cli, errors, extensions, logs, metrics, schema, web
-from .backbone import Backbone, Handlers
+from .backbone import Backbone, Handlers, LocalBackbone
 from .config import Config
 from .events import Hub
 from .runner import Runner
@@ -98,23 +98,22 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _start_backbone(app: Flask, hub: Hub, runner: Runner) -> Backbone | None:
-    """On PostgreSQL, join the other engine processes' LISTEN/NOTIFY backbone (app/backbone.py)."""
+    """Join the other engine processes' backbone (app/backbone.py): LISTEN/NOTIFY on PostgreSQL, sockets on SQLite."""
     with app.app_context():
         url = extensions.db.engine.url
-    if url.get_backend_name() != "postgresql" or not app.config["BACKBONE_ENABLED"]:
+    if not app.config["BACKBONE_ENABLED"]:
         return None
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     controls = runner.controls
-    backbone = Backbone(
-        conninfo,
-        runner.instance_id,
-        Handlers(
-            event=hub.mirror,
-            cancel=controls.deliver_cancel,
-            stdin=controls.deliver_stdin,
-            queued=runner.wake,
-        ),
-    )
+    handlers = Handlers(event=hub.mirror, cancel=controls.deliver_cancel, stdin=controls.deliver_stdin, queued=runner.wake)
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        backbone: Backbone = Backbone(conninfo, runner.instance_id, handlers)
+    elif backend == "sqlite" and app.config["BACKBONE_LOCAL"] and url.database and url.database != ":memory:":
+        # the processes of one box over one SQLite file (gunicorn's workers): sockets beside the file
+        backbone = LocalBackbone(url.database + "-live", runner.instance_id, handlers)
+    else:
+        return None
     backbone.start()
     # a run's first events must not go unheard: wait (briefly) for the listening connection
     if not backbone.wait_connected(5.0):

@@ -11,11 +11,15 @@ listening connection was lost (and on SQLite there is no backbone: the watcher's
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import queue
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -226,3 +230,77 @@ class Backbone:
         whole = {k: v for k, v in message.items() if k not in ("p", "n")}
         whole["d"] = "".join(parts)  # type: ignore[arg-type]
         return whole
+
+
+class LocalBackbone(Backbone):
+    """The same backbone between the processes of one box over one SQLite file (gunicorn's workers):
+    Unix datagram sockets in a directory beside the database, one per process, instead of NOTIFY.
+
+    A datagram to a process that is gone fails (its socket is removed); one to a process too busy
+    to read is dropped rather than waited for (what waits on it falls back to the database).
+    """
+
+    def __init__(self, directory: str, origin: str, handlers: Handlers) -> None:
+        super().__init__("", origin, handlers)
+        self.directory = directory
+        self._path = ""
+
+    def close(self, seconds: float = 2.0) -> None:
+        super().close(seconds)
+        if self._path:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+
+    def _send_forever(self) -> None:
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sender.setblocking(False)
+        try:
+            while True:
+                message = self._outbox.get()
+                if message is None:
+                    break
+                payloads = [p.encode() for p in split_payloads({**message, "o": self.origin})]
+                for peer in self._peers():
+                    for payload in payloads:
+                        try:
+                            sender.sendto(payload, peer)
+                        except BlockingIOError:
+                            break
+                        except (ConnectionRefusedError, FileNotFoundError):
+                            # a process that died without removing its socket
+                            with contextlib.suppress(OSError):
+                                os.unlink(peer)
+                            break
+                        except OSError:
+                            break
+                if self._stop.is_set() and self._outbox.empty():
+                    break
+        finally:
+            sender.close()
+
+    def _peers(self) -> list[str]:
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        return [os.path.join(self.directory, name) for name in names if name.endswith(".sock") and os.path.join(self.directory, name) != self._path]
+
+    def _listen_forever(self) -> None:
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        self._path = os.path.join(self.directory, f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            listener.bind(self._path)
+            listener.settimeout(0.5)
+            self._connected.set()
+            while not self._stop.is_set():
+                try:
+                    payload = listener.recv(PAYLOAD_MAX_BYTES * 2)
+                except TimeoutError:
+                    continue
+                self._receive(payload.decode())
+        except Exception:
+            log.exception("backbone: the local socket failed; the watcher reads the database")
+        finally:
+            self._connected.clear()
+            listener.close()

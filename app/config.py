@@ -120,14 +120,16 @@ class Config:
     # SQLite: autosaves that arrive while another is being written are written together in one
     # transaction (app/group_commit.py), at most this many; each is acknowledged after that commit
     AUTOSAVE_GROUP_COMMIT_MAX = 64
-    # PostgreSQL: engine processes tell each other of run events, ends, stops and stdin with
-    # LISTEN/NOTIFY (app/backbone.py, docs/scaling.md); off, they learn it by reading the database
-    # every LONG_POLL_RECHECK_SECONDS as on SQLite. No effect on SQLite (one box: no backbone needed
-    # beyond the watcher's tick between its own worker processes)
+    # engine processes tell each other of run events, ends, stops and stdin: LISTEN/NOTIFY on
+    # PostgreSQL, sockets on SQLite (BACKBONE_LOCAL) (app/backbone.py, docs/scaling.md); off, they
+    # learn only ends, stops and stdin, by reading the database every LONG_POLL_RECHECK_SECONDS
     BACKBONE_ENABLED = True
     # with the backbone listening, the database is still read this often, for what a lost
     # connection may have missed (never the way news normally arrives)
     BACKBONE_FALLBACK_SECONDS = 5.0
+    # SQLite: the same backbone between the processes of one box over Unix datagram sockets beside
+    # the database file; app/gunicorn_conf.py turns it on when it starts more than one worker
+    BACKBONE_LOCAL = False
 
     # sandbox: "bubblewrap" refuses to run code without it; "none" is for development only
     ISOLATION = "bubblewrap"

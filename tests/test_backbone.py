@@ -159,3 +159,37 @@ def test_a_big_event_goes_in_parts_under_the_notify_limit_and_comes_back_whole()
     # this process's own notifications are not fed back to it
     backbone._receive(json.dumps({"t": "e", "e": "x", "k": "stdout", "d": "z", "s": 8, "o": "here"}))
     assert len(got) == 1
+
+
+def test_every_worker_of_one_box_streams_a_run_live_over_sqlite(tmp_path):
+    # make run's shape: several workers over one SQLite file; a stream lands on whichever worker accepts it
+    server = LiveServer(tmp_path / "engine.db", tmp_path / "server.log", workers=2, WARM_POOL={})
+    server.start()
+    try:
+        execution_id = start(server, SLOW_PRINTER)
+        results: list[list[dict]] = []
+
+        def watch() -> None:
+            with event_stream(base(server), execution_id) as events:
+                seen = []
+                for event in events:
+                    seen.append(event)
+                    if event.get("event") == "final":
+                        break
+                results.append(seen)
+
+        watchers = [threading.Thread(target=watch) for _ in range(12)]
+        for watcher in watchers:
+            # one at a time: each connection is accepted by whichever worker is free, not all by one
+            watcher.start()
+            time.sleep(0.05)
+        for watcher in watchers:
+            watcher.join(30)
+        assert len(results) == 12
+        for seen in results:
+            chunks = [event for event in seen if event.get("event") == "stdout"]
+            final = next(event for event in seen if event.get("event") == "final")
+            # live on every stream, whichever worker answered it: chunks well before the end
+            assert chunks and final["at"] - chunks[0]["at"] > 0.5, seen
+    finally:
+        server.stop()
