@@ -50,6 +50,7 @@ test: test-deps $(VENV)/.installed ## run the test suite
 	$(VENV)/bin/python -m pytest -c tests/pytest.ini --rootdir . $(PYTEST_ARGS)
 
 bench: install ## measure latency, throughput, overhead and graded runs (50 cases per language) against their floors
+	$(call apt_install,/usr/lib/postgresql/*/bin/initdb,postgresql)
 	$(VENV)/bin/python -m bench
 
 clean: ## remove the virtualenv and the local database

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from . import api, auth, catalog, cli, errors, extensions, logs, metrics, schema, web
+from .backbone import Backbone, Handlers, LocalBackbone
 from .config import Config
 from .events import Hub
 from .runner import Runner
@@ -24,6 +25,8 @@ class Engine:
     sandbox: Sandbox
     hub: Hub
     runner: Runner
+    # PostgreSQL's LISTEN/NOTIFY between engine processes, or None (SQLite, or turned off)
+    backbone: Backbone | None = None
 
 
 class EngineApp(Flask):
@@ -86,9 +89,37 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["engine"] = Engine(sandbox, hub, runner)
     # `flask --app wsgi prune` and the like load the app too, but must not claim runs
     if app.config["RUNNER_ENABLED"] and not cli.is_maintenance_command():
+        backbone = _start_backbone(app, hub, runner)
+        app.extensions["engine"] = Engine(sandbox, hub, runner, backbone)
         runner.start()
         _start_warm_pool(app, sandbox)
     return app
+
+
+def _start_backbone(app: Flask, hub: Hub, runner: Runner) -> Backbone | None:
+    """Join the other engine processes' backbone (app/backbone.py): LISTEN/NOTIFY on PostgreSQL, sockets on SQLite."""
+    with app.app_context():
+        url = extensions.db.engine.url
+    if not app.config["BACKBONE_ENABLED"]:
+        return None
+    controls = runner.controls
+    handlers = Handlers(event=hub.mirror, cancel=controls.deliver_cancel, stdin=controls.deliver_stdin, queued=runner.wake)
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        backbone: Backbone = Backbone(conninfo, runner.instance_id, handlers)
+    elif backend == "sqlite" and app.config["BACKBONE_LOCAL"] and url.database and url.database != ":memory:":
+        # the processes of one box over one SQLite file (gunicorn's workers): sockets beside the file
+        backbone = LocalBackbone(url.database + "-live", runner.instance_id, handlers)
+    else:
+        return None
+    backbone.start()
+    # a run's first events must not go unheard: wait (briefly) for the listening connection
+    if not backbone.wait_connected(5.0):
+        log.warning("backbone: not listening yet; the watcher reads the database until it is")
+    hub.forward = backbone.event
+    runner.backbone = backbone
+    return backbone
 
 
 def _start_warm_pool(app: Flask, sandbox: Sandbox) -> None:

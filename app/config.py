@@ -118,6 +118,19 @@ class Config:
     # it holds OUTPUT_EVENT_MAX_CHARS characters (the page parses each event in one piece)
     OUTPUT_FLUSH_SECONDS = 0.02
     OUTPUT_EVENT_MAX_CHARS = 16 * 1024
+    # SQLite: autosaves that arrive while another is being written are written together in one
+    # transaction (app/group_commit.py), at most this many; each is acknowledged after that commit
+    AUTOSAVE_GROUP_COMMIT_MAX = 64
+    # engine processes tell each other of run events, ends, stops and stdin: LISTEN/NOTIFY on
+    # PostgreSQL, sockets on SQLite (BACKBONE_LOCAL) (app/backbone.py, docs/scaling.md); off, they
+    # learn only ends, stops and stdin, by reading the database every LONG_POLL_RECHECK_SECONDS
+    BACKBONE_ENABLED = True
+    # with the backbone listening, the database is still read this often, for what a lost
+    # connection may have missed (never the way news normally arrives)
+    BACKBONE_FALLBACK_SECONDS = 5.0
+    # SQLite: the same backbone between the processes of one box over Unix datagram sockets beside
+    # the database file; app/gunicorn_conf.py turns it on when it starts more than one worker
+    BACKBONE_LOCAL = False
 
     # sandbox: "bubblewrap" refuses to run code without it; "none" is for development only
     ISOLATION = "bubblewrap"

@@ -3,8 +3,9 @@
 A request that lands in the process running the program reaches it at once (deliver_cancel,
 deliver_stdin); every request is also stored in the database first (executions.cancel_requested_at,
 execution_stdin rows), and relay() hands this process's runs what other processes stored. relay()
-is called by the runner's watcher on every tick while runs are in flight here: the one place that
-learns of requests across processes (PostgreSQL LISTEN/NOTIFY can later replace the tick).
+is called by the runner's watcher on every tick while runs are in flight here; on PostgreSQL the
+backbone (app/backbone.py) carries each request to the process running it at once, and the tick
+becomes a slow fallback.
 """
 from __future__ import annotations
 
@@ -68,10 +69,15 @@ class Controls:
         for control in runs:
             control.cancel(reason)
 
-    def relay(self) -> None:
-        """Deliver the stop and stdin requests other processes stored for runs in flight here (in an app context)."""
+    def relay(self, only: list[str] | None = None) -> None:
+        """Deliver the stop and stdin requests other processes stored for runs in flight here (in an app context);
+        only: for these runs alone."""
         with self._lock:
-            runs = {execution_id: control for execution_id, control in self._runs.items() if not control.cancelled}
+            runs = {
+                execution_id: control
+                for execution_id, control in self._runs.items()
+                if not control.cancelled and (only is None or execution_id in only)
+            }
         ids = list(runs)
         try:
             for start in range(0, len(ids), RELAY_BATCH):

@@ -7,11 +7,13 @@ app/errors.py renders as 503 with Retry-After: never a 500.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from flask import current_app
@@ -88,15 +90,66 @@ def retrying(work: Callable[[], T], seconds: float | None = None, immediate: boo
             time.sleep(pause)
 
 
-# SQLite lets one connection write at a time, and a connection that finds the lock taken sleeps in
-# its busy handler for 1 ms, then 2, 5, 10 … up to 100 ms between tries: under 50 concurrent
-# autosaves that alone made p99 over a second. This process's writers queue here instead, and are
-# woken the moment the previous one commits; other processes still meet the busy handler.
-_sqlite_writer = threading.RLock()
+class WriterQueue:
+    """SQLite's writers, one at a time across every process on the database file, woken in turn.
+
+    SQLite lets one connection write at a time, and a connection that finds the lock taken sleeps
+    in its busy handler for 1 ms, then 2, 5, 10 … up to 100 ms between tries: under 50 concurrent
+    autosaves that alone made p99 over a second, and two gunicorn workers met there all the time.
+    Writers queue here instead: the threads of this process on a lock, then one thread per process
+    on an flock() of a file beside the database, which the kernel hands to the next waiter the
+    moment the holder commits. Re-entrant (a write may nest inside another of the same thread).
+    """
+
+    def __init__(self) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._fd_pid = 0
+        self._fd_path = ""
+
+    def hold(self, database_path: str | None) -> contextlib.AbstractContextManager[None]:
+        return self._held(database_path)
+
+    @contextlib.contextmanager
+    def _held(self, database_path: str | None) -> Iterator[None]:
+        with self._threads:
+            fd = self._file(database_path) if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _file(self, database_path: str | None) -> int | None:
+        # an in-memory database has no file (and no other process): the thread lock is enough
+        if not database_path or database_path == ":memory:":
+            return None
+        path = database_path + "-writer.lock"
+        # an flock belongs to the open file: a descriptor inherited across fork() would be shared
+        # with the parent, so each process opens its own
+        if self._fd is None or self._fd_pid != os.getpid() or self._fd_path != path:
+            if self._fd is not None:
+                # another database (test apps) or an inherited copy: one descriptor at a time, never a leak
+                os.close(self._fd)
+                self._fd = None
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid, self._fd_path = os.getpid(), path
+        return self._fd
+
+
+_sqlite_writers = WriterQueue()
 
 
 def _one_writer_at_a_time() -> contextlib.AbstractContextManager[object]:
-    return _sqlite_writer if db.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _sqlite_writers.hold(engine.url.database)
 
 
 def begin_immediate() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -70,6 +70,9 @@ class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._channels: dict[str, _Channel] = {}
+        # (execution_id, kind, data, seq) of every event published here: the backbone (app/backbone.py)
+        # sends them to the other engine processes, whose hubs mirror() them at the same seq
+        self.forward: Callable[[str, str, object, int], None] | None = None
 
     @contextmanager
     def subscribe(self, execution_id: str, after: int | None = None) -> Iterator[Subscription]:
@@ -91,23 +94,42 @@ class Hub:
                         del self._channels[execution_id]
 
     def publish(self, execution_id: str, kind: str, data: object = None) -> None:
+        seq = self._append(execution_id, kind, data, None)
+        forward = self.forward
+        if seq and forward is not None:
+            forward(execution_id, kind, data, seq)
+
+    def mirror(self, execution_id: str, kind: str, data: object, seq: int) -> None:
+        """An event another process published at seq: logged here at the same seq (once), so
+        Last-Event-ID means the same on every instance; a gap (events missed) is padded."""
+        self._append(execution_id, kind, data, seq)
+
+    def _append(self, execution_id: str, kind: str, data: object, seq: int | None) -> int:
         with self._lock:
             channel = self._channels.get(execution_id)
             if channel is None:
                 self._drop_stale()
                 channel = self._channels[execution_id] = _Channel()
+            elif seq is not None and channel.finished:
+                return 0
             if kind == "final":
                 channel.finished = True
                 if channel.listeners == 0:
                     del self._channels[execution_id]
         with channel.condition:
+            if seq is not None and kind != "final" and seq <= len(channel.events):
+                return 0
             if kind in ("stdout", "stderr") and isinstance(data, str):
                 if channel.chars + len(data) > LOG_MAX_CHARS:
-                    return
+                    return 0
                 channel.chars += len(data)
+            while seq is not None and len(channel.events) < seq - 1:
+                # events this process never received: placeholders keep the seqs aligned
+                channel.events.append(Event("gap", None, len(channel.events) + 1))
             channel.events.append(Event(kind, data, len(channel.events) + 1))
             channel.touched = time.monotonic()
             channel.condition.notify_all()
+            return len(channel.events)
 
     def _drop_stale(self) -> None:
         # called with self._lock held, once per new run: the scan is over the runs in progress

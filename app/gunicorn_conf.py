@@ -5,8 +5,13 @@ import signal
 import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-# one process holds the run pool; more processes share the machine-wide slots and the database
-workers = int(os.environ.get("WEB_WORKERS", "1"))
+# one worker process per core (at most 4): a request's Python runs under one process's GIL, so one
+# worker used one core of two (autosave capacity measured in docs/scaling.md). Each worker owns a
+# runner; runs share the machine-wide slots, and SQLite's writers queue on one file lock (db_retry)
+workers = int(os.environ.get("WEB_WORKERS") or min(4, os.cpu_count() or 1))
+# several workers over one SQLite file: each tells the others of its runs' events (app/backbone.py),
+# so an events stream answered by any worker is live
+os.environ.setdefault("ENGINE_BACKBONE_LOCAL", "true" if workers > 1 else "false")
 worker_class = "gthread"
 # hundreds of long-polls and event streams wait at once; an idle thread costs little memory
 threads = int(os.environ.get("WEB_THREADS", "512"))

@@ -21,6 +21,7 @@ from flask import Flask
 from sqlalchemy import func, or_, select
 
 from . import metrics, models, retention
+from .backbone import Backbone
 from .controls import Controls
 from .events import Hub
 from .extensions import db
@@ -118,6 +119,8 @@ class Runner:
         )
         # stop and stdin requests for the runs in flight here
         self.controls = Controls()
+        # PostgreSQL's LISTEN/NOTIFY between engine processes (app/backbone.py), set by create_app
+        self.backbone: Backbone | None = None
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._busy_lock = threading.Lock()
         self._wake = threading.Event()
@@ -173,12 +176,12 @@ class Runner:
         """
         lane = self._lane(bool(execution.interactive))
         if others_waiting or not self.accepting or not self._dispatcher.is_alive() or not self._reserve_worker(lane):
-            self.wake()
+            self._left_queued()
             return
         slot = lane.slots.acquire()
         if slot is None:
             self._release_worker(lane)
-            self.wake()
+            self._left_queued()
             return
         try:
             lane.pool.submit(self._run, Job.of(execution), slot, True, lane)
@@ -188,6 +191,12 @@ class Runner:
             self._release_worker(lane)
             return
         self._note_served(execution.owner)
+
+    def _left_queued(self) -> None:
+        # the other engine processes' dispatchers hear of it at once (the backbone), not on their tick
+        self.wake()
+        if self.backbone is not None:
+            self.backbone.queued()
 
     @property
     def accepting(self) -> bool:
@@ -238,6 +247,9 @@ class Runner:
             lane.pool.shutdown(wait=True)
         # every run has ended and published what it held: the flusher has nothing left to do
         self._output_flusher.close()
+        if self.backbone is not None:
+            # the final events of the runs that just ended reach the other processes first
+            self.backbone.close()
         diagnostics = self.app.extensions.get("diagnostics")
         if diagnostics is not None:
             # the linters' slot files, held open since the first check
@@ -265,8 +277,11 @@ class Runner:
                     self._announced.discard(execution_id)
 
     def _watch_forever(self) -> None:
-        interval = float(self.app.config["LONG_POLL_RECHECK_SECONDS"])
-        while not self._watcher_stop.wait(interval):
+        tick = float(self.app.config["LONG_POLL_RECHECK_SECONDS"])
+        # with the backbone up, other processes' ends, stops and stdin arrive as notifications: the
+        # database is read only as a slow fallback (a notification lost with a connection)
+        fallback = float(self.app.config["BACKBONE_FALLBACK_SECONDS"])
+        while not self._watcher_stop.wait(fallback if self.backbone is not None and self.backbone.connected else tick):
             with self._watch_lock:
                 ids = [i for i in self._watched if i not in self._announced]
             # stop and stdin requests other processes stored for the runs in flight here
@@ -406,12 +421,16 @@ class Runner:
         return None
 
     def _claim(self, execution_id: str) -> Job | None:
-        execution = db.session.get(Execution, execution_id)
+        # PostgreSQL: the row stays locked until the claim's UPDATE commits, and a dispatcher of
+        # another instance skips it (FOR UPDATE SKIP LOCKED) instead of queueing behind the lock
+        postgres = db.engine.dialect.name == "postgresql"
+        execution = db.session.get(Execution, execution_id, with_for_update={"skip_locked": True} if postgres else None)
         if execution is None or execution.status != models.QUEUED:
             db.session.rollback()
             return None
         job = Job.of(execution)
-        db.session.rollback()
+        if not postgres:
+            db.session.rollback()
         return self._mark_running(job)
 
     def _mark_running(self, job: Job) -> Job | None:
@@ -547,6 +566,9 @@ class Runner:
             # claimed as the shutdown began, after it stopped the interactive runs it knew: this
             # one would wait on a learner for minutes while the shutdown waits on it
             control.cancel(INTERRUPTED)
+        if self.backbone is not None:
+            # a stop or stdin notified before the run was registered here went unheard: read it once
+            self.controls.relay([job.execution_id])
         try:
             return self.sandbox.run(
                 language, job.source_code.encode(), job.stdin.encode(), job.limits, slot, on_output, files, job.args,
@@ -587,6 +609,9 @@ class Runner:
             float(config["GRADE_CHECKER_TOTAL_SECONDS"]),
         )
         self.controls.register(job.execution_id, control)
+        if self.backbone is not None:
+            # a stop notified before the run was registered here went unheard: read it once
+            self.controls.relay([job.execution_id])
         try:
             return grader.grade()
         finally:

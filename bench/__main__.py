@@ -15,12 +15,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import diagnostics, grading, interactive, report, seccomp, server, sections
+from . import backbone, diagnostics, grading, interactive, report, seccomp, server, sections
 from .sections import QUICK, Counts
 
 # memory first, so that "idle" is an engine nothing has run on yet (floors and seccomp measure the
 # sandbox directly, outside the engine)
-SECTIONS = ("floors", "seccomp", "memory", "latency", "throughput", "autosave", "grading", "interactive", "diagnostics")
+SECTIONS = ("floors", "seccomp", "memory", "latency", "throughput", "autosave", "grading", "interactive", "diagnostics", "backbone")
 SECTION_TIMEOUT_SECONDS = 600
 # after /health answers, how long the engine may take to fill its warm pool before measuring
 SETTLE_SECONDS = 20
@@ -98,6 +98,9 @@ def run_section(name: str, engine: server.Server, workdir: Path, languages: list
     if name == "interactive":
         quick = counts.hello_runs < Counts().hello_runs
         return interactive.interactive_section(engine, 5 if quick else 50, 2 if quick else 10)
+    if name == "backbone":
+        quick = counts.hello_runs < Counts().hello_runs
+        return backbone.backbone_section(workdir, 3 if quick else 30)
     if name == "diagnostics":
         return bounded(diagnostics.diagnostics_section(engine, counts.diagnostics_checks))
     return bounded(sections.autosave_section(engine, workdir, counts))

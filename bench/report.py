@@ -151,6 +151,11 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         table.append((f"editors: {editors['editors']} x 1/{_fmt(editors['interval_s'])} s for {_fmt(editors['seconds'])} s, p50 / p99", f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms", "", ""))
         table.append(("editors: answered / scheduled, errors", f"{editors['requests']} / {editors['scheduled']}, {editors['errors']}", "", ""))
         table.append(("editors: client wake lag p99 (client-side delay)", _fmt(editors["client_lag_ms"]["p99"], "ms"), "", ""))
+    live = results.get("backbone")
+    if live and "first_chunk_ms" in live:
+        first, end = live["first_chunk_ms"], live["end_to_answer_ms"]
+        table.append((f"two instances, run on A, stream on B: first chunk, median / p95 ({live['runs']} runs)", f"{_fmt(first['median'])} / {_fmt(first['p95'])} ms", "", ""))
+        table.append(("two instances: end to B's long-poll answer, median / p95", f"{_fmt(end['median'])} / {_fmt(end['p95'])} ms", "", ""))
     for language, figures in (results.get("diagnostics") or {}).items():
         if "latency_ms" not in figures:
             continue

@@ -24,7 +24,7 @@ def json_body(schema: dict, error: str = "validation_error") -> dict:
             raise APIError("invalid_json", f"The body is not valid JSON: {error}.", 400) from None
     if not isinstance(data, dict):
         raise APIError("invalid_json", "The body must be a JSON object.", 400)
-    problems = sorted(Draft7Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    problems = sorted(_validator(schema).iter_errors(data), key=lambda e: list(e.path))
     if problems:
         first = problems[0]
         where = ".".join(str(p) for p in first.path) or "body"
@@ -35,6 +35,18 @@ def json_body(schema: dict, error: str = "validation_error") -> dict:
             fields={".".join(str(p) for p in e.path) or "body": e.message for e in problems},
         )
     return data
+
+
+# one validator per request schema (module-level dicts that live as long as the process): building
+# one checks the schema itself, which cost more than validating an autosave's body (profiled)
+_validators: dict[int, Draft7Validator] = {}
+
+
+def _validator(schema: dict) -> Draft7Validator:
+    validator = _validators.get(id(schema))
+    if validator is None or validator.schema is not schema:
+        validator = _validators[id(schema)] = Draft7Validator(schema)
+    return validator
 
 
 def query_number(name: str, default: float, minimum: float, maximum: float, integer: bool = False) -> float:

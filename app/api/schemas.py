@@ -245,6 +245,33 @@ SESSION = Model(
         "updated_at": UtcDateTime(),
     },
 )
+
+
+def session_body(session: object) -> dict:
+    """What marshal(session, SESSION) gives, field for field, built directly: every autosave answers
+    with it, and flask-restx's generic marshalling (each field probed by attribute, then by key)
+    cost more than the save's UPDATE (profiled: ~300 us against ~20 us)."""
+    files = session.files  # type: ignore[attr-defined]
+    return {
+        "session_id": _text(session.id),  # type: ignore[attr-defined]
+        "language": _text(session.language),  # type: ignore[attr-defined]
+        "source_code": _text(session.source_code),  # type: ignore[attr-defined]
+        "status": _text(session.status),  # type: ignore[attr-defined]
+        "version": None if session.version is None else int(session.version),  # type: ignore[attr-defined]
+        "files": json.loads(files) if files else {},
+        "created_at": _utc(session.created_at),  # type: ignore[attr-defined]
+        "updated_at": _utc(session.updated_at),  # type: ignore[attr-defined]
+    }
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _utc(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="milliseconds") + "Z"
+
+
 TEST_RESULT = Model(
     "TestResult",
     {

@@ -23,13 +23,14 @@ from .schemas import (
     SESSION_CREATE_MODEL,
     SESSION_PATCH,
     SESSION_PATCH_MODEL,
+    session_body,
 )
 
 PATH = "/code-sessions"
 ns = Namespace("code-sessions", description="A learner's code, autosaved as they type, and its runs")
 
 def _with_version(session, status: int = 200):  # noqa: ANN001, ANN202
-    return ns.marshal(session, SESSION), status, {"ETag": f'"{session.version}"'}
+    return session_body(session), status, {"ETag": f'"{session.version}"'}
 
 
 def _expected_version(body: dict) -> object | None:

@@ -36,8 +36,10 @@ def cancel(execution_id: str) -> Execution:
                 metrics.execution_moved(execution_id, models.FAILED)
                 return executions.get(execution_id)
         elif _request_stop(execution_id, now):
-            # at once if the run is here; else the process running it reads the request within a tick
-            parts.runner.controls.deliver_cancel(execution_id)
+            # at once if the run is here; else the backbone tells the process running it (PostgreSQL),
+            # or that process reads the request within a tick of its watcher
+            if not parts.runner.controls.deliver_cancel(execution_id) and parts.backbone is not None:
+                parts.backbone.cancel(execution_id)
             return executions.get(execution_id)
         db.session.expire_all()
         execution = executions.get(execution_id)
@@ -122,8 +124,10 @@ def send(execution_id: str, data: str, eof: bool = False, seq: int | None = None
         # the same seq won a race with this request (another engine process): a retry, or a conflict
         db.session.rollback()
         sent = retrying(append, immediate=True)
-    if sent.appended:
-        controls.deliver_stdin(execution_id, sent.seq, data, eof)
+    if sent.appended and not controls.deliver_stdin(execution_id, sent.seq, data, eof):
+        backbone = executions.engine().backbone
+        if backbone is not None:
+            backbone.stdin(execution_id, sent.seq, data, eof)
     return sent
 
 

@@ -145,7 +145,8 @@ def _seal(connection: Connection, session_id: str, head_id: int, reason: str) ->
 def _begin_immediate(connection: Connection) -> None:
     """SQLite: take the write lock now, so the reads that decide this save's revision are current
     (PostgreSQL locks the session's row in _BEFORE_SAVE instead)."""
-    if connection.dialect.name == "sqlite":
+    # a save of a group commit (app/group_commit.py) after the first finds the lock already taken
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         _on_driver(connection, "BEGIN IMMEDIATE", ())
 
 

@@ -118,6 +118,7 @@ def _no_delay() -> None:
 def _events(app: Flask, execution_id: str, after: int, render: Render, limits: dict[str, float]) -> Iterator[str]:
     """Yield the stream, one string per write: events that belong together go out in one piece."""
     hub = app.extensions["engine"].hub
+    backbone = app.extensions["engine"].backbone
     started = last_write = time.monotonic()
     deadline = started + limits["EVENTS_MAX_SECONDS"]
     keepalive = limits["EVENTS_KEEPALIVE_SECONDS"]
@@ -158,7 +159,10 @@ def _events(app: Flask, execution_id: str, after: int, render: Render, limits: d
                     if status != sent_status and not fed_here:
                         out.append(_event("status", {"status": status}))
                         sent_status = status
-                recheck = "EVENTS_LOCAL_RECHECK_SECONDS" if fed_here else "EVENTS_RECHECK_SECONDS"
+                # on PostgreSQL the backbone feeds the hub with the events of runs anywhere: the
+                # database is read only as the slow fallback, as for a run of this process
+                heard = fed_here or (backbone is not None and backbone.connected)
+                recheck = "EVENTS_LOCAL_RECHECK_SECONDS" if heard else "EVENTS_RECHECK_SECONDS"
                 next_check = time.monotonic() + limits[recheck]
             else:
                 wait = min(next_check, last_write + keepalive, deadline) - now
