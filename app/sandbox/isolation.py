@@ -22,6 +22,10 @@ BUILD_DIR = "/build"
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 INFO_TIMEOUT_SECONDS = 5.0
 NPROC_SLACK = 8
+# what a fork server needs in its user namespace to give each run fresh namespaces and mounts
+# (SYS_ADMIN), to empty each run's bounding set (SETPCAP) and to bring its loopback up (NET_ADMIN);
+# each run drops all three before anything of the learner's is read
+FORK_SERVER_CAPS = ("--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_NET_ADMIN")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class Step:
     extra_fds: tuple[int, ...] = ()
     # an interactive run: stdin stays open while the learner types
     interactive: bool = False
+    # a fork server (forkserver.py): it keeps the capabilities that make each run's namespaces
+    # and mounts inside its own user namespace, and loads the syscall filter in each run itself
+    fork_server: bool = False
 
     def env(self, language: Language) -> dict[str, str]:
         """The environment this step adds to the language's own: the run's, not the compiler's nor a supervisor's."""
@@ -133,6 +140,7 @@ class Bubblewrap:
             "--die-with-parent",
             "--new-session",
             "--cap-drop", "ALL",
+            *(FORK_SERVER_CAPS if step.fork_server else ()),
             "--uid", "65534",
             "--gid", "65534",
             "--hostname", "sandbox",
@@ -199,7 +207,7 @@ class Bubblewrap:
         open_fds.update((info_read, info_write, block_read, block_write))
         child_fds += [info_write, block_read]
         argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
-        if self.syscall_filter is not None:
+        if self.syscall_filter is not None and not step.fork_server:
             # a memfd of its own per launch: bubblewrap reads it to the end, from its own offset
             filter_fd = _memfd("seccomp", self.syscall_filter)
             open_fds.add(filter_fd)

@@ -1,0 +1,349 @@
+"""The fork server: a Python interpreter started once per slot that forks each run into fresh namespaces.
+
+It is never imported by the engine: its text is handed to `/usr/bin/python3 -E -s -u -B -c` (the
+cold run's interpreter and flags) inside a bubblewrap sandbox started with CAP_SYS_ADMIN, CAP_SETPCAP
+and CAP_NET_ADMIN in the sandbox's user namespace, and without the syscall filter (see forkserver.py
+and docs/security.md, "The fork server"). argv: [control socket fd, syscall filter memfd or -1].
+
+Protocol over the SOCK_SEQPACKET control socket (one message each):
+  engine -> server: a JSON header {"mode": "python" | "exec", "argv", "env", "source_file",
+      "disk_bytes", "rlimits": {name: [soft, hard]}} carrying four descriptors (SCM_RIGHTS): the
+      run's stdin, the write ends of its stdout and stderr pipes, and a memfd "bundle" holding the
+      learner's program, files and arguments. The server never reads the bundle (nor any other
+      learner data): only the run's own process does, after the fork, so no learner's bytes are
+      ever in the memory the next run is forked from.
+  engine -> server: {"kill": true} while a run goes on: its whole PID namespace is killed.
+  server -> engine: {"returncode": int (negative: the signal that ended the run's init),
+      "doubt": str | null} once every process of the run is gone. A doubt (an unexpected child,
+      a failed setup) makes the engine restart the server before the slot's next run.
+
+Each run: clone() with new PID, mount, IPC, UTS and network namespaces gives the run's init (PID 1
+there); it mounts fresh sized tmpfs on /box, /tmp and /dev/shm and a /proc of the new PID namespace,
+brings the new loopback up, drops every capability (bounding set and ambient too), sets
+no_new_privs, loads the syscall filter, and forks the program (PID 2, as under bubblewrap's init).
+When the program ends the init exits and the kernel kills whatever else is left in the namespace.
+"""
+
+SOURCE = r'''
+import sys
+_BASELINE = frozenset(sys.modules)
+import os, json, signal, socket, select, resource, ctypes, io, importlib.machinery, fcntl, struct, gc
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+API = ctypes.pythonapi
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+CAP_LAST = 63
+SYS_CLONE = 56
+SYS_CAPSET = 126
+SYS_CLOSE_RANGE = 436
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+WORKDIR = "/box"
+# what bubblewrap's --proc makes read-only under a fresh /proc
+PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
+
+LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+CONTROL = socket.socket(fileno=int(sys.argv[1]))
+_filter_fd = int(sys.argv[2])
+FILTER = b""
+if _filter_fd >= 0:
+    with open(_filter_fd, "rb") as _file:
+        FILTER = _file.read()
+del _filter_fd
+WAKE_READ, WAKE_WRITE = os.pipe()
+os.set_blocking(WAKE_WRITE, False)
+os.set_blocking(WAKE_READ, False)
+signal.set_wakeup_fd(WAKE_WRITE)
+signal.signal(signal.SIGCHLD, lambda number, frame: None)
+
+
+def check(result, what):
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def mount(source, target, kind, flags, data=None):
+    check(LIBC.mount(source.encode(), target.encode(), kind.encode() if kind else None, flags,
+                     data.encode() if data else None), f"mount {target}")
+
+
+def fresh_filesystems(disk_bytes):
+    """The run's own writable places and /proc; the read-only system stays the server's (a cold start's)."""
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    for place in (WORKDIR, "/tmp", "/dev/shm"):
+        mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_bytes},mode=0755")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for path in PROC_READ_ONLY:
+        if os.path.exists(path):
+            mount(path, path, None, MS_BIND | MS_REC)
+            mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def loopback_up():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(probe.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(probe.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def drop_privileges():
+    """No capability left anywhere (bounding, ambient, effective, permitted, inheritable), no_new_privs, the filter."""
+    for cap in range(CAP_LAST + 1):
+        LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    # _LINUX_CAPABILITY_VERSION_3: a header and two empty data words
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    check(LIBC.syscall(SYS_CAPSET, header, data), "capset")
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if FILTER:
+        program = ctypes.create_string_buffer(FILTER, len(FILTER))
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        fprog = SockFprog(len(FILTER) // 8, ctypes.addressof(program))
+        check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("CapEff:", "CapPrm:", "CapBnd:", "CapAmb:", "CapInh:")) and int(line.split()[1], 16):
+                raise OSError(f"a capability is left: {line.strip()}")
+
+
+def read_bundle(fd):
+    """The learner's part of the run, read only here, after the fork: {"source", "files", "args"}."""
+    with open(fd, "rb") as file:
+        data = file.read()
+    length = int.from_bytes(data[:8], "big")
+    layout = json.loads(data[8 : 8 + length])
+    offset = 8 + length
+    contents = []
+    for size in layout["sizes"]:
+        contents.append(data[offset : offset + size])
+        offset += size
+    return layout, contents
+
+
+def write_program(header, layout, contents):
+    names = [header["source_file"], *layout["names"]]
+    for name, content in zip(names, contents):
+        path = os.path.join(WORKDIR, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(content)
+    return contents[0]
+
+
+def run_init(header, fds):
+    """PID 1 of the run's namespaces: set the run up, fork the program, exit with its status."""
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # signals from inside the namespace reach its init only through a handler: it has none
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        stdin, stdout, stderr, bundle = fds
+        fresh_filesystems(int(header["disk_bytes"]))
+        loopback_up()
+        layout, contents = read_bundle(bundle)
+        for target, fd in enumerate((stdin, stdout, stderr)):
+            os.dup2(fd, target)
+        # only the standard streams go on: not the control socket, the filter, the bundle
+        check(LIBC.syscall(SYS_CLOSE_RANGE, 3, 0xFFFFFFFF, 0), "close_range")
+        source = write_program(header, layout, contents)
+        for name, (soft, hard) in header["rlimits"].items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        os.chdir(WORKDIR)
+        drop_privileges()
+        program = os.fork()
+    except BaseException as error:
+        try:
+            os.write(2, f"the sandbox could not start the program: {error}\n".encode())
+        finally:
+            os._exit(126)
+    if program == 0:
+        run_program(header, layout, source)
+    # the init keeps nothing of the run's streams: the program's tree alone holds them
+    null = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    os.close(null)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(126)
+        if pid == program:
+            # the way bubblewrap's init tells it; leaving kills the rest of the namespace
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def run_program(header, layout, source):
+    """PID 2: the learner's program, exactly as a cold start runs it."""
+    try:
+        os.setsid()
+        # the program's process is the learner's: dumpable, as after any exec
+        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        os.environ.clear()
+        os.environ.update(header["env"])
+        if header["mode"] == "python":
+            # the dispositions a starting interpreter sets
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            run_python(header["source_file"], layout["args"], source)
+        argv = [*header["argv"], *layout["args"]]
+        os.execve(argv[0], argv, header["env"])
+    except BaseException as error:
+        try:
+            os.write(2, f"the program could not start: {error}\n".encode())
+        finally:
+            os._exit(127)
+
+
+def run_python(source_file, args, source):
+    """Run source as `python3 -E -s -u -B main.py args...` would, then exit."""
+    for name in [name for name in sys.modules if name not in _BASELINE]:
+        del sys.modules[name]
+    path = os.path.join(WORKDIR, source_file)
+    main = type(sys)("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
+        __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    sys.modules["__main__"] = main
+    sys.argv[:] = [source_file, *args]
+    # -c put "" first on sys.path; a cold start puts the script's directory
+    sys.path[0] = os.path.dirname(path)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding=STDIN_ENCODING, errors=STDIN_ERRORS, line_buffering=False)
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=STDOUT_ENCODING, errors=STDOUT_ERRORS, write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=STDOUT_ENCODING, errors="backslashreplace", write_through=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    gc.unfreeze()
+    code = 0
+    try:
+        exec(compile(source, path, "exec"), main.__dict__)
+    except SystemExit as stop:
+        code = exit_code_of(stop)
+    except BaseException as error:
+        # the traceback a cold start prints: without this frame
+        error.__traceback__ = error.__traceback__.tb_next
+        sys.excepthook(type(error), error, error.__traceback__)
+        code = 1
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except SystemExit as stop:
+        code = exit_code_of(stop)
+    except BaseException:
+        code = code or 1
+    os._exit(code)
+
+
+def exit_code_of(stop):
+    value = stop.code
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    try:
+        print(value, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def clone_run(header, fds):
+    """fork() into new namespaces (libc's fork takes no flags): the child is the run's init."""
+    API.PyOS_BeforeFork()
+    pid = LIBC.syscall(SYS_CLONE, NAMESPACES | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        API.PyOS_AfterFork_Child()
+        run_init(header, fds)
+    error = ctypes.get_errno()
+    API.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(error, os.strerror(error))
+    return pid
+
+
+def kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def serve_run(header, fds):
+    try:
+        pid = clone_run(header, fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    status = None
+    while status is None:
+        done, status_value = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = status_value
+            break
+        ready, _, _ = select.select([CONTROL, WAKE_READ], [], [])
+        if WAKE_READ in ready:
+            try:
+                os.read(WAKE_READ, 4096)
+            except BlockingIOError:
+                pass
+        if CONTROL in ready:
+            message = CONTROL.recv(65536)
+            if not message:
+                kill(pid)
+                os._exit(0)
+            if json.loads(message).get("kill"):
+                kill(pid)
+    doubt = None
+    try:
+        # the run's init was this process's only child: anything else is a reason to start afresh
+        other, _ = os.waitpid(-1, os.WNOHANG)
+        if other:
+            doubt = f"an unexpected child {other}"
+    except ChildProcessError:
+        pass
+    returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+    return {"returncode": returncode, "doubt": doubt}
+
+
+def serve():
+    CONTROL.send(b'{"ready": true}')
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(CONTROL, 65536, 4)
+        except InterruptedError:
+            continue
+        if not message:
+            return
+        header = json.loads(message)
+        if header.get("kill"):
+            continue
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            CONTROL.send(json.dumps({"returncode": 126, "doubt": "a run came without its descriptors"}).encode())
+            continue
+        CONTROL.send(json.dumps(serve_run(header, fds)).encode())
+
+
+STDIN_ENCODING, STDIN_ERRORS = sys.stdin.encoding, sys.stdin.errors
+STDOUT_ENCODING, STDOUT_ERRORS = sys.stdout.encoding, sys.stdout.errors
+# the server's own objects stay out of the runs' collections: fewer pages copied after each fork
+gc.freeze()
+serve()
+'''
