@@ -386,8 +386,6 @@ class Sandbox:
             outcome = drive(run, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
             return _result(language, outcome, before, group)
         finally:
-            # every process of the run is gone before the slot's next fork, or the server goes
-            server.check_emptied()
             if server.broken is not None or server.runs >= self.settings.fork_server_runs:
                 if server.broken is not None:
                     log.warning("fork server of slot %s restarted: %s", slot, server.broken)
@@ -396,6 +394,11 @@ class Sandbox:
     def _fork_server(self, language: Language, limits: Limits, slot: int) -> ForkServer | None:
         """The slot's fork server for language with exactly these limits, started if need be."""
         server = self._fork_servers.get(slot)
+        if server is not None:
+            # every process of the last run is gone before the slot's next fork, or the server goes
+            server.settle()
+            if server.broken is not None:
+                log.warning("fork server of slot %s restarted: %s", slot, server.broken)
         if server is not None and (server.language is not language or not server.usable_for(limits)):
             self._discard_fork_server(slot)
             server = None

@@ -39,6 +39,10 @@ FORKABLE = frozenset({"python"})
 START_TIMEOUT_SECONDS = 10.0
 # past a stop, how long the server may take to report the run's end before it is ended itself
 REPORT_GRACE_SECONDS = STOP_GRACE_SECONDS
+# how long a run's namespaces may take to be torn down (its init reaped) after its result
+EMPTIED_TIMEOUT_SECONDS = 2.0
+# a prepared run is its init (PID 1 of its namespaces) and its program's process (PID 2)
+PREPARED_PROCESSES = 2
 
 
 @dataclass
@@ -67,6 +71,9 @@ class ForkedProcess:
         report = self.server.receive(timeout)
         if report is None:
             return False
+        if "returncode" not in report:
+            self.server.broken = f"an unexpected report: {report}"
+            report = {"returncode": -9}
         self.returncode = int(report["returncode"])
         return True
 
@@ -109,6 +116,8 @@ class ForkServer:
         self._running: Running | None = None
         self._control: socket.socket | None = None
         self._own_pids: frozenset[int] = frozenset()
+        # the server's word that every process of the last run is gone: awaited before the next run
+        self._awaiting_emptied = False
         self._start()
 
     def _start(self) -> None:
@@ -124,7 +133,7 @@ class ForkServer:
             os.write(filter_fd, syscall_filter)
             os.lseek(filter_fd, 0, os.SEEK_SET)
         try:
-            command = (*SERVER_ARGV, str(theirs.fileno()), str(filter_fd))
+            command = (*SERVER_ARGV, str(theirs.fileno()), str(filter_fd), str(self.limits.disk_bytes))
             fds = (theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
             step = Step(command=command, extra_fds=fds, fork_server=True)
             launch = self._resources.enter_context(
@@ -149,6 +158,7 @@ class ForkServer:
         process = self._running.process
         inner = self._running.inner_pid
         self._own_pids = frozenset({process.pid, *((inner,) if inner else ()), *_children(inner)})
+        self._server_pid = next(iter(_children(inner)), None)
 
     @property
     def alive(self) -> bool:
@@ -156,6 +166,19 @@ class ForkServer:
 
     def usable_for(self, limits: Limits) -> bool:
         return self.broken is None and self.alive and limits == self.limits
+
+    def settle(self) -> None:
+        """Before the slot's next fork: the last run's processes are all gone (the server says so, and
+        the slot's cgroup or uid agrees), and the next run is prepared and nothing else; else broken."""
+        if self.broken is None and self._awaiting_emptied:
+            report = self.receive(EMPTIED_TIMEOUT_SECONDS)
+            self._awaiting_emptied = False
+            if report is None:
+                self.broken = "the last run's processes were not gone in time"
+            elif not report.get("emptied"):
+                self.broken = f"an unexpected report: {report}"
+        if self.broken is None:
+            self._check_processes()
 
     def start_run(
         self, source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...], interactive: bool
@@ -187,6 +210,7 @@ class ForkServer:
             for fd in theirs:
                 os.close(fd)
         self.runs += 1
+        self._awaiting_emptied = True
         process = ForkedProcess(
             self,
             stdin=open(stdin_write, "wb", buffering=0),
@@ -222,15 +246,18 @@ class ForkServer:
             self.broken = str(report["doubt"])
         return report
 
-    def check_emptied(self) -> None:
-        """Every process of the run must be gone before the slot's next fork: else the server goes."""
-        if self.broken is not None:
+    def _check_processes(self) -> None:
+        # the server's own processes and the prepared run (its init and program): nothing else
+        prepared = [pid for child in _children(self._server_pid) for pid in (child, *_children(child))]
+        if len(prepared) > PREPARED_PROCESSES:
+            self.broken = f"the prepared run has {len(prepared)} processes"
             return
+        allowed = self._own_pids | set(prepared)
         if self.group is not None:
-            left = set(self.group.pids()) - self._own_pids
+            left = set(self.group.pids()) - allowed
         else:
             user = self.sandbox.slot_user(self.slot)
-            left = set(_pids_of(user)) - self._own_pids if user is not None else set()
+            left = set(_pids_of(user)) - allowed if user is not None else set()
         if left:
             self.broken = f"processes left after a run: {sorted(left)}"
 

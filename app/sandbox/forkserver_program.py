@@ -27,7 +27,7 @@ When the program ends the init exits and the kernel kills whatever else is left 
 SOURCE = r'''
 import sys
 _BASELINE = frozenset(sys.modules)
-import os, json, signal, socket, select, resource, ctypes, io, importlib.machinery, fcntl, struct, gc
+import os, json, signal, socket, select, resource, ctypes, io, importlib.machinery, fcntl, struct, gc, contextlib
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 API = ctypes.pythonapi
@@ -53,6 +53,8 @@ PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
 
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 CONTROL = socket.socket(fileno=int(sys.argv[1]))
+# each run's tmpfs size: the server's runs all have its limits
+DISK_BYTES = int(sys.argv[3])
 _filter_fd = int(sys.argv[2])
 FILTER = b""
 if _filter_fd >= 0:
@@ -121,7 +123,7 @@ def drop_privileges():
 
 
 def read_bundle(fd):
-    """The learner's part of the run, read only here, after the fork: {"source", "files", "args"}."""
+    """The learner's part of the run, read only here, after the fork: {"names", "sizes", "args"} and contents."""
     with open(fd, "rb") as file:
         data = file.read()
     length = int.from_bytes(data[:8], "big")
@@ -144,34 +146,35 @@ def write_program(header, layout, contents):
     return contents[0]
 
 
-def run_init(header, fds):
-    """PID 1 of the run's namespaces: set the run up, fork the program, exit with its status."""
+def run_init(run_socket, status_write):
+    """PID 1 of a run's fresh namespaces, prepared before its run arrives: set up, fork the program, wait.
+
+    Everything here happens before any learner data exists in the process: the run's program,
+    files and arguments reach only the program's process (PID 2), after it has lost every privilege.
+    """
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         # signals from inside the namespace reach its init only through a handler: it has none
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        stdin, stdout, stderr, bundle = fds
-        fresh_filesystems(int(header["disk_bytes"]))
+        fresh_filesystems(DISK_BYTES)
         loopback_up()
-        layout, contents = read_bundle(bundle)
-        for target, fd in enumerate((stdin, stdout, stderr)):
-            os.dup2(fd, target)
-        # only the standard streams go on: not the control socket, the filter, the bundle
-        check(LIBC.syscall(SYS_CLOSE_RANGE, 3, 0xFFFFFFFF, 0), "close_range")
-        source = write_program(header, layout, contents)
-        for name, (soft, hard) in header["rlimits"].items():
-            resource.setrlimit(getattr(resource, name), (soft, hard))
+        # only the run's socket and the status pipe go on: not the control socket, the filter
+        os.dup2(run_socket, 3)
+        os.dup2(status_write, 4)
+        check(LIBC.syscall(SYS_CLOSE_RANGE, 5, 0xFFFFFFFF, 0), "close_range")
         os.chdir(WORKDIR)
         drop_privileges()
         program = os.fork()
     except BaseException as error:
         try:
-            os.write(2, f"the sandbox could not start the program: {error}\n".encode())
+            os.write(2, f"the fork server could not prepare a run: {error}\n".encode())
         finally:
             os._exit(126)
     if program == 0:
-        run_program(header, layout, source)
+        os.close(4)
+        run_program(socket.socket(fileno=3))
+    os.close(3)
     # the init keeps nothing of the run's streams: the program's tree alone holds them
     null = os.open("/dev/null", os.O_RDWR)
     for target in (0, 1, 2):
@@ -183,22 +186,39 @@ def run_init(header, fds):
         except ChildProcessError:
             os._exit(126)
         if pid == program:
-            # the way bubblewrap's init tells it; leaving kills the rest of the namespace
-            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+            # the way bubblewrap's init tells it; the server hears it before this init's exit
+            # (and the namespaces' teardown) has run, and leaving kills the rest of the namespace
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+            with contextlib.suppress(OSError):
+                os.write(4, bytes([code]))
+            os._exit(code)
 
 
-def run_program(header, layout, source):
-    """PID 2: the learner's program, exactly as a cold start runs it."""
+def run_program(run_socket):
+    """PID 2: waits, unprivileged, for its run; then runs the learner's program exactly as a cold start does."""
     try:
         os.setsid()
+        prepared = prepare_python()
+        message, fds, _, _ = socket.recv_fds(run_socket, 65536, 4)
+        run_socket.close()
+        if not message or len(fds) != 4:
+            os._exit(126)
+        header = json.loads(message)
+        stdin, stdout, stderr, bundle = fds
+        for target, fd in enumerate((stdin, stdout, stderr)):
+            os.dup2(fd, target)
+        for fd in (stdin, stdout, stderr):
+            os.close(fd)
+        layout, contents = read_bundle(bundle)
+        source = write_program(header, layout, contents)
+        for name, (soft, hard) in header["rlimits"].items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
         # the program's process is the learner's: dumpable, as after any exec
         LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
         os.environ.clear()
         os.environ.update(header["env"])
         if header["mode"] == "python":
-            # the dispositions a starting interpreter sets
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            run_python(header["source_file"], layout["args"], source)
+            run_python(prepared, header["source_file"], layout["args"], source)
         argv = [*header["argv"], *layout["args"]]
         os.execve(argv[0], argv, header["env"])
     except BaseException as error:
@@ -208,23 +228,30 @@ def run_program(header, layout, source):
             os._exit(127)
 
 
-def run_python(source_file, args, source):
-    """Run source as `python3 -E -s -u -B main.py args...` would, then exit."""
+def prepare_python():
+    """What a cold start has before the program's first line, done while the run is not yet there."""
     for name in [name for name in sys.modules if name not in _BASELINE]:
         del sys.modules[name]
-    path = os.path.join(WORKDIR, source_file)
+    # the dispositions a starting interpreter sets
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main = type(sys)("__main__")
+    # -c put "" first on sys.path; a cold start puts the script's directory
+    sys.path[0] = WORKDIR
+    gc.unfreeze()
+    return main
+
+
+def run_python(main, source_file, args, source):
+    """Run source as `python3 -E -s -u -B main.py args...` would, then exit."""
+    path = os.path.join(WORKDIR, source_file)
     main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
     sys.modules["__main__"] = main
     sys.argv[:] = [source_file, *args]
-    # -c put "" first on sys.path; a cold start puts the script's directory
-    sys.path[0] = os.path.dirname(path)
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding=STDIN_ENCODING, errors=STDIN_ERRORS, line_buffering=False)
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=STDOUT_ENCODING, errors=STDOUT_ERRORS, write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=STDOUT_ENCODING, errors="backslashreplace", write_through=True)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    gc.unfreeze()
     code = 0
     try:
         exec(compile(source, path, "exec"), main.__dict__)
@@ -263,18 +290,25 @@ def exit_code_of(stop):
     return 1
 
 
-def clone_run(header, fds):
-    """fork() into new namespaces (libc's fork takes no flags): the child is the run's init."""
+def prepare():
+    """The next run's init and program, in fresh namespaces, waiting for the run (off the run's path)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    status_read, status_write = os.pipe()
+    # fork() into new namespaces (libc's fork takes no flags): the child is the run's init
     API.PyOS_BeforeFork()
     pid = LIBC.syscall(SYS_CLONE, NAMESPACES | signal.SIGCHLD, 0, 0, 0, 0)
     if pid == 0:
         API.PyOS_AfterFork_Child()
-        run_init(header, fds)
+        run_init(theirs.fileno(), status_write)
     error = ctypes.get_errno()
     API.PyOS_AfterFork_Parent()
+    theirs.close()
+    os.close(status_write)
     if pid < 0:
+        ours.close()
+        os.close(status_read)
         raise OSError(error, os.strerror(error))
-    return pid
+    return pid, ours, status_read
 
 
 def kill(pid):
@@ -284,24 +318,39 @@ def kill(pid):
         pass
 
 
-def serve_run(header, fds):
+def serve_run(prepared, message, fds):
+    """Hand one run to the prepared program, report how it ended, then that every process of it is gone."""
+    pid, run_socket, status_read = prepared
     try:
-        pid = clone_run(header, fds)
+        socket.send_fds(run_socket, [message], fds)
+    except OSError:
+        pass
     finally:
         for fd in fds:
             os.close(fd)
+        run_socket.close()
+    told = False
+    # the init tells the program's end on the status pipe, before its own exit and the
+    # namespaces' teardown: the engine hears it that much sooner
+    listening = True
     status = None
     while status is None:
-        done, status_value = os.waitpid(pid, os.WNOHANG)
+        done, value = os.waitpid(pid, os.WNOHANG)
         if done:
-            status = status_value
+            status = value
             break
-        ready, _, _ = select.select([CONTROL, WAKE_READ], [], [])
+        ready, _, _ = select.select([CONTROL, WAKE_READ, *([status_read] if listening else [])], [], [])
         if WAKE_READ in ready:
             try:
                 os.read(WAKE_READ, 4096)
             except BlockingIOError:
                 pass
+        if status_read in ready:
+            said = os.read(status_read, 1)
+            listening = False
+            if said:
+                CONTROL.send(json.dumps({"returncode": said[0]}).encode())
+                told = True
         if CONTROL in ready:
             message = CONTROL.recv(65536)
             if not message:
@@ -309,6 +358,11 @@ def serve_run(header, fds):
                 os._exit(0)
             if json.loads(message).get("kill"):
                 kill(pid)
+    os.close(status_read)
+    if not told:
+        # the init died without telling (killed): its own status says how
+        returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+        CONTROL.send(json.dumps({"returncode": returncode}).encode())
     doubt = None
     try:
         # the run's init was this process's only child: anything else is a reason to start afresh
@@ -317,11 +371,11 @@ def serve_run(header, fds):
             doubt = f"an unexpected child {other}"
     except ChildProcessError:
         pass
-    returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-    return {"returncode": returncode, "doubt": doubt}
+    CONTROL.send(json.dumps({"emptied": True, "doubt": doubt}).encode())
 
 
 def serve():
+    prepared = prepare()
     CONTROL.send(b'{"ready": true}')
     while True:
         try:
@@ -330,15 +384,17 @@ def serve():
             continue
         if not message:
             return
-        header = json.loads(message)
-        if header.get("kill"):
+        if json.loads(message).get("kill"):
+            # a stop that came after its run had ended
             continue
         if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
-            CONTROL.send(json.dumps({"returncode": 126, "doubt": "a run came without its descriptors"}).encode())
+            CONTROL.send(b'{"returncode": 126}')
+            CONTROL.send(b'{"emptied": true, "doubt": "a run came without its descriptors"}')
             continue
-        CONTROL.send(json.dumps(serve_run(header, fds)).encode())
+        serve_run(prepared, message, fds)
+        prepared = prepare()
 
 
 STDIN_ENCODING, STDIN_ERRORS = sys.stdin.encoding, sys.stdin.errors
