@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# the cold run's interpreter and flags (languages/scripting.py): sys.flags are the same in a fork
-SERVER_ARGV = ("/usr/bin/python3", "-E", "-s", "-u", "-B", "-c", SERVER_SOURCE)
+# the cold run's interpreter and flags (languages/scripting.py): sys.flags are the same in a fork;
+# the server's text comes in a memfd (argv[1]), so a run's /proc/<pid>/cmdline stays this short
+SERVER_LOADER = 'import sys; exec(open(int(sys.argv[1]), "rb").read())'
+SERVER_ARGV = ("/usr/bin/python3", "-E", "-s", "-u", "-B", "-c", SERVER_LOADER)
 # languages whose runtime can fork after start-up: the run is a fork of the started interpreter.
 # Node (libuv's threads) and the JVM (its threads, GC and JIT) cannot fork safely once started
 FORKABLE = frozenset({"python"})
@@ -127,14 +129,11 @@ class ForkServer:
             self.group.apply(self.limits.memory_bytes, self.limits.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         syscall_filter = getattr(sandbox.isolation, "syscall_filter", None)
-        filter_fd = -1
-        if syscall_filter is not None:
-            filter_fd = os.memfd_create("seccomp", 0)
-            os.write(filter_fd, syscall_filter)
-            os.lseek(filter_fd, 0, os.SEEK_SET)
+        filter_fd = _memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
+        source_fd = _memfd("fork-server", SERVER_SOURCE.encode())
         try:
-            command = (*SERVER_ARGV, str(theirs.fileno()), str(filter_fd), str(self.limits.disk_bytes))
-            fds = (theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
+            command = (*SERVER_ARGV, str(source_fd), str(theirs.fileno()), str(filter_fd), str(self.limits.disk_bytes))
+            fds = (source_fd, theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
             step = Step(command=command, extra_fds=fds, fork_server=True)
             launch = self._resources.enter_context(
                 sandbox.isolation.launch(self.language, b"", self.limits, sandbox.slot_user(self.slot), self.group, step)
@@ -146,6 +145,7 @@ class ForkServer:
             raise
         finally:
             theirs.close()
+            os.close(source_fd)
             if filter_fd >= 0:
                 os.close(filter_fd)
         self._control = ours
@@ -284,6 +284,15 @@ class ForkServer:
             if process.poll() is not None or select.select([process.stderr], [], [], 0.2)[0]:
                 return process.stderr.read1(4096).decode(errors="replace").strip()
         return ""
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _bundle(source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...]) -> int:

@@ -1,9 +1,11 @@
 """The fork server: a Python interpreter started once per slot that forks each run into fresh namespaces.
 
-It is never imported by the engine: its text is handed to `/usr/bin/python3 -E -s -u -B -c` (the
-cold run's interpreter and flags) inside a bubblewrap sandbox started with CAP_SYS_ADMIN, CAP_SETPCAP
+It is never imported by the engine: its text reaches `/usr/bin/python3 -E -s -u -B -c LOADER` (the
+cold run's interpreter and flags) as a memfd, so that a run's /proc/1/cmdline shows a short
+loader rather than this whole text, inside a bubblewrap sandbox started with CAP_SYS_ADMIN, CAP_SETPCAP
 and CAP_NET_ADMIN in the sandbox's user namespace, and without the syscall filter (see forkserver.py
-and docs/security.md, "The fork server"). argv: [control socket fd, syscall filter memfd or -1].
+and docs/security.md, "The fork server"). argv: [this text's memfd, control socket fd, syscall
+filter memfd or -1, the size of each run's tmpfs mounts in bytes].
 
 Protocol over the SOCK_SEQPACKET control socket (one message each):
   engine -> server: a JSON header {"mode": "python" | "exec", "argv", "env", "source_file",
@@ -32,6 +34,7 @@ import os, json, signal, socket, select, resource, ctypes, io, importlib.machine
 LIBC = ctypes.CDLL(None, use_errno=True)
 API = ctypes.pythonapi
 PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -48,14 +51,16 @@ NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NE
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 WORKDIR = "/box"
+# the interpreter and flags of a cold run, which this server was started with too
+COLD_FLAGS = sys.orig_argv[: sys.orig_argv.index("-c")]
 # what bubblewrap's --proc makes read-only under a fresh /proc
 PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
 
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-CONTROL = socket.socket(fileno=int(sys.argv[1]))
+CONTROL = socket.socket(fileno=int(sys.argv[2]))
 # each run's tmpfs size: the server's runs all have its limits
-DISK_BYTES = int(sys.argv[3])
-_filter_fd = int(sys.argv[2])
+DISK_BYTES = int(sys.argv[4])
+_filter_fd = int(sys.argv[3])
 FILTER = b""
 if _filter_fd >= 0:
     with open(_filter_fd, "rb") as _file:
@@ -153,6 +158,8 @@ def run_init(run_socket, status_write):
     files and arguments reach only the program's process (PID 2), after it has lost every privilege.
     """
     try:
+        # how the host tells a run's init, and a prepared run, from a run's own processes
+        LIBC.prctl(PR_SET_NAME, b"run-init", 0, 0, 0)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         # signals from inside the namespace reach its init only through a handler: it has none
@@ -197,6 +204,7 @@ def run_init(run_socket, status_write):
 def run_program(run_socket):
     """PID 2: waits, unprivileged, for its run; then runs the learner's program exactly as a cold start does."""
     try:
+        LIBC.prctl(PR_SET_NAME, b"run-ready", 0, 0, 0)
         os.setsid()
         prepared = prepare_python()
         message, fds, _, _ = socket.recv_fds(run_socket, 65536, 4)
@@ -213,8 +221,10 @@ def run_program(run_socket):
         source = write_program(header, layout, contents)
         for name, (soft, hard) in header["rlimits"].items():
             resource.setrlimit(getattr(resource, name), (soft, hard))
-        # the program's process is the learner's: dumpable, as after any exec
+        # the program's process is the learner's: dumpable, as after any exec, and named as
+        # the interpreter a cold start execs
         LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        LIBC.prctl(PR_SET_NAME, b"python3", 0, 0, 0)
         os.environ.clear()
         os.environ.update(header["env"])
         if header["mode"] == "python":
@@ -248,6 +258,7 @@ def run_python(main, source_file, args, source):
         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
     sys.modules["__main__"] = main
     sys.argv[:] = [source_file, *args]
+    sys.orig_argv[:] = [*COLD_FLAGS, source_file, *args]
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding=STDIN_ENCODING, errors=STDIN_ERRORS, line_buffering=False)
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=STDOUT_ENCODING, errors=STDOUT_ERRORS, write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=STDOUT_ENCODING, errors="backslashreplace", write_through=True)
