@@ -16,7 +16,7 @@ import os
 import select
 import socket
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .cgroups import SlotGroup
@@ -165,7 +165,7 @@ class ForkServer:
         return self._control is not None and self._running is not None and self._running.process.poll() is None
 
     def usable_for(self, limits: Limits) -> bool:
-        return self.broken is None and self.alive and limits == self.limits
+        return self.broken is None and self.alive and _server_key(limits) == _server_key(self.limits)
 
     def settle(self) -> None:
         """Before the slot's next fork: the last run's processes are all gone (the server says so, and
@@ -189,7 +189,8 @@ class ForkServer:
         header = {
             "mode": "python" if language.name == "python" else "exec",
             "argv": language.run_argv("/build", limits.memory_bytes),
-            "env": program_env(language, WORKDIR, step),
+            # bubblewrap's --chdir sets PWD for a cold start
+            "env": {**program_env(language, WORKDIR, step), "PWD": WORKDIR},
             "source_file": language.source_file,
             "disk_bytes": limits.disk_bytes,
             "rlimits": _rlimits(limits, self.group is not None, language.address_space_limit),
@@ -284,6 +285,12 @@ class ForkServer:
             if process.poll() is not None or select.select([process.stderr], [], [], 0.2)[0]:
                 return process.stderr.read1(4096).decode(errors="replace").strip()
         return ""
+
+
+def _server_key(limits: Limits) -> Limits:
+    """The limits a server bakes into its runs (rlimits, tmpfs sizes): the wall clock and the
+    output caps are the engine's, per run."""
+    return replace(limits, timeout_seconds=0.0, output_bytes=0)
 
 
 def _memfd(name: str, data: bytes) -> int:

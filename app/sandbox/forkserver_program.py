@@ -53,8 +53,6 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 WORKDIR = "/box"
 # the interpreter and flags of a cold run, which this server was started with too
 COLD_FLAGS = sys.orig_argv[: sys.orig_argv.index("-c")]
-# what bubblewrap's --proc makes read-only under a fresh /proc
-PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
 
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 CONTROL = socket.socket(fileno=int(sys.argv[2]))
@@ -85,15 +83,17 @@ def mount(source, target, kind, flags, data=None):
 
 
 def fresh_filesystems(disk_bytes):
-    """The run's own writable places and /proc; the read-only system stays the server's (a cold start's)."""
+    """The run's own writable places and /proc; the read-only system stays the server's (a cold start's).
+
+    The server's sandbox has bare directories where a run mounts its tmpfs (the server itself has
+    nothing writable). The run's /proc (of its own PID namespace) is mounted over the server's,
+    which bubblewrap's --disable-userns has locked in place: hidden, unreachable, but listed in
+    the run's mount table below the run's own.
+    """
     mount("none", "/", None, MS_REC | MS_PRIVATE)
-    for place in (WORKDIR, "/tmp", "/dev/shm"):
-        mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_bytes},mode=0755")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for path in PROC_READ_ONLY:
-        if os.path.exists(path):
-            mount(path, path, None, MS_BIND | MS_REC)
-            mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for place in ("/tmp", "/dev/shm", WORKDIR):
+        mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_bytes},mode=0755")
 
 
 def loopback_up():
@@ -172,6 +172,8 @@ def run_init(run_socket, status_write):
         check(LIBC.syscall(SYS_CLOSE_RANGE, 5, 0xFFFFFFFF, 0), "close_range")
         os.chdir(WORKDIR)
         drop_privileges()
+        # the run's session and process group are its init's, as under bubblewrap's init
+        os.setsid()
         program = os.fork()
     except BaseException as error:
         try:
@@ -205,7 +207,6 @@ def run_program(run_socket):
     """PID 2: waits, unprivileged, for its run; then runs the learner's program exactly as a cold start does."""
     try:
         LIBC.prctl(PR_SET_NAME, b"run-ready", 0, 0, 0)
-        os.setsid()
         prepared = prepare_python()
         message, fds, _, _ = socket.recv_fds(run_socket, 65536, 4)
         run_socket.close()

@@ -159,9 +159,11 @@ class Bubblewrap:
         argv += [
             "--proc", "/proc",
             "--dev", "/dev",
-            "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
-            "--size", str(limits.disk_bytes), "--tmpfs", "/dev/shm",
-            "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
+        ]
+        for place in ("/tmp", "/dev/shm", WORKDIR):
+            # a fork server mounts each run's own tmpfs there: it has nothing writable itself
+            argv += ["--dir", place] if step.fork_server else ["--size", str(limits.disk_bytes), "--tmpfs", place]
+        argv += [
             "--chdir", WORKDIR,
             "--clearenv",
         ]
