@@ -318,3 +318,39 @@ def test_the_setting_turns_the_fork_server_off(tmp_path):
 
     assert isolation["start_paths"]["python"] in {"warm", "cold"}
     assert isolation["fork_server"] == {**isolation["fork_server"], "enabled": False, "reason": "turned off by the FORK_SERVER setting"}
+
+
+DAEMON = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(60)
+    os._exit(0)
+os.wait()
+print(len([p for p in os.listdir("/proc") if p.isdigit()]))
+"""
+
+
+def test_a_daemon_is_gone_from_the_host_before_the_next_fork(sandbox, slot):
+    result = run(sandbox, slot, DAEMON)
+    server = sandbox._fork_servers[slot]
+    # the server's word comes first (it is awaited before the next fork), then the host's view
+    server.settle()
+
+    assert result.reason is None and int(result.stdout) >= 3, result
+    assert server.broken is None
+    names = set()
+    for pid in set(_slot_processes(sandbox, slot)) - server._own_pids:
+        with open(f"/proc/{pid}/comm") as comm:
+            names.add(comm.read().strip())
+    # only the next run's init and program, prepared and waiting
+    assert names <= {"run-init", "run-ready"}, names
+
+
+def _slot_processes(sandbox: Sandbox, slot: int) -> list[int]:
+    group = sandbox.slot_group(slot)
+    if group is not None:
+        return group.pids()
+    uid = sandbox.slot_user(slot)
+    return [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]

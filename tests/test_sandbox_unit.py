@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from app.config import Config
-from app.sandbox import BY_NAME, Limits, Sandbox
+from app.sandbox import BY_NAME, Limits, Sandbox, Settings
 from app.slots import SlotPool
 
 MiB = 1024 * 1024
@@ -95,7 +95,9 @@ print(sum(1 for p in os.listdir("/proc") if p.isdigit()))
 """
 
 
-def test_a_setsid_daemon_leaves_no_process_of_the_slots_uid(sandbox, hold):
+def test_a_setsid_daemon_leaves_no_process_of_the_slots_uid(hold):
+    # a cold start's slot is empty after its run; a fork server's keeps the server (tests/test_fork_server.py)
+    sandbox = Sandbox(Settings(fork_server=False))
     slot = hold()
     uid = sandbox.slot_user(slot)
 
@@ -108,7 +110,9 @@ def test_a_setsid_daemon_leaves_no_process_of_the_slots_uid(sandbox, hold):
     assert sandbox.slot_group(slot).pids() == []
 
 
-def test_a_sleeper_that_times_out_leaves_its_slot_empty(sandbox, hold):
+def test_a_sleeper_that_times_out_leaves_its_slot_empty(hold):
+    # a cold start's slot is empty after its run; a fork server's keeps the server (tests/test_fork_server.py)
+    sandbox = Sandbox(Settings(fork_server=False))
     slot = hold()
     uid = sandbox.slot_user(slot)
     source = b"import os, time\nos.fork()\nos.fork()\nwhile True:\n    time.sleep(1000)\n"
