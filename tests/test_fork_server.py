@@ -354,3 +354,20 @@ def _slot_processes(sandbox: Sandbox, slot: int) -> list[int]:
         return group.pids()
     uid = sandbox.slot_user(slot)
     return [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+
+
+def test_a_host_that_refuses_the_fork_server_runs_cold_and_says_why(slot, monkeypatch):
+    # without its capabilities the server cannot mount a run's filesystems: its start fails
+    monkeypatch.setattr("app.sandbox.isolation.FORK_SERVER_CAPS", ())
+    sandbox = Sandbox(Settings())
+    try:
+        results = [run(sandbox, slot, f"print({n})") for n in range(4)]
+    finally:
+        sandbox.clear_slot(slot)
+
+    assert [r.stdout for r in results] == ["0\n", "1\n", "2\n", "3\n"]
+    described = sandbox.describe()
+    assert described["start_paths"]["python"] == "cold"
+    assert described["fork_server"]["enabled"] is False
+    assert "failed to start 3 times" in described["fork_server"]["reason"]
+    assert "the fork server did not start" in described["fork_server"]["last_error"]

@@ -35,6 +35,9 @@ PROCESS_LIMIT_MARKERS = ("can't start new thread", "Resource temporarily unavail
 FILE_TOO_LARGE_MARKERS = ("File too large", "EFBIG")
 LEFTOVER_KILL_SECONDS = 2.0
 SELF_TEST_ATTEMPTS = 3
+# a host that refuses what a fork server needs (nested mounts, capabilities in the sandbox's user
+# namespace) fails every start: after this many in a row, Python runs start cold, and /health says why
+FORK_SERVER_FAILURES_ALLOWED = 3
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class Sandbox:
         self._fork_servers: dict[int, ForkServer] = {}
         self.fork_server_starts = 0
         self.fork_server_last_error: str | None = None
+        # fork server starts that failed in a row: past FORK_SERVER_FAILURES_ALLOWED, runs start cold
+        self._fork_server_failures = 0
 
     @property
     def fork_server_reason(self) -> str | None:
@@ -105,6 +110,8 @@ class Sandbox:
             return "turned off by the FORK_SERVER setting"
         if not self.available or self.isolation.name != "bubblewrap":
             return "needs bubblewrap isolation"
+        if self._fork_server_failures >= FORK_SERVER_FAILURES_ALLOWED:
+            return f"it failed to start {self._fork_server_failures} times in a row: {self.fork_server_last_error}"
         return None
 
     def forks(self, language: Language) -> bool:
@@ -407,8 +414,10 @@ class Sandbox:
                 server = ForkServer(self, language, limits, slot)
             except SandboxError as error:
                 self.fork_server_last_error = str(error)
+                self._fork_server_failures += 1
                 log.warning("could not start a fork server in slot %s (%s); running cold", slot, error)
                 return None
+            self._fork_server_failures = 0
             self.fork_server_starts += 1
             self._fork_servers[slot] = server
         return server

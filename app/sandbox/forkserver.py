@@ -152,7 +152,7 @@ class ForkServer:
         self._running.process.stdin.close()
         ready = self.receive(START_TIMEOUT_SECONDS)
         if ready is None or not ready.get("ready"):
-            said = self._stderr()
+            said = self._stderr() or (ready or {}).get("error")
             self.close()
             raise SandboxError(f"the fork server did not start; it said: {said or 'nothing'}")
         process = self._running.process

@@ -51,6 +51,7 @@ NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NE
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 WORKDIR = "/box"
+PREPARE_TIMEOUT_SECONDS = 5.0
 # the interpreter and flags of a cold run, which this server was started with too
 COLD_FLAGS = sys.orig_argv[: sys.orig_argv.index("-c")]
 
@@ -208,6 +209,8 @@ def run_program(run_socket):
     try:
         LIBC.prctl(PR_SET_NAME, b"run-ready", 0, 0, 0)
         prepared = prepare_python()
+        # the server hands out no run before its run is known to be ready
+        run_socket.send(b"ready")
         message, fds, _, _ = socket.recv_fds(run_socket, 65536, 4)
         run_socket.close()
         if not message or len(fds) != 4:
@@ -320,6 +323,13 @@ def prepare():
         ours.close()
         os.close(status_read)
         raise OSError(error, os.strerror(error))
+    # the run's setup failed if its program never says it is ready (the init said why on stderr)
+    if not select.select([ours], [], [], PREPARE_TIMEOUT_SECONDS)[0] or ours.recv(16) != b"ready":
+        kill(pid)
+        os.waitpid(pid, 0)
+        ours.close()
+        os.close(status_read)
+        raise OSError("a run could not be prepared")
     return pid, ours, status_read
 
 
@@ -331,7 +341,7 @@ def kill(pid):
 
 
 def serve_run(prepared, message, fds):
-    """Hand one run to the prepared program, report how it ended, then that every process of it is gone."""
+    """Hand one run to the prepared program and report how it ended; returns a doubt about the server, or None."""
     pid, run_socket, status_read = prepared
     try:
         socket.send_fds(run_socket, [message], fds)
@@ -383,11 +393,15 @@ def serve_run(prepared, message, fds):
             doubt = f"an unexpected child {other}"
     except ChildProcessError:
         pass
-    CONTROL.send(json.dumps({"emptied": True, "doubt": doubt}).encode())
+    return doubt
 
 
 def serve():
-    prepared = prepare()
+    try:
+        prepared = prepare()
+    except OSError as error:
+        CONTROL.send(json.dumps({"ready": False, "error": str(error)}).encode())
+        return
     CONTROL.send(b'{"ready": true}')
     while True:
         try:
@@ -405,8 +419,15 @@ def serve():
             CONTROL.send(b'{"returncode": 126}')
             CONTROL.send(b'{"emptied": true, "doubt": "a run came without its descriptors"}')
             continue
-        serve_run(prepared, message, fds)
-        prepared = prepare()
+        doubt = serve_run(prepared, message, fds)
+        try:
+            prepared = prepare()
+        except OSError as error:
+            doubt = doubt or str(error)
+            prepared = None
+        CONTROL.send(json.dumps({"emptied": True, "doubt": doubt}).encode())
+        if prepared is None:
+            return
 
 
 STDIN_ENCODING, STDIN_ERRORS = sys.stdin.encoding, sys.stdin.errors
