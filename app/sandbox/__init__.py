@@ -131,8 +131,9 @@ class Sandbox:
         """Stop the warm pool and the fork servers, and end their sandboxes."""
         if self.warm_pool is not None:
             self.warm_pool.shutdown()
+        # its own sandbox only: the slot itself may be another engine's by now
         for slot in list(self._fork_servers):
-            self._discard_fork_server(slot)
+            self._drop_fork_server(slot)
 
     @property
     def available(self) -> bool:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .cgroups import SlotGroup
+from .forkserver_program import SOURCE as SERVER_SOURCE
 from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
 from .process import STOP_GRACE_SECONDS, Running, SandboxError, spawn
-from .forkserver_program import SOURCE as SERVER_SOURCE
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -41,8 +41,9 @@ FORKABLE = frozenset({"python"})
 START_TIMEOUT_SECONDS = 10.0
 # past a stop, how long the server may take to report the run's end before it is ended itself
 REPORT_GRACE_SECONDS = STOP_GRACE_SECONDS
-# how long a run's namespaces may take to be torn down (its init reaped) after its result
-EMPTIED_TIMEOUT_SECONDS = 2.0
+# how long a run's namespaces may take to be torn down (its init reaped) and the next run to be
+# prepared, after its result (the server gives a preparation 5 s)
+EMPTIED_TIMEOUT_SECONDS = 6.0
 # a prepared run is its init (PID 1 of its namespaces) and its program's process (PID 2)
 PREPARED_PROCESSES = 2
 
