@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import select
 import socket
 import subprocess
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from .forkserver_program import SOURCE as SERVER_SOURCE
 from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
-from .process import STOP_GRACE_SECONDS, Running, SandboxError, spawn
+from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, spawn
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -233,8 +232,7 @@ class ForkServer:
         control = self._control
         if control is None:
             return {"returncode": -9, "doubt": "the server is gone"}
-        ready, _, _ = select.select([control], [], [], timeout)
-        if not ready:
+        if not readable(control.fileno(), timeout):
             return None
         try:
             message = control.recv(65536)
@@ -283,7 +281,7 @@ class ForkServer:
         if process is None:
             return ""
         with contextlib.suppress(OSError, ValueError):
-            if process.poll() is not None or select.select([process.stderr], [], [], 0.2)[0]:
+            if process.poll() is not None or readable(process.stderr.fileno(), 0.2):
                 return process.stderr.read1(4096).decode(errors="replace").strip()
         return ""
 

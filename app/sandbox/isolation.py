@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +14,7 @@ from pathlib import Path
 from .cgroups import SlotGroup
 from .languages import Language
 from .limits import Limits
-from .process import Launch, SandboxError
+from .process import Launch, SandboxError, readable
 
 WORKDIR = "/box"
 BUILD_DIR = "/build"
@@ -107,8 +106,7 @@ def _read_info(fd: int) -> dict[str, int]:
     """bwrap's --info-fd JSON, read against a deadline so a broken bwrap cannot hang a worker."""
     data = b""
     while True:
-        ready, _, _ = select.select([fd], [], [], INFO_TIMEOUT_SECONDS)
-        chunk = os.read(fd, 4096) if ready else b""
+        chunk = os.read(fd, 4096) if readable(fd, INFO_TIMEOUT_SECONDS) else b""
         if not chunk:
             raise SandboxError("bubblewrap exited before the sandbox was ready")
         data += chunk
