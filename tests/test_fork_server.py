@@ -371,3 +371,29 @@ def test_a_host_that_refuses_the_fork_server_runs_cold_and_says_why(slot, monkey
     assert described["fork_server"]["enabled"] is False
     assert "failed to start 3 times" in described["fork_server"]["reason"]
     assert "the fork server did not start" in described["fork_server"]["last_error"]
+
+
+def test_descriptors_numbered_past_1023_in_the_engine_reach_the_server(slot):
+    # an engine process with many descriptors open passes the server numbers past select()'s reach
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard) < 1300:
+        pytest.skip("this process may not open 1300 descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    filler = []
+    try:
+        while not filler or filler[-1] < 1100:
+            filler.append(os.open("/dev/null", os.O_RDONLY))
+        sandbox = Sandbox(Settings())
+        try:
+            results = [run(sandbox, slot, f"print({n})") for n in range(2)]
+        finally:
+            sandbox.clear_slot(slot)
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert [r.stdout for r in results] == ["0\n", "1\n"]
+    assert sandbox.fork_server_starts == 1

@@ -56,7 +56,16 @@ PREPARE_TIMEOUT_SECONDS = 5.0
 COLD_FLAGS = sys.orig_argv[: sys.orig_argv.index("-c")]
 
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-CONTROL = socket.socket(fileno=int(sys.argv[2]))
+
+
+def low_copy(fd):
+    """A passed descriptor keeps the engine's number, which may be past what select() takes (1023)."""
+    low = os.dup(fd)
+    os.close(fd)
+    return low
+
+
+CONTROL = socket.socket(fileno=low_copy(int(sys.argv[2])))
 # each run's tmpfs size: the server's runs all have its limits
 DISK_BYTES = int(sys.argv[4])
 _filter_fd = int(sys.argv[3])
