@@ -193,8 +193,9 @@ print(children)
 
 
 def test_an_engine_starting_does_not_change_the_limits_of_a_run_under_way(hold):
-    # Cgroups.detect() probes slot 0, so the run must be in slot 0 to see whether that probe respects it
-    running = Sandbox()
+    # Cgroups.detect() probes slot 0, so the run must be in slot 0 to see whether that probe respects it;
+    # a cold start: a fork server's own processes (server, run init) would share the run's pids cap
+    running = Sandbox(Settings(fork_server=False))
     slot = hold({0})
     limits = Limits(timeout_seconds=5.0, cpu_seconds=5, processes=64, memory_bytes=128 * MiB)
     result = {}
