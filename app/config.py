@@ -139,6 +139,13 @@ class Config:
     # the syscall filter (seccomp, docs/security.md) on every sandboxed program; turn it off only
     # to diagnose a program the filter breaks (/health then says "syscall_filter": null)
     SANDBOX_SYSCALL_FILTER = True
+    # Python runs fork from a fork server per slot (an interpreter started once in the slot's
+    # sandbox, each run cloned into fresh namespaces: docs/security.md, "The fork server"); false
+    # starts a fresh sandbox per run (a warm one where WARM_POOL has it). /health says which
+    FORK_SERVER = True
+    # runs one fork server serves before a fresh one takes its place (it is also replaced at
+    # once on any doubt: a process left behind, an unexpected child, a report that does not come)
+    FORK_SERVER_RUNS = 500
     # warm sandboxes kept ready per language in each engine process (0 or {} turns them off),
     # and the machine-wide number of slots they may hold between them
     WARM_POOL = {"python": 2, "javascript": 1}

@@ -174,8 +174,9 @@ def test_cancel_a_running_program_keeps_its_output(client, config):
 
 
 def test_cancel_a_fork_bomb_leaves_the_engine_serving(config, request):
-    # cold starts only: the bomb's processes are then the ones that run main.py
-    config.update(WARM_POOL={})
+    # cold starts only: the bomb's processes are then the ones that run main.py (the hostile
+    # tests cancel-free fork bombs through the fork server too)
+    config.update(WARM_POOL={}, FORK_SERVER=False)
     app = create_app(config)
     request.addfinalizer(app.extensions["engine"].runner.shutdown)
     client = app.test_client()

@@ -33,19 +33,21 @@ HOSTILE_LIMITS = {
     "RUN_DISK_BYTES": 16 * MiB,
     "RUN_WORKERS": 2,
     "ONE_SHOT_RUNS_PER_MINUTE_PER_IP": 0,
-    # cold starts, so the host-side checks can tell a run's processes by their command line;
-    # tests/test_warm_pool.py sends the same bombs through warm sandboxes
+    # no warm sandboxes (tests/test_warm_pool.py sends the same bombs through them); every test
+    # runs twice, with runs forked from a fork server and with cold starts
     "WARM_POOL": {},
 }
+# a fork server's prepared run (forkserver_program.py names them): no run's processes yet
+PREPARED_NAMES = {"run-init", "run-ready"}
 # what the program may see of an environment: the sandbox's own minimal one
 PROGRAM_ENV_KEYS = {"PATH", "HOME", "LANG", "LC_CTYPE", "PWD", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
 
 
-@pytest.fixture
-def config(config, monkeypatch):
+@pytest.fixture(params=["fork_server", "cold"])
+def config(config, monkeypatch, request):
     """Hostile limits, and a secret in the server's environment before the app exists."""
     monkeypatch.setenv(CANARY_NAME, CANARY_VALUE)
-    return {**config, **HOSTILE_LIMITS}
+    return {**config, **HOSTILE_LIMITS, "FORK_SERVER": request.param == "fork_server"}
 
 
 def submit(client, source: str, stdin: str = "") -> str:
@@ -87,16 +89,34 @@ def run_processes() -> list[psutil.Process]:
             cmdline = child.cmdline()
         except psutil.Error:
             continue
-        if cmdline and (cmdline[0].endswith("bwrap") or cmdline[-1] == "main.py"):
+        # a fork server's own sandbox (it keeps capabilities to give each run its namespaces) is no run's
+        if cmdline and cmdline[0].endswith("bwrap") and "--cap-add" not in cmdline or cmdline[-1:] == ["main.py"]:
+            found.append(child)
+        elif forked_run_depth(child) is not None:
             found.append(child)
     return found
+
+
+def forked_run_depth(process: psutil.Process) -> int | None:
+    """The pid a process forked by a fork server has inside its run's namespace (a run's processes
+    are three PID namespaces deep: the host's, the server's sandbox's, the run's), else None."""
+    try:
+        if process.name() in PREPARED_NAMES:
+            return None
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                pids = line.split()[1:]
+                return int(pids[-1]) if len(pids) >= 3 else None
+    except (psutil.Error, OSError):
+        return None
+    return None
 
 
 def program_processes() -> list[psutil.Process]:
     out = []
     for process in run_processes():
         try:
-            if process.cmdline()[-1] == "main.py":
+            if process.cmdline()[-1] == "main.py" or (forked_run_depth(process) or 0) > 1:
                 out.append(process)
         except psutil.Error:
             pass
@@ -482,7 +502,7 @@ print(json.dumps(report))
 """
 
 
-def test_a_run_has_its_own_pid_namespace(run_code):
+def test_a_run_has_its_own_pid_namespace(app, run_code):
     host_init = Path("/proc/1/cmdline").read_bytes().split(b"\0")[0].decode()
 
     done = run_code(PIDS, stdin=str(os.getpid()))
@@ -492,7 +512,9 @@ def test_a_run_has_its_own_pid_namespace(run_code):
     assert report["engine"] == "absent"
     assert os.getpid() not in report["pids"]
     assert report["pid"] < 10 and len(report["pids"]) < 5, report
-    assert report["init"] != host_init and report["init"].endswith("bwrap")
+    assert report["init"] != host_init
+    # PID 1 of the run: bubblewrap's init, or the run's init that a fork server cloned
+    assert report["init"] == "/usr/bin/python3" if app.config["FORK_SERVER"] else report["init"].endswith("bwrap")
 
 
 FORK_BOMB = """

@@ -79,8 +79,22 @@ def test_every_run_is_under_the_syscall_filter_and_health_says_so(client, run_co
     assert client.get("/languages").json["isolation"]["syscall_filter"] == "seccomp"
 
 
+def test_a_forked_run_is_under_the_syscall_filter_too(config):
+    # a fork server's sandbox is started without it: each run loads it itself, after its setup
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        done = wait_terminal(client, submit(client, 'print(open("/proc/self/status").read().split("Seccomp:")[1].split()[0])'))
+        assert done["status"] == "COMPLETED", done
+        assert done["stdout"] == "2\n"
+        assert app.extensions["engine"].sandbox.describe()["start_paths"]["python"] == "fork_server"
+        assert app.extensions["engine"].sandbox.fork_server_starts >= 1
+    finally:
+        app.extensions["engine"].runner.shutdown()
+
+
 def test_a_warm_run_is_under_the_syscall_filter_too(config):
-    app = create_app({**config, "WARM_POOL": {"python": 1}})
+    app = create_app({**config, "WARM_POOL": {"python": 1}, "FORK_SERVER": False})
     try:
         client = app.test_client()
         deadline = time.monotonic() + 30

@@ -10,8 +10,8 @@ import psutil
 import pytest
 
 from app.config import Config
-from app.sandbox import BY_NAME, Limits, Sandbox
 from app import create_app
+from app.sandbox import BY_NAME, Limits, Sandbox, Settings
 from app.slots import SlotPool, check_ranges
 
 MiB = 1024 * 1024
@@ -96,7 +96,9 @@ print(sum(1 for p in os.listdir("/proc") if p.isdigit()))
 """
 
 
-def test_a_setsid_daemon_leaves_no_process_of_the_slots_uid(sandbox, hold):
+def test_a_setsid_daemon_leaves_no_process_of_the_slots_uid(hold):
+    # a cold start's slot is empty after its run; a fork server's keeps the server (tests/test_fork_server.py)
+    sandbox = Sandbox(Settings(fork_server=False))
     slot = hold()
     uid = sandbox.slot_user(slot)
 
@@ -109,7 +111,9 @@ def test_a_setsid_daemon_leaves_no_process_of_the_slots_uid(sandbox, hold):
     assert sandbox.slot_group(slot).pids() == []
 
 
-def test_a_sleeper_that_times_out_leaves_its_slot_empty(sandbox, hold):
+def test_a_sleeper_that_times_out_leaves_its_slot_empty(hold):
+    # a cold start's slot is empty after its run; a fork server's keeps the server (tests/test_fork_server.py)
+    sandbox = Sandbox(Settings(fork_server=False))
     slot = hold()
     uid = sandbox.slot_user(slot)
     source = b"import os, time\nos.fork()\nos.fork()\nwhile True:\n    time.sleep(1000)\n"
@@ -190,8 +194,9 @@ print(children)
 
 
 def test_an_engine_starting_does_not_change_the_limits_of_a_run_under_way(hold):
-    # Cgroups.detect() probes slot 0, so the run must be in slot 0 to see whether that probe respects it
-    running = Sandbox()
+    # Cgroups.detect() probes slot 0, so the run must be in slot 0 to see whether that probe respects it;
+    # a cold start: a fork server's own processes (server, run init) would share the run's pids cap
+    running = Sandbox(Settings(fork_server=False))
     slot = hold({0})
     limits = Limits(timeout_seconds=5.0, cpu_seconds=5, processes=64, memory_bytes=128 * MiB)
     result = {}

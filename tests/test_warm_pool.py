@@ -43,6 +43,12 @@ fail();
 
 
 @pytest.fixture
+def config(config):
+    """Warm sandboxes serve Python only when its runs do not fork from a fork server."""
+    return {**config, "FORK_SERVER": False}
+
+
+@pytest.fixture
 def engines(config, tmp_path) -> Iterator[tuple[Flask, Flask]]:
     """Two engines on separate databases: one with a warm pool, one that always starts cold."""
     warm = create_app({**config, "WARM_POOL": {"python": 1, "javascript": 1}})

@@ -17,6 +17,7 @@ from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
 from .compile_cache import Artifact, CompileCache
 from .control import Control, Interactivity, StopOnly
+from .forkserver import FORKABLE, ForkServer
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
@@ -34,6 +35,9 @@ PROCESS_LIMIT_MARKERS = ("can't start new thread", "Resource temporarily unavail
 FILE_TOO_LARGE_MARKERS = ("File too large", "EFBIG")
 LEFTOVER_KILL_SECONDS = 2.0
 SELF_TEST_ATTEMPTS = 3
+# a host that refuses what a fork server needs (nested mounts, capabilities in the sandbox's user
+# namespace) fails every start: after this many in a row, Python runs start cold, and /health says why
+FORK_SERVER_FAILURES_ALLOWED = 3
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,11 @@ class Settings:
     # where unconfined runs get their temporary directories
     scratch_dir: str | None = None
     # compiled artifacts, shared by every engine on the host
+    # Python runs fork from a per-slot fork server (forkserver.py, docs/security.md) instead of
+    # starting a fresh sandbox; off: a fresh sandbox per run (a warm one where the pool has it)
+    fork_server: bool = True
+    # a fork server serves this many runs, then a fresh one takes its place
+    fork_server_runs: int = 500
     compile_cache_dir: str = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
     compile_cache_bytes: int = 256 * 1024 * 1024
     # the compile step's limits (languages may raise them)
@@ -86,18 +95,45 @@ class Sandbox:
         self._groups: dict[int, SlotGroup] = {}
         self.compile_cache = CompileCache(self.settings.compile_cache_dir, self.settings.compile_cache_bytes)
         self.warm_pool: WarmPool | None = None
+        # each slot's fork server, while it has one (a slot's runs are one at a time: no lock needed
+        # per slot; the dict itself is shared by the worker threads)
+        self._fork_servers: dict[int, ForkServer] = {}
+        self.fork_server_starts = 0
+        self.fork_server_last_error: str | None = None
+        # fork server starts that failed in a row: past FORK_SERVER_FAILURES_ALLOWED, runs start cold
+        self._fork_server_failures = 0
+
+    @property
+    def fork_server_reason(self) -> str | None:
+        """Why runs do not fork from a fork server here, or None when forkable languages do."""
+        if not self.settings.fork_server:
+            return "turned off by the FORK_SERVER setting"
+        if not self.available or self.isolation.name != "bubblewrap":
+            return "needs bubblewrap isolation"
+        if self._fork_server_failures >= FORK_SERVER_FAILURES_ALLOWED:
+            return f"it failed to start {self._fork_server_failures} times in a row: {self.fork_server_last_error}"
+        return None
+
+    def forks(self, language: Language) -> bool:
+        """True when language's runs fork from the slot's fork server."""
+        return self.fork_server_reason is None and language.name in FORKABLE
 
     def start_warm_pool(self, slots: object, sizes: dict[str, int], limits_for: Callable[[Language], Limits]) -> None:
         """Keep sizes[language] warm sandboxes ready, each in a slot taken from slots (a SlotPool)."""
+        # a language served by fork servers needs no warm sandboxes
+        sizes = {name: size for name, size in sizes.items() if not (name in BY_NAME and self.forks(BY_NAME[name]))}
         if not self.available or not any(sizes.values()):
             return
         self.warm_pool = WarmPool(self._start_warm, self._discard_warm, slots, sizes, limits_for)
         self.warm_pool.start()
 
     def close(self) -> None:
-        """Stop the warm pool and end its sandboxes."""
+        """Stop the warm pool and the fork servers, and end their sandboxes."""
         if self.warm_pool is not None:
             self.warm_pool.shutdown()
+        # its own sandbox only: the slot itself may be another engine's by now
+        for slot in list(self._fork_servers):
+            self._drop_fork_server(slot)
 
     @property
     def available(self) -> bool:
@@ -149,7 +185,26 @@ class Sandbox:
             "enforced": ["wall_time", "cpu_time", "memory", "processes", "output", "file_size", "open_files"]
             + (["disk"] if confined else []),
             "warning": None if confined else "isolation is off: development only",
+            # how each installed language's runs start: "fork_server" (forked from the slot's
+            # started interpreter), "warm" (a warm sandbox when ready, else cold) or "cold"
+            "start_paths": {language.name: self._start_path(language) for language in installed()},
+            "fork_server": {
+                "enabled": self.fork_server_reason is None,
+                "reason": self.fork_server_reason
+                or f"forks runs of {', '.join(sorted(FORKABLE))}: the other runtimes cannot fork once started",
+                "servers": len(self._fork_servers),
+                "runs_per_server": self.settings.fork_server_runs,
+                "starts": self.fork_server_starts,
+                "last_error": self.fork_server_last_error,
+            },
         }
+
+    def _start_path(self, language: Language) -> str:
+        if self.forks(language):
+            return "fork_server"
+        if self.warm_pool is not None and language.name in self.warm_pool.sizes:
+            return "warm"
+        return "cold"
 
     def slot_user(self, slot: int) -> int | None:
         return self.settings.uid_base + slot if self.as_root else None
@@ -167,6 +222,8 @@ class Sandbox:
         Waiting matters: a process killed but not yet reaped still counts against the next run's
         RLIMIT_NPROC, and a dead engine may have left a whole run behind.
         """
+        # its fork server is one of those processes: the slot has none from now on
+        self._drop_fork_server(slot)
         group = self.slot_group(slot)
         user = self.slot_user(slot)
         deadline = time.monotonic() + LEFTOVER_KILL_SECONDS
@@ -210,6 +267,11 @@ class Sandbox:
         if not self.available:
             raise SandboxError(self.unavailable_reason)
         interactive = control is not None and control.interactive
+        program = tuple(sorted((files or {}).items()))
+        if self.forks(language):
+            result = self._run_forked(language, source, stdin, limits, slot, on_output, program, tuple(args), control)
+            if result is not None:
+                return result
         # a warm sandbox holds the entry file alone and runs it without arguments; an interactive
         # run may wait on a learner for minutes: it starts cold rather than hold a warm sandbox (and
         # its slot) that quick runs would otherwise take
@@ -218,7 +280,6 @@ class Sandbox:
             result = self._run_warm(warm, source, stdin, limits, on_output, control)
             if result is not None:
                 return result
-        program = tuple(sorted((files or {}).items()))
         if not language.compile:
             step = Step(files=program, args=tuple(args), interactive=interactive)
             return self._launch(language, source, stdin, limits, slot, step, on_output, control)
@@ -294,6 +355,8 @@ class Sandbox:
         on_output: OutputListener | None,
         control: Control | StopOnly | None = None,
     ) -> Result:
+        # an idle fork server would share the cold launch's cgroup: it goes first
+        self._drop_fork_server(slot)
         group = self.slot_group(slot)
         if group:
             group.apply(limits.memory_bytes, limits.processes)
@@ -305,6 +368,74 @@ class Sandbox:
         finally:
             self.clear_slot(slot)
         return _result(language, outcome, before, group)
+
+    def _run_forked(
+        self,
+        language: Language,
+        source: bytes,
+        stdin: bytes,
+        limits: Limits,
+        slot: int,
+        on_output: OutputListener | None,
+        files: tuple[tuple[str, bytes], ...],
+        args: tuple[str, ...],
+        control: Control | None,
+    ) -> Result | None:
+        """Fork the run from the slot's fork server (started if need be); None if it cannot (run cold instead)."""
+        server = self._fork_server(language, limits, slot)
+        if server is None:
+            return None
+        group = server.group
+        if group:
+            group.apply(limits.memory_bytes, limits.processes)
+        before = group.counters() if group else Counters(0, 0)
+        over_cpu = _cpu_watchdog(group, limits)
+        try:
+            try:
+                run = server.start_run(source, files, args, control is not None and control.interactive)
+            except SandboxError as error:
+                log.warning("a fork server refused a run (%s); running cold", error)
+                return None
+            outcome = drive(run, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
+            return _result(language, outcome, before, group)
+        finally:
+            if server.broken is not None or server.runs >= self.settings.fork_server_runs:
+                if server.broken is not None:
+                    log.warning("fork server of slot %s restarted: %s", slot, server.broken)
+                self._discard_fork_server(slot)
+
+    def _fork_server(self, language: Language, limits: Limits, slot: int) -> ForkServer | None:
+        """The slot's fork server for language with exactly these limits, started if need be."""
+        server = self._fork_servers.get(slot)
+        if server is not None:
+            # every process of the last run is gone before the slot's next fork, or the server goes
+            server.settle()
+            if server.broken is not None:
+                log.warning("fork server of slot %s restarted: %s", slot, server.broken)
+        if server is not None and (server.language is not language or not server.usable_for(limits)):
+            self._discard_fork_server(slot)
+            server = None
+        if server is None:
+            try:
+                server = ForkServer(self, language, limits, slot)
+            except SandboxError as error:
+                self.fork_server_last_error = str(error)
+                self._fork_server_failures += 1
+                log.warning("could not start a fork server in slot %s (%s); running cold", slot, error)
+                return None
+            self._fork_server_failures = 0
+            self.fork_server_starts += 1
+            self._fork_servers[slot] = server
+        return server
+
+    def _drop_fork_server(self, slot: int) -> None:
+        server = self._fork_servers.pop(slot, None)
+        if server is not None:
+            server.close()
+
+    def _discard_fork_server(self, slot: int) -> None:
+        """End the slot's fork server and whatever its sandbox held."""
+        self.clear_slot(slot)
 
     def _start_warm(self, language: Language, limits: Limits, slot: int) -> Warm:
         """Start language's bootstrap in a fresh sandbox in slot; it waits for its program."""

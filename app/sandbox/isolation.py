@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import subprocess
 import tempfile
@@ -15,13 +14,17 @@ from pathlib import Path
 from .cgroups import SlotGroup
 from .languages import Language
 from .limits import Limits
-from .process import Launch, SandboxError
+from .process import Launch, SandboxError, readable
 
 WORKDIR = "/box"
 BUILD_DIR = "/build"
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 INFO_TIMEOUT_SECONDS = 5.0
 NPROC_SLACK = 8
+# what a fork server needs in its user namespace to give each run fresh namespaces and mounts
+# (SYS_ADMIN), to empty each run's bounding set (SETPCAP) and to bring its loopback up (NET_ADMIN);
+# each run drops all three before anything of the learner's is read
+FORK_SERVER_CAPS = ("--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_NET_ADMIN")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class Step:
     extra_fds: tuple[int, ...] = ()
     # an interactive run: stdin stays open while the learner types
     interactive: bool = False
+    # a fork server (forkserver.py): it keeps the capabilities that make each run's namespaces
+    # and mounts inside its own user namespace, and loads the syscall filter in each run itself
+    fork_server: bool = False
 
     def env(self, language: Language) -> dict[str, str]:
         """The environment this step adds to the language's own: the run's, not the compiler's nor a supervisor's."""
@@ -100,8 +106,7 @@ def _read_info(fd: int) -> dict[str, int]:
     """bwrap's --info-fd JSON, read against a deadline so a broken bwrap cannot hang a worker."""
     data = b""
     while True:
-        ready, _, _ = select.select([fd], [], [], INFO_TIMEOUT_SECONDS)
-        chunk = os.read(fd, 4096) if ready else b""
+        chunk = os.read(fd, 4096) if readable(fd, INFO_TIMEOUT_SECONDS) else b""
         if not chunk:
             raise SandboxError("bubblewrap exited before the sandbox was ready")
         data += chunk
@@ -133,6 +138,7 @@ class Bubblewrap:
             "--die-with-parent",
             "--new-session",
             "--cap-drop", "ALL",
+            *(FORK_SERVER_CAPS if step.fork_server else ()),
             "--uid", "65534",
             "--gid", "65534",
             "--hostname", "sandbox",
@@ -151,9 +157,11 @@ class Bubblewrap:
         argv += [
             "--proc", "/proc",
             "--dev", "/dev",
-            "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
-            "--size", str(limits.disk_bytes), "--tmpfs", "/dev/shm",
-            "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
+        ]
+        for place in ("/tmp", "/dev/shm", WORKDIR):
+            # a fork server mounts each run's own tmpfs there: it has nothing writable itself
+            argv += ["--dir", place] if step.fork_server else ["--size", str(limits.disk_bytes), "--tmpfs", place]
+        argv += [
             "--chdir", WORKDIR,
             "--clearenv",
         ]
@@ -199,7 +207,7 @@ class Bubblewrap:
         open_fds.update((info_read, info_write, block_read, block_write))
         child_fds += [info_write, block_read]
         argv += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
-        if self.syscall_filter is not None:
+        if self.syscall_filter is not None and not step.fork_server:
             # a memfd of its own per launch: bubblewrap reads it to the end, from its own offset
             filter_fd = _memfd("seccomp", self.syscall_filter)
             open_fds.add(filter_fd)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -96,6 +97,21 @@ class Running:
             if pid or time.monotonic() > deadline:
                 return
             time.sleep(0.001)
+
+
+def readable(fd: int, timeout: float | None) -> bool:
+    """True once fd has something to read (or its end), False after timeout seconds (None: no limit).
+
+    poll(), not select(): select() refuses descriptor numbers past 1023, which a busy engine
+    process (or a test run of hundreds of engines) reaches.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        try:
+            return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+        except InterruptedError:
+            continue
 
 
 def become_subreaper() -> bool:

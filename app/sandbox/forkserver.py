@@ -1,0 +1,355 @@
+"""Fork servers: one started interpreter per slot that forks each run into fresh namespaces.
+
+A `ForkServer` is one bubblewrap launch (the cold start's read-only system, uid, rlimits and cgroup)
+running forkserver_program.SOURCE, which has never run learner code and serves the slot's runs one
+at a time. Each run gets its stdin, the write ends of its output pipes and a memfd with the program
+over the control socket; the engine reads the output itself and drives the run with process.drive(),
+the same driver as a cold run (clocks, caps, stdin streaming, stop, the stdin probe). Never imports
+Flask or the database. The argument for why this is as safe as a cold start: docs/security.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .cgroups import SlotGroup
+from .forkserver_program import SOURCE as SERVER_SOURCE
+from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
+from .languages import Language
+from .limits import Limits
+from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, spawn
+
+if TYPE_CHECKING:
+    from . import Sandbox
+
+log = logging.getLogger(__name__)
+
+# the cold run's interpreter and flags (languages/scripting.py): sys.flags are the same in a fork;
+# the server's text comes in a memfd (argv[1]), so a run's /proc/<pid>/cmdline stays this short
+SERVER_LOADER = 'import sys; exec(open(int(sys.argv[1]), "rb").read())'
+SERVER_ARGV = ("/usr/bin/python3", "-E", "-s", "-u", "-B", "-c", SERVER_LOADER)
+# languages whose runtime can fork after start-up: the run is a fork of the started interpreter.
+# Node (libuv's threads) and the JVM (its threads, GC and JIT) cannot fork safely once started
+FORKABLE = frozenset({"python"})
+START_TIMEOUT_SECONDS = 10.0
+# past a stop, how long the server may take to report the run's end before it is ended itself
+REPORT_GRACE_SECONDS = STOP_GRACE_SECONDS
+# how long a run's namespaces may take to be torn down (its init reaped) and the next run to be
+# prepared, after its result (the server gives a preparation 5 s)
+EMPTIED_TIMEOUT_SECONDS = 6.0
+# a prepared run is its init (PID 1 of its namespaces) and its program's process (PID 2)
+PREPARED_PROCESSES = 2
+
+
+@dataclass
+class ForkedProcess:
+    """The part of subprocess.Popen that process.drive() uses, for a run forked by a server."""
+
+    server: ForkServer
+    stdin: object
+    stdout: object
+    stderr: object
+    # where the stdin probe starts looking (the server's tree, the run's processes included)
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._report(0.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and not self._report(timeout):
+            raise subprocess.TimeoutExpired("fork server run", timeout or 0.0)
+        return self.returncode
+
+    def _report(self, timeout: float | None) -> bool:
+        report = self.server.receive(timeout)
+        if report is None:
+            return False
+        if "returncode" not in report:
+            self.server.broken = f"an unexpected report: {report}"
+            report = {"returncode": -9}
+        self.returncode = int(report["returncode"])
+        return True
+
+
+@dataclass
+class ForkedRun(Running):
+    """A run forked by a server: stopped by the server (its PID namespace killed), nothing to reap."""
+
+    process: ForkedProcess = field(default=None)  # type: ignore[assignment]
+
+    def stop(self) -> None:
+        if self.process.returncode is not None:
+            return
+        self.process.server.kill_run()
+        try:
+            self.process.wait(REPORT_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            # the server did not answer: it goes, and its whole sandbox with the run
+            self.process.server.broken = "no report after a stop"
+            self.process.server.close()
+            self.process.returncode = -9
+
+    def reap(self) -> None:
+        return None
+
+
+class ForkServer:
+    """One slot's server: started with a run's limits, serving runs with exactly those limits."""
+
+    def __init__(self, sandbox: Sandbox, language: Language, limits: Limits, slot: int) -> None:
+        self.sandbox = sandbox
+        self.language = language
+        self.limits = limits
+        self.slot = slot
+        self.group: SlotGroup | None = sandbox.slot_group(slot)
+        self.runs = 0
+        # why the server must not fork again (a doubt), or None while it may
+        self.broken: str | None = None
+        self._resources = contextlib.ExitStack()
+        self._running: Running | None = None
+        self._control: socket.socket | None = None
+        self._own_pids: frozenset[int] = frozenset()
+        # the server's word that every process of the last run is gone: awaited before the next run
+        self._awaiting_emptied = False
+        self._start()
+
+    def _start(self) -> None:
+        sandbox = self.sandbox
+        sandbox.clear_slot(self.slot)
+        if self.group:
+            self.group.apply(self.limits.memory_bytes, self.limits.processes)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        syscall_filter = getattr(sandbox.isolation, "syscall_filter", None)
+        filter_fd = _memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
+        source_fd = _memfd("fork-server", SERVER_SOURCE.encode())
+        try:
+            command = (*SERVER_ARGV, str(source_fd), str(theirs.fileno()), str(filter_fd), str(self.limits.disk_bytes))
+            fds = (source_fd, theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
+            step = Step(command=command, extra_fds=fds, fork_server=True)
+            launch = self._resources.enter_context(
+                sandbox.isolation.launch(self.language, b"", self.limits, sandbox.slot_user(self.slot), self.group, step)
+            )
+            self._running = spawn(launch)
+        except BaseException:
+            ours.close()
+            self._resources.close()
+            raise
+        finally:
+            theirs.close()
+            os.close(source_fd)
+            if filter_fd >= 0:
+                os.close(filter_fd)
+        self._control = ours
+        self._running.process.stdin.close()
+        ready = self.receive(START_TIMEOUT_SECONDS)
+        if ready is None or not ready.get("ready"):
+            said = self._stderr() or (ready or {}).get("error")
+            self.close()
+            raise SandboxError(f"the fork server did not start; it said: {said or 'nothing'}")
+        process = self._running.process
+        inner = self._running.inner_pid
+        self._own_pids = frozenset({process.pid, *((inner,) if inner else ()), *_children(inner)})
+        self._server_pid = next(iter(_children(inner)), None)
+
+    @property
+    def alive(self) -> bool:
+        return self._control is not None and self._running is not None and self._running.process.poll() is None
+
+    def usable_for(self, limits: Limits) -> bool:
+        return self.broken is None and self.alive and _server_key(limits) == _server_key(self.limits)
+
+    def settle(self) -> None:
+        """Before the slot's next fork: the last run's processes are all gone (the server says so, and
+        the slot's cgroup or uid agrees), and the next run is prepared and nothing else; else broken."""
+        if self.broken is None and self._awaiting_emptied:
+            report = self.receive(EMPTIED_TIMEOUT_SECONDS)
+            self._awaiting_emptied = False
+            if report is None:
+                self.broken = "the last run's processes were not gone in time"
+            elif not report.get("emptied"):
+                self.broken = f"an unexpected report: {report}"
+        if self.broken is None:
+            self._check_processes()
+
+    def start_run(
+        self, source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...], interactive: bool
+    ) -> ForkedRun:
+        """Hand one run to the server: the returned run is driven by process.drive()."""
+        language, limits = self.language, self.limits
+        step = Step(files=files, args=args, interactive=interactive)
+        header = {
+            "mode": "python" if language.name == "python" else "exec",
+            "argv": language.run_argv("/build", limits.memory_bytes),
+            # bubblewrap's --chdir sets PWD for a cold start
+            "env": {**program_env(language, WORKDIR, step), "PWD": WORKDIR},
+            "source_file": language.source_file,
+            "disk_bytes": limits.disk_bytes,
+            "rlimits": _rlimits(limits, self.group is not None, language.address_space_limit),
+        }
+        bundle = _bundle(source, files, args)
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        stderr_read, stderr_write = os.pipe()
+        theirs = (stdin_read, stdout_write, stderr_write, bundle)
+        try:
+            socket.send_fds(self._control, [json.dumps(header).encode()], list(theirs))
+        except OSError as error:
+            for fd in (stdin_write, stdout_read, stderr_read):
+                os.close(fd)
+            self.broken = f"the server did not take a run: {error}"
+            raise SandboxError(self.broken) from error
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self.runs += 1
+        self._awaiting_emptied = True
+        process = ForkedProcess(
+            self,
+            stdin=open(stdin_write, "wb", buffering=0),
+            stdout=open(stdout_read, "rb", buffering=0),
+            stderr=open(stderr_read, "rb", buffering=0),
+            pid=self._running.inner_pid or self._running.process.pid,
+        )
+        return ForkedRun(process=process)
+
+    def kill_run(self) -> None:
+        try:
+            self._control.send(b'{"kill": true}')
+        except (OSError, AttributeError):
+            pass
+
+    def receive(self, timeout: float | None) -> dict[str, object] | None:
+        """The server's next report, or None if none came within timeout. A lost server reports a kill."""
+        control = self._control
+        if control is None:
+            return {"returncode": -9, "doubt": "the server is gone"}
+        if not readable(control.fileno(), timeout):
+            return None
+        try:
+            message = control.recv(65536)
+        except OSError:
+            message = b""
+        if not message:
+            self.broken = "the server went away"
+            return {"returncode": -9, "doubt": self.broken}
+        report = json.loads(message)
+        if report.get("doubt"):
+            self.broken = str(report["doubt"])
+        return report
+
+    def _check_processes(self) -> None:
+        # the server's own processes and the prepared run (its init and program): nothing else
+        prepared = [pid for child in _children(self._server_pid) for pid in (child, *_children(child))]
+        if len(prepared) > PREPARED_PROCESSES:
+            self.broken = f"the prepared run has {len(prepared)} processes"
+            return
+        allowed = self._own_pids | set(prepared)
+        if self.group is not None:
+            left = set(self.group.pids()) - allowed
+        else:
+            user = self.sandbox.slot_user(self.slot)
+            left = set(_pids_of(user)) - allowed if user is not None else set()
+        if left:
+            self.broken = f"processes left after a run: {sorted(left)}"
+
+    def close(self) -> None:
+        """End the server and its sandbox."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        running, self._running = self._running, None
+        if running is not None:
+            running.stop()
+            for pipe in (running.process.stdin, running.process.stdout, running.process.stderr):
+                with contextlib.suppress(OSError):
+                    pipe.close()
+            running.process.wait()
+            running.reap()
+        self._resources.close()
+
+    def _stderr(self) -> str:
+        process = self._running.process if self._running else None
+        if process is None:
+            return ""
+        with contextlib.suppress(OSError, ValueError):
+            if process.poll() is not None or readable(process.stderr.fileno(), 0.2):
+                return process.stderr.read1(4096).decode(errors="replace").strip()
+        return ""
+
+
+def _server_key(limits: Limits) -> Limits:
+    """The limits a server bakes into its runs (rlimits, tmpfs sizes): the wall clock and the
+    output caps are the engine's, per run."""
+    return replace(limits, timeout_seconds=0.0, output_bytes=0)
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _bundle(source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...]) -> int:
+    """A memfd holding the learner's part of a run: read only by the run's own process."""
+    layout = json.dumps(
+        {"names": [name for name, _ in files], "sizes": [len(source), *(len(content) for _, content in files)], "args": list(args)}
+    ).encode()
+    fd = os.memfd_create("run", 0)
+    with contextlib.ExitStack() as undo:
+        undo.callback(os.close, fd)
+        for part in (len(layout).to_bytes(8, "big"), layout, source, *(content for _, content in files)):
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        undo.pop_all()
+    return fd
+
+
+def _rlimits(limits: Limits, cgroup: bool, address_space: bool) -> dict[str, list[int]]:
+    """The run's rlimits, as isolation.rlimit_prefix sets them for a cold start."""
+    cpu = max(1, int(limits.cpu_seconds))
+    values = {
+        "RLIMIT_CPU": [cpu, cpu + 1],
+        "RLIMIT_NPROC": [limits.processes + NPROC_SLACK if cgroup else limits.processes] * 2,
+        "RLIMIT_FSIZE": [limits.file_size_bytes] * 2,
+        "RLIMIT_NOFILE": [limits.open_files] * 2,
+        "RLIMIT_CORE": [0, 0],
+    }
+    if address_space and not cgroup:
+        values["RLIMIT_AS"] = [limits.memory_bytes] * 2
+    return values
+
+
+def _children(pid: int | None) -> list[int]:
+    if pid is None:
+        return []
+    found = []
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as children:
+                found.extend(int(child) for child in children.read().split())
+    return found
+
+
+def _pids_of(uid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_uid == uid:
+                    found.append(int(entry.name))
+    return found
+

@@ -1,0 +1,447 @@
+"""The fork server: a Python interpreter started once per slot that forks each run into fresh namespaces.
+
+It is never imported by the engine: its text reaches `/usr/bin/python3 -E -s -u -B -c LOADER` (the
+cold run's interpreter and flags) as a memfd, so that a run's /proc/1/cmdline shows a short
+loader rather than this whole text, inside a bubblewrap sandbox started with CAP_SYS_ADMIN, CAP_SETPCAP
+and CAP_NET_ADMIN in the sandbox's user namespace, and without the syscall filter (see forkserver.py
+and docs/security.md, "The fork server"). argv: [this text's memfd, control socket fd, syscall
+filter memfd or -1, the size of each run's tmpfs mounts in bytes].
+
+Protocol over the SOCK_SEQPACKET control socket (one message each):
+  engine -> server: a JSON header {"mode": "python" | "exec", "argv", "env", "source_file",
+      "disk_bytes", "rlimits": {name: [soft, hard]}} carrying four descriptors (SCM_RIGHTS): the
+      run's stdin, the write ends of its stdout and stderr pipes, and a memfd "bundle" holding the
+      learner's program, files and arguments. The server never reads the bundle (nor any other
+      learner data): only the run's own process does, after the fork, so no learner's bytes are
+      ever in the memory the next run is forked from.
+  engine -> server: {"kill": true} while a run goes on: its whole PID namespace is killed.
+  server -> engine: {"returncode": int (negative: the signal that ended the run's init),
+      "doubt": str | null} once every process of the run is gone. A doubt (an unexpected child,
+      a failed setup) makes the engine restart the server before the slot's next run.
+
+Each run: clone() with new PID, mount, IPC, UTS and network namespaces gives the run's init (PID 1
+there); it mounts fresh sized tmpfs on /box, /tmp and /dev/shm and a /proc of the new PID namespace,
+brings the new loopback up, drops every capability (bounding set and ambient too), sets
+no_new_privs, loads the syscall filter, and forks the program (PID 2, as under bubblewrap's init).
+When the program ends the init exits and the kernel kills whatever else is left in the namespace.
+"""
+
+SOURCE = r'''
+import sys
+_BASELINE = frozenset(sys.modules)
+import os, json, signal, socket, select, resource, ctypes, io, importlib.machinery, fcntl, struct, gc, contextlib
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+API = ctypes.pythonapi
+PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+CAP_LAST = 63
+SYS_CLONE = 56
+SYS_CAPSET = 126
+SYS_CLOSE_RANGE = 436
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+WORKDIR = "/box"
+PREPARE_TIMEOUT_SECONDS = 5.0
+# the interpreter and flags of a cold run, which this server was started with too
+COLD_FLAGS = sys.orig_argv[: sys.orig_argv.index("-c")]
+
+LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def low_copy(fd):
+    """A passed descriptor keeps the engine's number, which may be past what select() takes (1023)."""
+    low = os.dup(fd)
+    os.close(fd)
+    return low
+
+
+CONTROL = socket.socket(fileno=low_copy(int(sys.argv[2])))
+# each run's tmpfs size: the server's runs all have its limits
+DISK_BYTES = int(sys.argv[4])
+_filter_fd = int(sys.argv[3])
+FILTER = b""
+if _filter_fd >= 0:
+    with open(_filter_fd, "rb") as _file:
+        FILTER = _file.read()
+del _filter_fd
+WAKE_READ, WAKE_WRITE = os.pipe()
+os.set_blocking(WAKE_WRITE, False)
+os.set_blocking(WAKE_READ, False)
+signal.set_wakeup_fd(WAKE_WRITE)
+signal.signal(signal.SIGCHLD, lambda number, frame: None)
+
+
+def check(result, what):
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def mount(source, target, kind, flags, data=None):
+    check(LIBC.mount(source.encode(), target.encode(), kind.encode() if kind else None, flags,
+                     data.encode() if data else None), f"mount {target}")
+
+
+def fresh_filesystems(disk_bytes):
+    """The run's own writable places and /proc; the read-only system stays the server's (a cold start's).
+
+    The server's sandbox has bare directories where a run mounts its tmpfs (the server itself has
+    nothing writable). The run's /proc (of its own PID namespace) is mounted over the server's,
+    which bubblewrap's --disable-userns has locked in place: hidden, unreachable, but listed in
+    the run's mount table below the run's own.
+    """
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for place in ("/tmp", "/dev/shm", WORKDIR):
+        mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_bytes},mode=0755")
+
+
+def loopback_up():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(probe.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(probe.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def drop_privileges():
+    """No capability left anywhere (bounding, ambient, effective, permitted, inheritable), no_new_privs, the filter."""
+    for cap in range(CAP_LAST + 1):
+        LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    # _LINUX_CAPABILITY_VERSION_3: a header and two empty data words
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    check(LIBC.syscall(SYS_CAPSET, header, data), "capset")
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if FILTER:
+        program = ctypes.create_string_buffer(FILTER, len(FILTER))
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        fprog = SockFprog(len(FILTER) // 8, ctypes.addressof(program))
+        check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("CapEff:", "CapPrm:", "CapBnd:", "CapAmb:", "CapInh:")) and int(line.split()[1], 16):
+                raise OSError(f"a capability is left: {line.strip()}")
+
+
+def read_bundle(fd):
+    """The learner's part of the run, read only here, after the fork: {"names", "sizes", "args"} and contents."""
+    with open(fd, "rb") as file:
+        data = file.read()
+    length = int.from_bytes(data[:8], "big")
+    layout = json.loads(data[8 : 8 + length])
+    offset = 8 + length
+    contents = []
+    for size in layout["sizes"]:
+        contents.append(data[offset : offset + size])
+        offset += size
+    return layout, contents
+
+
+def write_program(header, layout, contents):
+    names = [header["source_file"], *layout["names"]]
+    for name, content in zip(names, contents):
+        path = os.path.join(WORKDIR, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(content)
+    return contents[0]
+
+
+def run_init(run_socket, status_write):
+    """PID 1 of a run's fresh namespaces, prepared before its run arrives: set up, fork the program, wait.
+
+    Everything here happens before any learner data exists in the process: the run's program,
+    files and arguments reach only the program's process (PID 2), after it has lost every privilege.
+    """
+    try:
+        # how the host tells a run's init, and a prepared run, from a run's own processes
+        LIBC.prctl(PR_SET_NAME, b"run-init", 0, 0, 0)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # signals from inside the namespace reach its init only through a handler: it has none
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        fresh_filesystems(DISK_BYTES)
+        loopback_up()
+        # only the run's socket and the status pipe go on: not the control socket, the filter
+        os.dup2(run_socket, 3)
+        os.dup2(status_write, 4)
+        check(LIBC.syscall(SYS_CLOSE_RANGE, 5, 0xFFFFFFFF, 0), "close_range")
+        os.chdir(WORKDIR)
+        drop_privileges()
+        # the run's session and process group are its init's, as under bubblewrap's init
+        os.setsid()
+        program = os.fork()
+    except BaseException as error:
+        try:
+            os.write(2, f"the fork server could not prepare a run: {error}\n".encode())
+        finally:
+            os._exit(126)
+    if program == 0:
+        os.close(4)
+        run_program(socket.socket(fileno=3))
+    os.close(3)
+    # the init keeps nothing of the run's streams: the program's tree alone holds them
+    null = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    os.close(null)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(126)
+        if pid == program:
+            # the way bubblewrap's init tells it; the server hears it before this init's exit
+            # (and the namespaces' teardown) has run, and leaving kills the rest of the namespace
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+            with contextlib.suppress(OSError):
+                os.write(4, bytes([code]))
+            os._exit(code)
+
+
+def run_program(run_socket):
+    """PID 2: waits, unprivileged, for its run; then runs the learner's program exactly as a cold start does."""
+    try:
+        LIBC.prctl(PR_SET_NAME, b"run-ready", 0, 0, 0)
+        prepared = prepare_python()
+        # the server hands out no run before its run is known to be ready
+        run_socket.send(b"ready")
+        message, fds, _, _ = socket.recv_fds(run_socket, 65536, 4)
+        run_socket.close()
+        if not message or len(fds) != 4:
+            os._exit(126)
+        header = json.loads(message)
+        stdin, stdout, stderr, bundle = fds
+        for target, fd in enumerate((stdin, stdout, stderr)):
+            os.dup2(fd, target)
+        for fd in (stdin, stdout, stderr):
+            os.close(fd)
+        layout, contents = read_bundle(bundle)
+        source = write_program(header, layout, contents)
+        for name, (soft, hard) in header["rlimits"].items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        # the program's process is the learner's: dumpable, as after any exec, and named as
+        # the interpreter a cold start execs
+        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        LIBC.prctl(PR_SET_NAME, b"python3", 0, 0, 0)
+        os.environ.clear()
+        os.environ.update(header["env"])
+        if header["mode"] == "python":
+            run_python(prepared, header["source_file"], layout["args"], source)
+        argv = [*header["argv"], *layout["args"]]
+        os.execve(argv[0], argv, header["env"])
+    except BaseException as error:
+        try:
+            os.write(2, f"the program could not start: {error}\n".encode())
+        finally:
+            os._exit(127)
+
+
+def prepare_python():
+    """What a cold start has before the program's first line, done while the run is not yet there."""
+    for name in [name for name in sys.modules if name not in _BASELINE]:
+        del sys.modules[name]
+    # the dispositions a starting interpreter sets
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = type(sys)("__main__")
+    # -c put "" first on sys.path; a cold start puts the script's directory
+    sys.path[0] = WORKDIR
+    gc.unfreeze()
+    return main
+
+
+def run_python(main, source_file, args, source):
+    """Run source as `python3 -E -s -u -B main.py args...` would, then exit."""
+    path = os.path.join(WORKDIR, source_file)
+    main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
+        __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    sys.modules["__main__"] = main
+    sys.argv[:] = [source_file, *args]
+    sys.orig_argv[:] = [*COLD_FLAGS, source_file, *args]
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding=STDIN_ENCODING, errors=STDIN_ERRORS, line_buffering=False)
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=STDOUT_ENCODING, errors=STDOUT_ERRORS, write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=STDOUT_ENCODING, errors="backslashreplace", write_through=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    code = 0
+    try:
+        exec(compile(source, path, "exec"), main.__dict__)
+    except SystemExit as stop:
+        code = exit_code_of(stop)
+    except BaseException as error:
+        # the traceback a cold start prints: without this frame
+        error.__traceback__ = error.__traceback__.tb_next
+        sys.excepthook(type(error), error, error.__traceback__)
+        code = 1
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except SystemExit as stop:
+        code = exit_code_of(stop)
+    except BaseException:
+        code = code or 1
+    os._exit(code)
+
+
+def exit_code_of(stop):
+    value = stop.code
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    try:
+        print(value, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def prepare():
+    """The next run's init and program, in fresh namespaces, waiting for the run (off the run's path)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    status_read, status_write = os.pipe()
+    # fork() into new namespaces (libc's fork takes no flags): the child is the run's init
+    API.PyOS_BeforeFork()
+    pid = LIBC.syscall(SYS_CLONE, NAMESPACES | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        API.PyOS_AfterFork_Child()
+        run_init(theirs.fileno(), status_write)
+    error = ctypes.get_errno()
+    API.PyOS_AfterFork_Parent()
+    theirs.close()
+    os.close(status_write)
+    if pid < 0:
+        ours.close()
+        os.close(status_read)
+        raise OSError(error, os.strerror(error))
+    # the run's setup failed if its program never says it is ready (the init said why on stderr)
+    if not select.select([ours], [], [], PREPARE_TIMEOUT_SECONDS)[0] or ours.recv(16) != b"ready":
+        kill(pid)
+        os.waitpid(pid, 0)
+        ours.close()
+        os.close(status_read)
+        raise OSError("a run could not be prepared")
+    return pid, ours, status_read
+
+
+def kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def serve_run(prepared, message, fds):
+    """Hand one run to the prepared program and report how it ended; returns a doubt about the server, or None."""
+    pid, run_socket, status_read = prepared
+    try:
+        socket.send_fds(run_socket, [message], fds)
+    except OSError:
+        pass
+    finally:
+        for fd in fds:
+            os.close(fd)
+        run_socket.close()
+    told = False
+    # the init tells the program's end on the status pipe, before its own exit and the
+    # namespaces' teardown: the engine hears it that much sooner
+    listening = True
+    status = None
+    while status is None:
+        done, value = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = value
+            break
+        ready, _, _ = select.select([CONTROL, WAKE_READ, *([status_read] if listening else [])], [], [])
+        if WAKE_READ in ready:
+            try:
+                os.read(WAKE_READ, 4096)
+            except BlockingIOError:
+                pass
+        if status_read in ready:
+            said = os.read(status_read, 1)
+            listening = False
+            if said:
+                CONTROL.send(json.dumps({"returncode": said[0]}).encode())
+                told = True
+        if CONTROL in ready:
+            message = CONTROL.recv(65536)
+            if not message:
+                kill(pid)
+                os._exit(0)
+            if json.loads(message).get("kill"):
+                kill(pid)
+    os.close(status_read)
+    if not told:
+        # the init died without telling (killed): its own status says how
+        returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+        CONTROL.send(json.dumps({"returncode": returncode}).encode())
+    doubt = None
+    try:
+        # the run's init was this process's only child: anything else is a reason to start afresh
+        other, _ = os.waitpid(-1, os.WNOHANG)
+        if other:
+            doubt = f"an unexpected child {other}"
+    except ChildProcessError:
+        pass
+    return doubt
+
+
+def serve():
+    try:
+        prepared = prepare()
+    except OSError as error:
+        CONTROL.send(json.dumps({"ready": False, "error": str(error)}).encode())
+        return
+    CONTROL.send(b'{"ready": true}')
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(CONTROL, 65536, 4)
+        except InterruptedError:
+            continue
+        if not message:
+            return
+        if json.loads(message).get("kill"):
+            # a stop that came after its run had ended
+            continue
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            CONTROL.send(b'{"returncode": 126}')
+            CONTROL.send(b'{"emptied": true, "doubt": "a run came without its descriptors"}')
+            continue
+        doubt = serve_run(prepared, message, fds)
+        try:
+            prepared = prepare()
+        except OSError as error:
+            doubt = doubt or str(error)
+            prepared = None
+        CONTROL.send(json.dumps({"emptied": True, "doubt": doubt}).encode())
+        if prepared is None:
+            return
+
+
+STDIN_ENCODING, STDIN_ERRORS = sys.stdin.encoding, sys.stdin.errors
+STDOUT_ENCODING, STDOUT_ERRORS = sys.stdout.encoding, sys.stdout.errors
+# the server's own objects stay out of the runs' collections: fewer pages copied after each fork
+gc.freeze()
+serve()
+'''
