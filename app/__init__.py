@@ -90,9 +90,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     runner = Runner(app, sandbox, hub)
     app.extensions["engine"] = Engine(sandbox, hub, runner)
     # `flask --app wsgi prune` and the like load the app too, but must not claim runs
-    if app.config["RUNNER_ENABLED"] and not cli.is_maintenance_command():
-        backbone = _start_backbone(app, hub, runner)
-        app.extensions["engine"] = Engine(sandbox, hub, runner, backbone)
+    if cli.is_maintenance_command():
+        return app
+    # an engine that runs nothing (RUNNER_ENABLED false: an API-only instance) still joins the
+    # backbone: the stops and stdin it is sent go out on it, the events its streams show come in
+    backbone = _start_backbone(app, hub, runner)
+    app.extensions["engine"] = Engine(sandbox, hub, runner, backbone)
+    if app.config["RUNNER_ENABLED"]:
         runner.start()
         _start_warm_pool(app, sandbox)
     return app
