@@ -35,7 +35,7 @@ def slot():
 
 @pytest.fixture
 def sandbox(slot):
-    sandbox = Sandbox(Settings())
+    sandbox = Sandbox(Settings(fork_server=True))
     yield sandbox
     sandbox.clear_slot(slot)
 
@@ -271,7 +271,7 @@ def test_a_process_left_in_the_slot_makes_the_server_start_afresh(sandbox, slot)
 
 
 def test_a_server_serves_its_runs_then_a_fresh_one_takes_over(slot):
-    sandbox = Sandbox(Settings(fork_server_runs=2))
+    sandbox = Sandbox(Settings(fork_server=True, fork_server_runs=2))
     try:
         results = [run(sandbox, slot, f"print({n})") for n in range(3)]
     finally:
@@ -301,8 +301,12 @@ def test_a_timeout_and_an_output_flood_end_the_run_and_not_the_server(sandbox, s
     assert served_by_one_server(sandbox, slot, 3)
 
 
-def test_health_says_which_start_path_is_in_force(app, client):
-    rv = client.get("/health")
+def test_health_says_which_start_path_is_in_force(config, request):
+    from app import create_app
+
+    app = create_app({**config, "FORK_SERVER": True})
+    request.addfinalizer(app.extensions["engine"].runner.shutdown)
+    rv = app.test_client().get("/health")
 
     isolation = rv.json["isolation"]
     assert isolation["start_paths"]["python"] == "fork_server"
@@ -359,7 +363,7 @@ def _slot_processes(sandbox: Sandbox, slot: int) -> list[int]:
 def test_a_host_that_refuses_the_fork_server_runs_cold_and_says_why(slot, monkeypatch):
     # without its capabilities the server cannot mount a run's filesystems: its start fails
     monkeypatch.setattr("app.sandbox.isolation.FORK_SERVER_CAPS", ())
-    sandbox = Sandbox(Settings())
+    sandbox = Sandbox(Settings(fork_server=True))
     try:
         results = [run(sandbox, slot, f"print({n})") for n in range(4)]
     finally:
@@ -385,7 +389,7 @@ def test_descriptors_numbered_past_1023_in_the_engine_reach_the_server(slot):
     try:
         while not filler or filler[-1] < 1100:
             filler.append(os.open("/dev/null", os.O_RDONLY))
-        sandbox = Sandbox(Settings())
+        sandbox = Sandbox(Settings(fork_server=True))
         try:
             results = [run(sandbox, slot, f"print({n})") for n in range(2)]
         finally:

@@ -40,10 +40,10 @@ def test_health_workers_reports_the_pool(client, app):
     rv = client.post("/executions", json={"language": "python", "source_code": "import time; time.sleep(30)"})
     execution_id = rv.json["execution_id"]
     deadline = time.monotonic() + 10
-    while client.get("/health/workers").json["busy"] != 1:
-        assert time.monotonic() < deadline, "the sleeping run never made a worker busy"
+    # a worker is busy a moment before its claim's RUNNING is committed: both are waited for
+    while (client.get("/health/workers").json["busy"], client.get("/health/workers").json["running"]) != (1, 1):
+        assert time.monotonic() < deadline, "the sleeping run never made a worker busy and RUNNING"
         client.get(f"/executions/{execution_id}?wait=0.2")
-    assert client.get("/health/workers").json["running"] == 1
 
     assert wait_terminal(client, execution_id)["status"] == "TIMEOUT"
     deadline = time.monotonic() + 5

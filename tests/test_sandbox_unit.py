@@ -5,6 +5,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -24,8 +25,11 @@ SLOT_WAIT_SECONDS = 60
 
 
 @pytest.fixture
-def sandbox() -> Sandbox:
-    return Sandbox()
+def sandbox() -> Iterator[Sandbox]:
+    sandbox = Sandbox()
+    yield sandbox
+    # its fork servers and warm sandboxes, if it started any, go with the test
+    sandbox.close()
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ class Settings:
     # compiled artifacts, shared by every engine on the host
     # Python runs fork from a per-slot fork server (forkserver.py, docs/security.md) instead of
     # starting a fresh sandbox; off: a fresh sandbox per run (a warm one where the pool has it)
-    fork_server: bool = True
+    fork_server: bool = False
     # a fork server serves this many runs, then a fresh one takes its place
     fork_server_runs: int = 500
     compile_cache_dir: str = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
