@@ -81,7 +81,7 @@ def test_every_run_is_under_the_syscall_filter_and_health_says_so(client, run_co
 
 def test_a_forked_run_is_under_the_syscall_filter_too(config):
     # a fork server's sandbox is started without it: each run loads it itself, after its setup
-    app = create_app(config)
+    app = create_app({**config, "FORK_SERVER": True})
     try:
         client = app.test_client()
         done = wait_terminal(client, submit(client, 'print(open("/proc/self/status").read().split("Seccomp:")[1].split()[0])'))
