@@ -460,11 +460,7 @@ class Sandbox:
 
     def _discard_warm(self, warm: Warm) -> None:
         warm.close_control()
-        warm.running.stop()
-        for pipe in (warm.process.stdin, warm.process.stdout, warm.process.stderr):
-            pipe.close()
-        warm.process.wait()
-        warm.running.reap()
+        warm.running.end()
         warm.resources.close()
         self.clear_slot(warm.slot)
 

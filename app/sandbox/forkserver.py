@@ -268,12 +268,7 @@ class ForkServer:
             self._control = None
         running, self._running = self._running, None
         if running is not None:
-            running.stop()
-            for pipe in (running.process.stdin, running.process.stdout, running.process.stderr):
-                with contextlib.suppress(OSError):
-                    pipe.close()
-            running.process.wait()
-            running.reap()
+            running.end()
         self._resources.close()
 
     def _stderr(self) -> str:

@@ -274,12 +274,7 @@ class Supervisor:
             self._control = None
         running, self._running = self._running, None
         if running is not None:
-            running.stop()
-            for pipe in (running.process.stdin, running.process.stdout, running.process.stderr):
-                with contextlib.suppress(OSError):
-                    pipe.close()
-            running.process.wait()
-            running.reap()
+            running.end()
         self._resources.close()
         self.sandbox.clear_slot(self.slot)
 

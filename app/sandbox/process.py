@@ -1,6 +1,7 @@
 """Run one prepared command: feed stdin, read both streams under caps, enforce the wall clock."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
@@ -82,6 +83,15 @@ class Running:
             except subprocess.TimeoutExpired:
                 pass
         kill_group(self.process)
+
+    def end(self) -> None:
+        """Stop the sandbox, close its standard streams, and collect its processes."""
+        self.stop()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        self.process.wait()
+        self.reap()
 
     def reap(self) -> None:
         """Collect the sandbox's init once bubblewrap has gone (it comes to us: see become_subreaper)."""
