@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # the supervisor's interpreter: the one a cold Python run gets, isolated (-I): its sys.path has no
 # folder a program can write, and each Python case puts its own folder first, as a cold run has it
 SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_SOURCE)
+# between the fields of one argument of the supervisor's
+FIELD_SEPARATOR = "\x1f"
 # how long the supervisor may take to start before the sandbox counts as broken
 START_TIMEOUT_SECONDS = 10.0
 # past a case's own wall limit, how long the engine waits for the supervisor's report before it
@@ -82,7 +84,14 @@ class Supervisor:
         self._resources = contextlib.ExitStack()
         self._running: Running | None = None
         self._control: socket.socket | None = None
+        self._reported_at = 0.0
+        # CLOCK_MONOTONIC marks of the last case, the engine's and the supervisor's (one clock):
+        # where a case's time goes (bench/grading_profile.py)
+        self.last_marks: dict[str, float] = {}
+        self.start_marks: dict[str, float] = {}
+        self.started_at = time.monotonic()
         self._start(source, build_dir)
+        self.ready_at = time.monotonic()
 
     def _start(self, source: bytes, build_dir: Path | None) -> None:
         sandbox = self.sandbox
@@ -90,6 +99,7 @@ class Supervisor:
         if self.group:
             self.group.apply(self.limits.memory_bytes, self.limits.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.start_marks["slot_ready"] = time.monotonic()
         try:
             mode = "python" if self.language.name == "python" else "exec"
             confined = sandbox.isolation.name == "bubblewrap"
@@ -97,15 +107,17 @@ class Supervisor:
             run_argv = self.language.run_argv(build, self.limits.memory_bytes)
             # emptied after every case: the sandbox's own tmpfs mounts (never the host's /tmp)
             scratch = ["/tmp", "/dev/shm"] if confined else []
+            # fields joined by US (\x1f): the supervisor parses no JSON (it would import re at every start)
             command = (
-                *SUPERVISOR_ARGV, str(theirs.fileno()), mode, json.dumps(run_argv), self.language.source_file,
-                json.dumps({"scratch": scratch, "sweep": confined}),
+                *SUPERVISOR_ARGV, str(theirs.fileno()), mode, FIELD_SEPARATOR.join(run_argv), self.language.source_file,
+                FIELD_SEPARATOR.join(scratch), "1" if confined else "0",
             )
             step = Step(build_dir=build_dir, command=command, extra_fds=(theirs.fileno(),))
             launch = self._resources.enter_context(
                 sandbox.isolation.launch(self.language, source, self.limits, sandbox.slot_user(self.slot), self.group, step)
             )
             self._running = spawn(launch)
+            self.start_marks["spawned"] = time.monotonic()
         except BaseException:
             ours.close()
             self._resources.close()
@@ -120,6 +132,7 @@ class Supervisor:
             said = self._supervisor_stderr()
             self.close()
             raise SandboxError(f"the test supervisor did not start: {said or 'it said nothing'}") from None
+        self.start_marks.update(ready.get("marks") or {})
         if not ready.get("ready"):
             self.close()
             raise SandboxError("the test supervisor did not start")
@@ -128,6 +141,7 @@ class Supervisor:
         """Run the program once on stdin; SupervisorLost if the sandbox ended under it."""
         if self._control is None:
             raise SupervisorLost()
+        begun = time.monotonic()
         before = self.group.counters() if self.group else Counters(0, 0)
         stdin_fd = os.memfd_create("stdin", 0)
         out_read, out_write = os.pipe()
@@ -137,9 +151,10 @@ class Supervisor:
             while view:
                 view = view[os.write(stdin_fd, view) :]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
-            header = {"index": index, "timeout_seconds": timeout_seconds, "cpu_seconds": max(1, int(cpu_seconds))}
+            header = f"case {int(index)} {float(timeout_seconds)!r} {max(1, int(cpu_seconds))}"
+            sending = time.monotonic()
             try:
-                socket.send_fds(self._control, [json.dumps(header).encode()], [stdin_fd, out_write, err_write])
+                socket.send_fds(self._control, [header.encode()], [stdin_fd, out_write, err_write])
             except OSError:
                 raise SupervisorLost() from None
         finally:
@@ -150,8 +165,13 @@ class Supervisor:
         finally:
             os.close(out_read)
             os.close(err_read)
+        collected = time.monotonic()
         after = self.group.counters() if self.group else Counters(0, 0)
         oom = after.oom_kills > before.oom_kills
+        self.last_marks = {
+            "begun": begun, "sending": sending, **((report or {}).get("marks") or {}), "collected": collected,
+            "reported": self._reported_at, "done": time.monotonic(),
+        }
         if report is None:
             # overdue: the case outlived its limit with the supervisor unable to end it (stopped?)
             return CaseOutcome(
@@ -208,6 +228,7 @@ class Supervisor:
                             deadline = min(deadline, time.monotonic() + DRAIN_SECONDS)
                             continue
                         report = json.loads(message)
+                        self._reported_at = time.monotonic()
                         deadline = min(deadline, time.monotonic() + DRAIN_SECONDS)
                         continue
                     chunk = os.read(key.fd, READ_CHUNK)
@@ -225,7 +246,7 @@ class Supervisor:
     def _send_kill(self) -> None:
         try:
             if self._control is not None:
-                self._control.send(b'{"kill": true}')
+                self._control.send(b"kill")
         except OSError:
             pass
 

@@ -2,50 +2,88 @@
 
 It is never imported by the engine: its text is handed to `/usr/bin/python3 -I -u -B -c` inside the
 sandbox (see grading.py). Protocol, over the SOCK_SEQPACKET socket at fd argv[1] (one message each):
-  engine -> supervisor: a JSON case header {"index", "timeout_seconds", "cpu_seconds"} carrying
-      three file descriptors (SCM_RIGHTS): the case's stdin, and the write ends of its stdout and
-      stderr pipes. The engine holds the read ends: output never passes through this process.
-  engine -> supervisor: {"kill": true} while a case runs (its output went past the cap).
-  supervisor -> engine: {"index", "exit_code", "signal", "wall_ms", "cpu_ms", "max_rss_bytes",
-      "timed_out"} once the case has ended; only this process holds the socket, the case's process
-      closes its copy before the learner's code runs, so nothing the program does can forge it.
-argv[5] is JSON: {"scratch": the other writable places, emptied after every case; "sweep": true
-inside a PID namespace of its own, where every process but its init and this one is killed after
-every case}.
-For Python (argv[2] == "python") each case is a fork of this interpreter that resets __main__,
-sys.argv, the working directory and the std streams and executes the program as a cold start would
-(the traceback included); for every other language, a fork + exec of the run argv (argv[3], JSON).
-The supervisor itself never runs learner code and is not dumpable (no ptrace, no /proc/<pid>/fd).
+  supervisor -> engine: {"ready": true, "marks": {...}} once it can take a case.
+  engine -> supervisor: b"case <index> <timeout seconds> <cpu seconds>" carrying three file
+      descriptors (SCM_RIGHTS): the case's stdin, and the write ends of its stdout and stderr
+      pipes. The engine holds the read ends: output never passes through this process.
+  engine -> supervisor: b"kill" while a case runs (its output went past the cap).
+  supervisor -> engine: JSON {"index", "exit_code", "signal", "wall_ms", "cpu_ms", "max_rss_bytes",
+      "timed_out", "killed", "marks"} once the case has ended; only this process holds the socket,
+      the case's process closes its copy before the learner's code runs, so nothing the program
+      does can forge it.
+argv[3] is the run argv (fields joined by US, \\x1f), argv[4] the source file's name, argv[5] the other
+writable places (joined by US), emptied after every case, and argv[6] "1" inside a PID namespace of
+its own, where every process but its init and this one is killed after every case.
+
+Each case's process is forked ahead of its case, once the case before it has ended and been swept
+away (nothing of a case sees the next one's process), and waits on a socket of its own for its
+descriptors and limits. For Python (argv[2] == "python") it is a fork of this interpreter, which
+readied once, at start, what every case needs (the program compiled, not run; a fresh __main__;
+sys.argv, sys.path and the std streams of a cold start): the case only swaps in its descriptors and
+executes the program as a cold start would (the traceback included). For every other language, it
+execs the run argv. The supervisor itself never runs learner code and is not dumpable (no ptrace, no
+/proc/<pid>/fd).
+
+It imports as little as it can (no json, re, enum, socket.py or signal.py): every module it loads is
+start-up time for every graded run, and memory that every fork copies.
 """
 
 SOURCE = r'''
-import sys
+import sys, time
+BEGUN = time.monotonic()
 _BASELINE = frozenset(sys.modules)
-import os, json, signal, socket, select, time, resource, ctypes, io, importlib.machinery
+import os, io, gc, _socket, _signal, select, resource, ctypes, importlib.machinery
+IMPORTED = time.monotonic()
 
 PR_SET_DUMPABLE = 4
 LIBC = ctypes.CDLL(None)
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
-CONTROL = socket.socket(fileno=int(sys.argv[1]))
+CONTROL = _socket.socket(fileno=int(sys.argv[1]))
 MODE = sys.argv[2]
-RUN_ARGV = json.loads(sys.argv[3])
+RUN_ARGV = sys.argv[3].split("\x1f")
 SOURCE_NAME = sys.argv[4]
 HOME = os.getcwd()
 with open(os.path.join(HOME, SOURCE_NAME), "rb") as _file:
     PROGRAM = _file.read()
 ENV = dict(os.environ)
-SETTINGS = json.loads(sys.argv[5])
 # the writable places a case may leave files in (the sandbox's own tmpfs mounts)
-SCRATCH = (HOME, *SETTINGS["scratch"])
+SCRATCH = (HOME, *[path for path in sys.argv[5].split("\x1f") if path])
 # in a PID namespace of its own, every process but its init and this one belongs to a case
-SWEEP = bool(SETTINGS["sweep"])
+SWEEP = sys.argv[6] == "1"
 SWEEP_ROUNDS = 50
+FD_BYTES = 4
 WAKE_READ, WAKE_WRITE = os.pipe()
 os.set_blocking(WAKE_WRITE, False)
 os.set_blocking(WAKE_READ, False)
-signal.set_wakeup_fd(WAKE_WRITE)
-signal.signal(signal.SIGCHLD, lambda number, frame: None)
+_signal.set_wakeup_fd(WAKE_WRITE)
+_signal.signal(_signal.SIGCHLD, lambda number, frame: None)
+
+
+def as_json(value):
+    """JSON of the report's flat values (no json module: it would pull re into every start)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{key}": {as_json(item)}' for key, item in value.items()) + "}"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def send_fds(sock, data, fds):
+    ancillary = b"".join(fd.to_bytes(FD_BYTES, sys.byteorder, signed=True) for fd in fds)
+    sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, ancillary)])
+
+
+def recv_fds(sock, size, most):
+    message, ancillary, _, _ = sock.recvmsg(size, _socket.CMSG_LEN(most * FD_BYTES))
+    fds = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % FD_BYTES
+            fds += [int.from_bytes(data[at:at + FD_BYTES], sys.byteorder, signed=True) for at in range(0, usable, FD_BYTES)]
+    return message, fds
 
 
 def wipe(path):
@@ -61,33 +99,50 @@ def wipe(path):
             pass
 
 
-def run_python(case_dir):
-    """In the case's process: run the program as a cold run's `python3 -E -s -u -B main.py` would, then exit."""
+def ready_python():
+    """Once, in this process: what a cold run's `python3 -E -s -u -B main.py` does before the program's
+    first line. Every case is a fork of it, so each gets these fresh; none of it runs the learner's
+    code (compile() only parses; a compile error is kept and raised in each case, as a cold start would)."""
     for name in [name for name in sys.modules if name not in _BASELINE]:
+        # still referenced by this program's own names: a case imports them afresh, as a cold run does
         del sys.modules[name]
-    # the script's folder comes first, as in a cold run; the supervisor itself (-I) never had it,
-    # so it imports nothing a program wrote
-    sys.path.insert(0, case_dir)
-    path = os.path.join(case_dir, SOURCE_NAME)
+    path = os.path.join(HOME, SOURCE_NAME)
+    try:
+        code = compile(PROGRAM, path, "exec", dont_inherit=True)
+    except BaseException as error:
+        # reported as a cold start would, once a case runs: no frame of this supervisor's
+        error.__traceback__ = None
+        code = error
     main = type(sys)("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
     sys.modules["__main__"] = main
     sys.argv[:] = [SOURCE_NAME]
+    # the script's folder comes first, as in a cold run; this process imports nothing from now
+    # on, so nothing a case wrote there is ever loaded here
+    sys.path.insert(0, HOME)
+    # the std streams as `-u` makes them; a case's process swaps its own descriptors in under them
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="strict")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="strict", write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    code = 0
+    return main, code
+
+
+def run_python(main, code):
+    """In the case's process: run the program as a cold start would, then exit."""
+    exit_code = 0
     try:
-        exec(compile(PROGRAM, path, "exec"), main.__dict__)
+        if isinstance(code, BaseException):
+            raise code
+        exec(code, main.__dict__)
     except SystemExit as stop:
-        code = exit_code_of(stop)
+        exit_code = exit_code_of(stop)
     except BaseException as error:
         # the traceback a cold start prints: without this frame
         error.__traceback__ = error.__traceback__.tb_next
         sys.excepthook(type(error), error, error.__traceback__)
-        code = 1
+        exit_code = 1
     try:
         threading = sys.modules.get("threading")
         if threading is not None:
@@ -97,10 +152,10 @@ def run_python(case_dir):
         sys.stdout.flush()
         sys.stderr.flush()
     except SystemExit as stop:
-        code = exit_code_of(stop)
+        exit_code = exit_code_of(stop)
     except BaseException:
-        code = code or 1
-    os._exit(code)
+        exit_code = exit_code or 1
+    os._exit(exit_code)
 
 
 def exit_code_of(stop):
@@ -116,23 +171,30 @@ def exit_code_of(stop):
     return 1
 
 
-def child(case_dir, fds, cpu_seconds):
-    """The case's process: its own group, its std streams, its limits, nothing of the supervisor's."""
+def child(intake):
+    """The next case's process, forked before its case arrives: its own group, nothing of the
+    supervisor's; it waits on intake for its std streams and CPU limit, then becomes the case."""
     try:
         os.setpgid(0, 0)
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.set_wakeup_fd(-1)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        for fd in (CONTROL.fileno(), WAKE_READ, WAKE_WRITE):
+            os.close(fd)
+        message, fds = recv_fds(intake, 64, 3)
+        if not message or len(fds) != 3:
+            os._exit(0)
+        intake.close()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
-        for fd in (*fds, CONTROL.fileno(), WAKE_READ, WAKE_WRITE):
+        for fd in fds:
             os.close(fd)
-        os.chdir(case_dir)
+        cpu_seconds = int(message)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        if MODE == "python":
+        if PREPARED is not None:
             # the case's process is the learner's: dumpable again, as a cold start is (exec does
             # this by itself); it holds nothing of other cases
             LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-            run_python(case_dir)
+            run_python(*PREPARED)
         os.execve(RUN_ARGV[0], RUN_ARGV, ENV)
     except BaseException as error:
         try:
@@ -141,18 +203,55 @@ def child(case_dir, fds, cpu_seconds):
             os._exit(127)
 
 
-def run_case(header, fds):
-    index = int(header["index"])
-    # the case runs where a cold run would (so its tracebacks name the same file), in a
-    # directory emptied after the case before it
-    case_dir = HOME
-    with open(os.path.join(case_dir, SOURCE_NAME), "wb") as file:
-        file.write(PROGRAM)
+class Next:
+    """The next case's process, forked (while the engine judges the case before) and waiting for its case."""
+
+    def __init__(self):
+        # the case runs where a cold run would (so its tracebacks name the same file), in a
+        # directory emptied after the case before it
+        with open(os.path.join(HOME, SOURCE_NAME), "wb") as file:
+            file.write(PROGRAM)
+        self.intake, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:
+            self.intake.close()
+            child(theirs)
+        theirs.close()
+        try:
+            # set here as well: a kill of its group reaches it even before it has run
+            os.setpgid(self.pid, self.pid)
+        except OSError:
+            pass
+
+    def start(self, cpu_seconds, fds):
+        """Hand the case its streams and CPU limit: from now on it is the case's process."""
+        try:
+            send_fds(self.intake, str(cpu_seconds).encode(), fds)
+            return True
+        except OSError:
+            return False
+        finally:
+            self.intake.close()
+
+    def discard(self):
+        self.intake.close()
+        kill_group(self.pid)
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
     started = time.monotonic()
-    deadline = started + float(header["timeout_seconds"])
-    pid = os.fork()
-    if pid == 0:
-        child(case_dir, fds, int(header["cpu_seconds"]))
+    deadline = started + timeout_seconds
+    if not waiting.start(cpu_seconds, fds):
+        # it died waiting (nothing of a case had run in it): a fresh one takes the case
+        waiting.discard()
+        waiting = Next()
+        waiting.start(cpu_seconds, fds)
+    pid = waiting.pid
+    handed = time.monotonic()
     for fd in fds:
         os.close(fd)
     timed_out = killed = False
@@ -175,14 +274,14 @@ def run_case(header, fds):
             except BlockingIOError:
                 pass
         if CONTROL in ready:
-            message = CONTROL.recv(65536)
+            message = CONTROL.recv(64)
             if not message:
                 kill_group(pid)
                 os._exit(0)
-            if json.loads(message).get("kill"):
+            if message == b"kill":
                 killed = True
                 kill_group(pid)
-    wall_ms = int((time.monotonic() - started) * 1000)
+    reaped = time.monotonic()
     # whatever the case started and left running goes with it, even what left its group: nothing
     # of one case may watch the next (its /proc/<pid>/fd would show the next case's stdin)
     kill_group(pid)
@@ -195,11 +294,16 @@ def run_case(header, fds):
         "index": index,
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "wall_ms": wall_ms,
+        "wall_ms": int((reaped - started) * 1000),
         "cpu_ms": int((rusage.ru_utime + rusage.ru_stime) * 1000),
         "max_rss_bytes": rusage.ru_maxrss * 1024,
         "timed_out": timed_out,
         "killed": killed,
+        # CLOCK_MONOTONIC, the engine's clock too (no time namespace): where a case's time goes
+        "marks": {
+            "received": received, "handed": handed, "reaped": reaped, "cleaned": time.monotonic(),
+            "supervisor_cpu": time.process_time(), "case_cpu": rusage.ru_utime + rusage.ru_stime,
+        },
     }
 
 
@@ -221,7 +325,7 @@ def sweep():
             return
         for other in others:
             try:
-                os.kill(other, signal.SIGKILL)
+                os.kill(other, _signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.001)
@@ -240,7 +344,7 @@ def clear_ipc():
     )
     for kind, remove in removers:
         try:
-            with open("/proc/sysvipc/" + kind) as table:
+            with open("/proc/sysvipc/" + kind, "rb") as table:
                 rows = table.read().splitlines()[1:]
         except OSError:
             continue
@@ -250,30 +354,35 @@ def clear_ipc():
 
 def kill_group(pid):
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, _signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
 
 def serve():
-    CONTROL.send(b'{"ready": true}')
+    waiting = Next()
+    marks = {"begun": BEGUN, "imported": IMPORTED, "ready": time.monotonic()}
+    CONTROL.send(as_json({"ready": True, "marks": marks}).encode())
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(CONTROL, 65536, 3)
-        except InterruptedError:
-            continue
+        message, fds = recv_fds(CONTROL, 256, 3)
+        received = time.monotonic()
         if not message:
+            waiting.discard()
             return
-        header = json.loads(message)
-        if len(fds) != 3:
+        fields = message.split()
+        if len(fds) != 3 or len(fields) != 4 or fields[0] != b"case":
             for fd in fds:
                 os.close(fd)
             continue
-        CONTROL.send(json.dumps(run_case(header, fds)).encode())
+        report = run_case(int(fields[1]), float(fields[2]), int(fields[3]), fds, received, waiting)
+        CONTROL.send(as_json(report).encode())
+        # the next case's process starts while the engine judges this one: after the sweep, so
+        # nothing of this case sees it
+        waiting = Next()
 
 
+PREPARED = ready_python() if MODE == "python" else None
 # the supervisor's own objects stay out of the cases' collections: fewer pages copied after each fork
-import gc
 gc.freeze()
 serve()
 '''
