@@ -97,6 +97,52 @@ def test_a_traceback_reads_as_in_a_cold_run(client, run_code):
     assert graded["message"].endswith(cold["stderr"].strip()), (graded["message"], cold["stderr"])
 
 
+def test_a_syntax_error_reads_as_in_a_cold_run_in_every_case(client, run_code):
+    # the supervisor compiles the program once (it never runs it); each case reports the error
+    source = "print('fine')\nif True print('broken')\n"
+    cold = run_code(source)
+    suite_id = suite(client, [{"name": n, "stdin": "", "expected_output": "fine"} for n in ("a", "b")])
+    tests = grade(client, source, suite_id)["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["RUNTIME_ERROR", "RUNTIME_ERROR"]
+    assert "SyntaxError" in cold["stderr"] and 'File "/box/main.py", line 2' in cold["stderr"]
+    for test in tests:
+        assert test["message"].endswith(cold["stderr"].strip()), (test["message"], cold["stderr"])
+
+
+def test_every_case_starts_from_a_fresh_interpreter_as_a_cold_run_does(client, run_code):
+    # what one case changes in the interpreter (module state, sys.modules, __main__) is not in the
+    # next; the supervisor's own modules are not imported in a case, as they are not in a cold run
+    source = (
+        "import sys\n"
+        "seen = getattr(sys, 'seen_by_a_case', 0)\n"
+        "sys.seen_by_a_case = 1\n"
+        "import json\n"
+        "extra = sorted(name for name in ('ctypes', '_socket', 'select', 'resource') if name in sys.modules)\n"
+        "print(seen, extra, sys.argv, __name__, sys.modules['__main__'].__file__)\n"
+    )
+    expected = run_code(source)["stdout"]
+    assert expected == "0 [] ['main.py'] __main__ /box/main.py\n", expected
+    suite_id = suite(client, [{"name": n, "stdin": "", "expected_output": expected} for n in "abc"], checker={"type": "exact"})
+    tests = grade(client, source, suite_id)["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED"] * 3, [t["actual_output"] for t in tests]
+
+
+def test_modules_a_case_writes_are_never_imported_by_the_supervisor(client):
+    # the supervisor's own imports (os.wait4 imports resource from C) never look in the case's folder:
+    # a module there that ended whatever imported it would end the supervisor, and the case with it
+    names = ("resource", "json", "select", "signal", "socket", "gc", "atexit", "threading", "encodings_extra")
+    source = (
+        "import os\n"
+        f"for name in {names!r}:\n"
+        "    with open(name + '.py', 'w') as file:\n"
+        "        file.write('import os\\nos._exit(3)\\n')\n"
+        "print('ok')\n"
+    )
+    suite_id = suite(client, [{"name": n, "stdin": "", "expected_output": "ok"} for n in "abc"])
+    tests = grade(client, source, suite_id)["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED"] * 3, [t["message"] for t in tests]
+
+
 def test_a_case_finds_its_own_folder_first_on_sys_path_as_a_cold_run_does(client, run_code):
     source = "import os, sys\nprint(sys.path[0] == os.getcwd())\n"
     assert run_code(source)["stdout"] == "True\n"

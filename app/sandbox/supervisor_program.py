@@ -118,19 +118,23 @@ def ready_python():
         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
     sys.modules["__main__"] = main
     sys.argv[:] = [SOURCE_NAME]
-    # the script's folder comes first, as in a cold run; this process imports nothing from now
-    # on, so nothing a case wrote there is ever loaded here
-    sys.path.insert(0, HOME)
     # the std streams as `-u` makes them; a case's process swaps its own descriptors in under them
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="strict")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="strict", write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    return main, code
+    return main, code, frozenset(sys.modules)
 
 
-def run_python(main, code):
+def run_python(main, code, modules):
     """In the case's process: run the program as a cold start would, then exit."""
+    # what this process imported since it readied the interpreter (os.wait4 imports resource
+    # from C) is not in a cold start
+    for name in [name for name in sys.modules if name not in modules]:
+        del sys.modules[name]
+    # the script's folder comes first, as in a cold run; only here, never in the supervisor (its
+    # own imports, even those made from C, must never find what a case wrote there)
+    sys.path.insert(0, HOME)
     exit_code = 0
     try:
         if isinstance(code, BaseException):
