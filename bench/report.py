@@ -182,8 +182,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         table.append((
             f"{language}: {figures['cases']} cases graded end to end, median / p95",
             f"{_fmt(lat['median'])} / {_fmt(lat['p95'])} ms",
-            _fmt(graded.get("python_one_bare_spawn_ms"), "ms"),
-            f"{_fmt(figures['x_one_python_spawn'], 'x')} (target {figures['target_x_one_python_spawn']}x)",
+            f"{_fmt(figures['target_unit_ms'], 'ms')} ({figures['target_unit']})",
+            f"{_fmt(figures['x_target_unit'], 'x')} (target {figures['target_x']}x: {'met' if figures['target_met'] else 'NOT met'})",
         ))
         table.append((
             f"{language}: {figures['cases']} bare cold spawns of the same program / failures",

@@ -38,7 +38,8 @@ def test_bench_quick_writes_results(tmp_path):
     # graded runs: 50 cases, every verdict checked by the bench itself
     graded = results["grading"]["python"]
     assert graded["failures"] == [] and graded["graded_end_to_end_ms"]["n"] >= 1, graded
-    assert graded["bare"]["50_spawns_ms"]["n"] == 1 and graded["x_one_python_spawn"] > 0
+    assert graded["bare"]["50_spawns_ms"]["n"] == 1 and graded["x_target_unit"] > 0 and graded["target_x"] == 10
+    assert "cases" in graded["phases_ms_median"], graded
     # the interactive section: stdin round trips and cancels measured
     assert results["interactive"]["stdin_round_trip_ms"]["n"] >= 1
     assert results["interactive"]["cancel_to_final_ms"]["n"] >= 1

@@ -374,6 +374,19 @@ def test_other_languages_fork_and_exec_each_case(client, language):
     assert [t["verdict"] for t in done["grade"]["tests"]] == ["PASSED", "PASSED", "PASSED", "WRONG_ANSWER"], done["grade"]
 
 
+def test_an_exec_case_gets_its_streams_its_cpu_limit_and_default_signals_only(client, run_code):
+    # posix_spawn closes nothing by itself: the case's process must hold no descriptor of the
+    # supervisor's or the engine's, ignore no signal a cold start does not, and have its own CPU limit
+    source = 'for fd in /proc/$$/fd/*; do echo -n "${fd##*/} "; done; echo; ulimit -t; trap -p PIPE XFSZ XCPU; echo end\n'
+    cold = run_code(source, language="bash")["stdout"].split("\n")
+    assert cold[0].split()[:4] == ["0", "1", "2", "255"] and cold[2:] == ["end", ""], cold
+    # the same, but the case's own CPU limit: ceil(2.5 s)
+    expected = "\n".join([cold[0], "3", *cold[2:]])
+    suite_id = suite(client, [{"name": n, "stdin": "", "expected_output": expected} for n in "ab"], time_limit_ms=2500)
+    tests = grade(client, source, suite_id, language="bash")["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED", "PASSED"], [t["actual_output"] for t in tests]
+
+
 def test_a_session_is_graded_and_a_program_checker_judges(client):
     checker = (
         "import sys\n"

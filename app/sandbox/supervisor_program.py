@@ -58,6 +58,10 @@ os.set_blocking(WAKE_WRITE, False)
 os.set_blocking(WAKE_READ, False)
 _signal.set_wakeup_fd(WAKE_WRITE)
 _signal.signal(_signal.SIGCHLD, lambda number, frame: None)
+# a case's soft CPU limit is set here for the moment of its spawn (see Spawned); never this process's end
+_signal.signal(_signal.SIGXCPU, _signal.SIG_IGN)
+# inherited from the engine; no case may inherit it
+os.set_inheritable(CONTROL.fileno(), False)
 
 
 def as_json(value):
@@ -181,7 +185,8 @@ def child(intake):
     try:
         os.setpgid(0, 0)
         _signal.set_wakeup_fd(-1)
-        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        for number in (_signal.SIGCHLD, _signal.SIGXCPU):
+            _signal.signal(number, _signal.SIG_DFL)
         for fd in (CONTROL.fileno(), WAKE_READ, WAKE_WRITE):
             os.close(fd)
         message, fds = recv_fds(intake, 64, 3)
@@ -194,12 +199,10 @@ def child(intake):
             os.close(fd)
         cpu_seconds = int(message)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        if PREPARED is not None:
-            # the case's process is the learner's: dumpable again, as a cold start is (exec does
-            # this by itself); it holds nothing of other cases
-            LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-            run_python(*PREPARED)
-        os.execve(RUN_ARGV[0], RUN_ARGV, ENV)
+        # the case's process is the learner's: dumpable again, as a cold start is; it holds
+        # nothing of other cases
+        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        run_python(*PREPARED)
     except BaseException as error:
         try:
             os.write(2, f"the test could not start: {error}\n".encode())
@@ -208,7 +211,7 @@ def child(intake):
 
 
 class Next:
-    """The next case's process, forked (while the engine judges the case before) and waiting for its case."""
+    """Python: the next case's process, forked (while the engine judges the case before) and waiting for its case."""
 
     def __init__(self):
         # the case runs where a cold run would (so its tracebacks name the same file), in a
@@ -246,9 +249,52 @@ class Next:
             pass
 
 
+class Spawned:
+    """Every other language: the case's process is the run argv, started by posix_spawn (vfork and
+    exec: none of this interpreter's pages are copied) in a group of its own, with the signal
+    dispositions of a cold start and its own CPU limit."""
+
+    def __init__(self):
+        self.pid = None
+
+    def start(self, cpu_seconds, fds):
+        with open(os.path.join(HOME, SOURCE_NAME), "wb") as file:
+            file.write(PROGRAM)
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        # the soft limit is inherited at the exec, so it holds from the case's first instruction
+        # (this process ignores SIGXCPU meanwhile); the hard one follows through prlimit
+        resource.setrlimit(resource.RLIMIT_CPU, (min(cpu_seconds, hard), hard))
+        try:
+            self.pid = os.posix_spawn(
+                RUN_ARGV[0], RUN_ARGV, ENV,
+                file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)],
+                setpgroup=0, setsigdef=(_signal.SIGPIPE, _signal.SIGXCPU, _signal.SIGXFSZ, _signal.SIGCHLD),
+            )
+        except OSError as error:
+            # the case still ends as a case: a process that says why and exits 127, as a shell would
+            os.write(fds[2], f"the test could not start: {error}\n".encode())
+            self.pid = os.fork()
+            if self.pid == 0:
+                os._exit(127)
+            return True
+        finally:
+            resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+        try:
+            resource.prlimit(self.pid, resource.RLIMIT_CPU, (min(cpu_seconds, hard), min(cpu_seconds + 1, hard)))
+        except OSError:
+            pass
+        return True
+
+    def discard(self):
+        pass
+
+
 def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
     started = time.monotonic()
     deadline = started + timeout_seconds
+    for fd in fds:
+        # none of the engine's descriptors but the three the case gets (posix_spawn closes nothing)
+        os.set_inheritable(fd, False)
     if not waiting.start(cpu_seconds, fds):
         # it died waiting (nothing of a case had run in it): a fresh one takes the case
         waiting.discard()
@@ -364,7 +410,7 @@ def kill_group(pid):
 
 
 def serve():
-    waiting = Next()
+    waiting = Next() if PREPARED is not None else Spawned()
     marks = {"begun": BEGUN, "imported": IMPORTED, "ready": time.monotonic()}
     CONTROL.send(as_json({"ready": True, "marks": marks}).encode())
     while True:
@@ -380,9 +426,9 @@ def serve():
             continue
         report = run_case(int(fields[1]), float(fields[2]), int(fields[3]), fds, received, waiting)
         CONTROL.send(as_json(report).encode())
-        # the next case's process starts while the engine judges this one: after the sweep, so
-        # nothing of this case sees it
-        waiting = Next()
+        # Python: the next case's process starts while the engine judges this one, after the
+        # sweep, so nothing of this case sees it
+        waiting = Next() if PREPARED is not None else Spawned()
 
 
 PREPARED = ready_python() if MODE == "python" else None
