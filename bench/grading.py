@@ -18,6 +18,8 @@ from pathlib import Path
 
 from datetime import datetime
 
+from app.sandbox.languages.managed import JAVA_RUN_FLAGS
+
 from .floors import JAVA_FLAGS
 from .load import Connection, summarize
 from .server import HOST, Server
@@ -49,7 +51,8 @@ PROGRAMS = {
         " System.out.println(s.nextLong() + s.nextLong()); } }\n",
         "Main.java",
         ("/usr/bin/javac", *(f"-J{flag}" for flag in JAVA_FLAGS), "-encoding", "UTF-8", "-d", ".", "Main.java"),
-        ("/usr/bin/java", *JAVA_FLAGS, "-cp", ".", "Main"),
+        # the engine's own run flags, bare
+        ("/usr/bin/java", *JAVA_RUN_FLAGS, "-cp", ".", "Main"),
     ),
     "javascript": Program(
         'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number);\nconsole.log(a + b);\n',
@@ -58,6 +61,13 @@ PROGRAMS = {
         ("/usr/bin/node", "main.js"),
     ),
 }
+
+
+def bare_env(workdir: Path) -> dict[str, str]:
+    """The environment the engine gives a program (app/sandbox/isolation.py), not the bench's own: a
+    variable of this host's such as NODE_EXTRA_CA_CERTS makes every bare node start load a CA bundle
+    (~2.5x its CPU), a floor no sandboxed run pays."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8"}
 
 
 def cases(count: int = CASES) -> list[dict]:
@@ -83,7 +93,9 @@ def bare_spawns(program: Program, inputs: list[dict], rounds: int) -> dict[str, 
             started = time.perf_counter()
             for case in inputs:
                 spawn_started = time.perf_counter()
-                done = subprocess.run(program.run, cwd=workdir, input=case["stdin"], capture_output=True, text=True, timeout=30)
+                done = subprocess.run(
+                    program.run, cwd=workdir, input=case["stdin"], capture_output=True, text=True, timeout=30, env=bare_env(workdir)
+                )
                 one.append(time.perf_counter() - spawn_started)
                 if done.stdout != case["expected_output"]:
                     raise RuntimeError(f"bare {program.run[0]}: {done.stdout!r:.80} for {case['stdin']!r}")
@@ -132,7 +144,9 @@ def phases_of(execution: dict, posted_at: float, post_ms: float, total_ms: float
 
 def one_spawn_seconds(program: Program, workdir: Path, case: dict) -> float:
     started = time.perf_counter()
-    done = subprocess.run(program.run, cwd=workdir, input=case["stdin"], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        program.run, cwd=workdir, input=case["stdin"], capture_output=True, text=True, timeout=30, env=bare_env(workdir)
+    )
     took = time.perf_counter() - started
     if done.stdout != case["expected_output"]:
         raise RuntimeError(f"bare {program.run[0]}: {done.stdout!r:.80} for {case['stdin']!r}")
