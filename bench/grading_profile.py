@@ -36,6 +36,22 @@ CASE_PHASES = (
 )
 
 
+def throttled_ns(group: object) -> int | None:
+    """How long the group's processes were throttled by its CPU cap so far (cgroup v1 or v2), in ns."""
+    directory = getattr(group, "cpu_dir", None)
+    if directory is None:
+        return None
+    try:
+        fields = dict(line.split() for line in (directory / "cpu.stat").read_text().splitlines())
+    except (OSError, ValueError):
+        return None
+    if "throttled_time" in fields:
+        return int(fields["throttled_time"])
+    if "throttled_usec" in fields:
+        return int(fields["throttled_usec"]) * 1000
+    return None
+
+
 def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", syscall_filter: bool = True) -> None:
     language = BY_NAME[language_name]
     program = PROGRAMS[language_name]
@@ -58,6 +74,8 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
     per_case: list[float] = []
     # CPU time of the 50 cases: the slot's cgroup (supervisor and cases) and this engine thread
     sandbox_cpu: list[float] = []
+    # time the slot's processes were held back by its CPU cap (one core by default)
+    throttled: list[float] = []
     engine_cpu: list[float] = []
     case_cpu: list[float] = []
     supervisor_cpu: list[float] = []
@@ -75,6 +93,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
             start_phases["ready message to the engine"].append(supervisor.ready_at - marks["ready"])
             group = sandbox.slot_group(SLOT)
             cpu_before = group.cpu_used_ns() if group else None
+            throttled_before = throttled_ns(group)
             thread_before = time.thread_time()
             previous: dict[str, float] = {}
             for index, case in enumerate(inputs):
@@ -91,6 +110,8 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
             engine_cpu.append((time.thread_time() - thread_before) / len(inputs))
             if cpu_before is not None:
                 sandbox_cpu.append((group.cpu_used_ns() - cpu_before) / 1e9 / len(inputs))
+            if throttled_before is not None:
+                throttled.append((throttled_ns(group) - throttled_before) / 1e9 / len(inputs))
             closing = time.monotonic()
             supervisor.close()
             ends.append(time.monotonic() - closing)
@@ -111,6 +132,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
         print(f"  per case: {label:<36} {ms(phases[label])}")
     print(f"  per case, all of it                 {ms(per_case)}")
     print(f"  per case, CPU of the sandbox        {ms(sandbox_cpu) if sandbox_cpu else '    n/a'}")
+    print(f"  per case, held back by the CPU cap  {ms(throttled) if throttled else '    n/a'}")
     print(f"  per case, CPU of the case's process {ms(case_cpu)}")
     print(f"  per case, CPU of the supervisor     {ms(supervisor_cpu)}")
     print(f"  per case, CPU of the engine thread  {ms(engine_cpu)}")
