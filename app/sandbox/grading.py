@@ -91,6 +91,7 @@ class Supervisor:
         self.start_marks: dict[str, float] = {}
         self.started_at = time.monotonic()
         self._start(source, build_dir)
+        self._counters = self.group.counters() if self.group else Counters(0, 0)
         self.ready_at = time.monotonic()
 
     def _start(self, source: bytes, build_dir: Path | None) -> None:
@@ -142,7 +143,8 @@ class Supervisor:
         if self._control is None:
             raise SupervisorLost()
         begun = time.monotonic()
-        before = self.group.counters() if self.group else Counters(0, 0)
+        # the counters as the case before left them: nothing else runs in this sandbox in between
+        before = self._counters
         stdin_fd = os.memfd_create("stdin", 0)
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
@@ -166,7 +168,7 @@ class Supervisor:
             os.close(out_read)
             os.close(err_read)
         collected = time.monotonic()
-        after = self.group.counters() if self.group else Counters(0, 0)
+        after = self._counters = self.group.counters() if self.group else Counters(0, 0)
         oom = after.oom_kills > before.oom_kills
         self.last_marks = {
             "begun": begun, "sending": sending, **((report or {}).get("marks") or {}), "collected": collected,
