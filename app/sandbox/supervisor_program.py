@@ -260,10 +260,11 @@ class Spawned:
     def start(self, cpu_seconds, fds):
         with open(os.path.join(HOME, SOURCE_NAME), "wb") as file:
             file.write(PROGRAM)
-        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        within = (lambda seconds: seconds) if hard == resource.RLIM_INFINITY else (lambda seconds: min(seconds, hard))
         # the soft limit is inherited at the exec, so it holds from the case's first instruction
         # (this process ignores SIGXCPU meanwhile); the hard one follows through prlimit
-        resource.setrlimit(resource.RLIMIT_CPU, (min(cpu_seconds, hard), hard))
+        resource.setrlimit(resource.RLIMIT_CPU, (within(cpu_seconds), hard))
         try:
             self.pid = os.posix_spawn(
                 RUN_ARGV[0], RUN_ARGV, ENV,
@@ -278,9 +279,9 @@ class Spawned:
                 os._exit(127)
             return True
         finally:
-            resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
         try:
-            resource.prlimit(self.pid, resource.RLIMIT_CPU, (min(cpu_seconds, hard), min(cpu_seconds + 1, hard)))
+            resource.prlimit(self.pid, resource.RLIMIT_CPU, (within(cpu_seconds), within(cpu_seconds + 1)))
         except OSError:
             pass
         return True
