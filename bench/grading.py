@@ -8,7 +8,10 @@ machine's load weighs on both alike.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -22,7 +25,7 @@ from app.sandbox.languages.managed import JAVA_RUN_FLAGS
 
 from .floors import JAVA_FLAGS
 from .load import Connection, summarize
-from .server import HOST, Server
+from .server import CGROUP_ROOT, HOST, PRIVATE_CGROUP, Server
 
 CASES = 50
 # the most a 50-case grade may take, in bare cold spawns of the unit's program: (unit, times)
@@ -142,6 +145,31 @@ def phases_of(execution: dict, posted_at: float, post_ms: float, total_ms: float
     }
 
 
+def sandboxes_cpu_seconds() -> float | None:
+    """CPU time of every process of the bench engine's sandboxes so far, from its private cgroup tree
+    (rusage would not do: a sandbox's processes are not collected up to the engine); None without it."""
+    for usage in CGROUP_ROOT.glob(f"*/{PRIVATE_CGROUP}/cpuacct.usage"):
+        with contextlib.suppress(OSError, ValueError):
+            return int(usage.read_text()) / 1e9
+    with contextlib.suppress(OSError, ValueError):
+        fields = dict(line.split() for line in (CGROUP_ROOT / PRIVATE_CGROUP / "cpu.stat").read_text().splitlines())
+        return int(fields["usage_usec"]) / 1e6
+    return None
+
+
+def engine_cpu_seconds(engine: Server) -> float | None:
+    """CPU time of the engine's processes (HTTP, database, runner, grader) and of its sandboxes."""
+    sandboxes = sandboxes_cpu_seconds()
+    if sandboxes is None:
+        return None
+    return engine.cpu_seconds() + sandboxes
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def one_spawn_seconds(program: Program, workdir: Path, case: dict) -> float:
     started = time.perf_counter()
     done = subprocess.run(
@@ -194,12 +222,13 @@ async def grading_section(engine: Server, languages: list[str], repeats: int) ->
             program = PROGRAMS.get(language)
             if program is None:
                 continue
-            results[language] = await _grade_series(conn, language, program, suite_id, inputs, repeats, units)
+            results[language] = await _grade_series(engine, conn, language, program, suite_id, inputs, repeats, units)
     await conn.close()
     return results
 
 
 async def _grade_series(
+    engine: Server,
     conn: Connection, language: str, program: Program, suite_id: str, inputs: list[dict], repeats: int, units: dict[str, Path]
 ) -> dict[str, object]:
     unit, target = TARGETS[language]
@@ -209,11 +238,23 @@ async def _grade_series(
     seconds: list[float] = []
     engine_ms: list[int] = []
     unit_spawns: list[float] = []
+    # CPU, which the load of a shared machine inflates far less than wall time: the engine's and its
+    # sandboxes' per grade, the bench's own child per bare spawn
+    grade_cpu: list[float] = []
+    unit_cpu: list[float] = []
     phases: dict[str, list[float]] = {}
     for index in range(repeats):
+        cpu_before = engine_cpu_seconds(engine)
         took, execution, grade_phases = await grade_once(conn, language, program.source, suite_id)
+        # the sandbox is ended just after the grade is answered
+        await asyncio.sleep(0.05)
+        cpu_after = engine_cpu_seconds(engine)
+        if cpu_before is not None and cpu_after is not None:
+            grade_cpu.append(cpu_after - cpu_before)
         # the unit right after each grade, under the same load
+        spawn_cpu_before = children_cpu_seconds()
         unit_spawns.append(one_spawn_seconds(PROGRAMS[unit], units[unit], inputs[index % len(inputs)]))
+        unit_cpu.append(children_cpu_seconds() - spawn_cpu_before)
         problem = problems_of(execution, CASES)
         if problem:
             failures.append(problem)
@@ -227,6 +268,8 @@ async def _grade_series(
     one = floor["one_spawn_ms"]["median"]
     unit_ms = summarize(unit_spawns)["median"]
     ratio = round(graded["median"] / unit_ms, 1) if graded["median"] and unit_ms else None
+    cpu_ms = summarize(grade_cpu)["median"]
+    unit_cpu_ms = summarize(unit_cpu)["median"]
     return {
         "cases": CASES,
         "graded_end_to_end_ms": graded,
@@ -242,6 +285,11 @@ async def _grade_series(
         "x_target_unit": ratio,
         "target_x": target,
         "target_met": bool(ratio is not None and ratio <= target),
+        # the same by CPU time: the whole grade (engine, HTTP, every sandbox process) against one
+        # bare spawn's (the spawned program's alone)
+        "cpu_per_grade_ms": cpu_ms,
+        "target_unit_cpu_ms": unit_cpu_ms,
+        "x_target_unit_cpu": round(cpu_ms / unit_cpu_ms, 1) if cpu_ms and unit_cpu_ms else None,
         "x_one_bare_spawn_of_this_language": round(graded["median"] / one, 1) if graded["median"] and one else None,
         "x_bare_spawns_of_every_case": round(graded["median"] / floor[f"{CASES}_spawns_ms"]["median"], 3)
         if graded["median"]

@@ -185,6 +185,13 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             f"{_fmt(figures['target_unit_ms'], 'ms')} ({figures['target_unit']})",
             f"{_fmt(figures['x_target_unit'], 'x')} (target {figures['target_x']}x: {'met' if figures['target_met'] else 'NOT met'})",
         ))
+        if figures.get("cpu_per_grade_ms"):
+            table.append((
+                f"{language}: CPU per grade (engine + sandbox), median",
+                _fmt(figures["cpu_per_grade_ms"], "ms"),
+                f"{_fmt(figures['target_unit_cpu_ms'], 'ms')} (its CPU)",
+                _fmt(figures["x_target_unit_cpu"], "x"),
+            ))
         table.append((
             f"{language}: {figures['cases']} bare cold spawns of the same program / failures",
             f"{_fmt(figures['bare'][str(figures['cases']) + '_spawns_ms']['median'])} ms / {len(figures['failures'])}",
