@@ -118,7 +118,8 @@ class Metrics:
         pool = engine.sandbox.warm_pool
         if pool is None:
             return
-        state = pool.describe()
+        # no RSS: it scans the machine's process table, every second in every worker (profiled)
+        state = pool.describe(rss=False)
         for language, size in state["sizes"].items():
             self.warm_target.labels(language).set(size)
             self.warm_ready.labels(language).set(state["ready"].get(language, 0))
