@@ -98,7 +98,11 @@ def init_app(app: Flask) -> None:
 def request_id() -> str:
     """This request's id: the caller's X-Request-ID if it is short and plain, else a new one."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+    return given if REQUEST_ID_PATTERN.fullmatch(given) else new_request_id()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
 
 
 def _begin() -> None:
@@ -110,13 +114,20 @@ def _end(response: Response) -> Response:
     # an error raised before _begin ran (a malformed request) still gets an id
     rid = g.get("request_id") or request_id()
     response.headers[REQUEST_ID_HEADER] = rid
-    if not requests_log.isEnabledFor(logging.INFO):
-        return response
-    started = g.get("log_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
     # the request object once: each use of the `request` proxy looks it up again
     current = request._get_current_object()  # type: ignore[attr-defined]
-    method, path, status = current.method, current.path, response.status_code
+    route = current.url_rule.rule if current.url_rule is not None else None
+    log_request(current.method, route, current.path, response.status_code, g.get("log_started"), rid, current.remote_addr)
+    return response
+
+
+def log_request(
+    method: str, route: str | None, path: str, status: int, started: float | None, rid: str, remote_addr: str | None
+) -> None:
+    """The request's one log line (started: its time.perf_counter() at the start, for duration_ms)."""
+    if not requests_log.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
     # made and handled directly: Logger.info would first walk the stack for the caller's file and
     # line, which no format here writes (profiled: a third of the line's cost on every request)
     record = requests_log.makeRecord(
@@ -124,16 +135,15 @@ def _end(response: Response) -> Response:
         extra={
             "event": "request",
             "method": method,
-            "route": current.url_rule.rule if current.url_rule is not None else None,
+            "route": route,
             "path": path,
             "status": status,
             "duration_ms": duration_ms,
             "request_id": rid,
-            "remote_addr": current.remote_addr,
+            "remote_addr": remote_addr,
         },
     )
     requests_log.handle(record)
-    return response
 
 
 def execution_moved(

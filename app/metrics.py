@@ -109,6 +109,13 @@ class Metrics:
             series = self._http_series[key] = (self.http_requests.labels(*labels), self.http_seconds.labels(*labels))
         return series
 
+    def count_request(self, method: str, route: str, status: int, started: float | None) -> None:
+        """Count a request and its duration (started: its time.perf_counter() at the start)."""
+        count, seconds = self.http_series(method, route, status)
+        count.inc()
+        if started is not None:
+            seconds.observe(time.perf_counter() - started)
+
     def sync(self, engine: object) -> None:
         """Copy this process's run pool and warm pool state into the metrics."""
         runner = engine.runner
@@ -232,10 +239,7 @@ def _end(response: Response) -> Response:
     state = current_app.extensions["metrics"]
     # the URL rule, not the path: ids in labels would make a new series per execution
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
-    count, seconds = state.http_series(request.method, route, response.status_code)
-    count.inc()
-    if started is not None:
-        seconds.observe(time.perf_counter() - started)
+    state.count_request(request.method, route, response.status_code, started)
     return response
 
 

@@ -28,13 +28,21 @@ from .sections import source_of_size
 # phase -> (file fragment, function name) pairs whose cumulative time makes the phase; the phases do
 # not nest in one another except "view" (the rest of it is dispatch)
 PHASES: dict[str, tuple[tuple[str, str], ...]] = {
-    "request id + log line (logs._begin/_end)": (("app/logs.py", "_begin"), ("app/logs.py", "_end")),
-    "metrics (metrics._begin/_end)": (("app/metrics.py", "_begin"), ("app/metrics.py", "_end")),
-    "body parse + validation (payload.json_body)": (("app/api/payload.py", "json_body"),),
+    "request id + log line (logs._begin/_end/log_request)": (
+        ("app/logs.py", "_begin"), ("app/logs.py", "_end"), ("app/logs.py", "log_request"), ("app/logs.py", "new_request_id"),
+    ),
+    "metrics (metrics._begin/_end/count_request)": (
+        ("app/metrics.py", "_begin"), ("app/metrics.py", "_end"), ("app/metrics.py", "count_request"),
+    ),
+    "body parse + validation (payload.json_body; the lane's loads + plain_patch)": (
+        ("app/api/payload.py", "json_body"), ("json/__init__.py", "loads"), ("app/api/sessions.py", "plain_patch"),
+    ),
     "autosave: checks + SQL + commit (services.sessions.autosave)": (("app/services/sessions.py", "autosave"),),
     "  of which the SQLite transaction (group commit)": (("app/group_commit.py", "_commit"),),
     "  of which revision check (revisions.lock_and_decide)": (("app/services/revisions.py", "lock_and_decide"),),
-    "answer: body + Response (api.sessions._with_version)": (("app/api/sessions.py", "_with_version"),),
+    "answer: body + Response (api.sessions._with_version/session_json)": (
+        ("app/api/sessions.py", "_with_version"), ("app/api/sessions.py", "session_json"),
+    ),
     "restx response (Api.make_response)": (("flask_restx/api.py", "make_response"),),
 }
 
@@ -121,7 +129,7 @@ def phases(app: Callable, environs: list[dict], per_request: float, seconds: flo
         raise RuntimeError("py-spy took no samples")
     out_phases = {phase: per_request * count / total for phase, count in counts.items()}
     named = sum(v for k, v in out_phases.items() if not k.startswith("  "))
-    out_phases["the rest: Werkzeug request, Flask + restx dispatch, routing, contexts"] = per_request - named
+    out_phases["the rest: Werkzeug request, Flask + restx dispatch, routing, contexts (or the lane's)"] = per_request - named
     return out_phases, total
 
 

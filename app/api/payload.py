@@ -14,7 +14,7 @@ from ..errors import APIError
 
 # a surrogate can only enter a UTF-8 body through a \uD800..\uDFFF escape (UTF-8 cannot encode one); a
 # UTF-16 or UTF-32 body (json.loads detects them by their zero bytes) is always checked in full
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 def json_body(schema: dict, error: str = "validation_error", plainly_valid: Callable[[dict], bool] | None = None) -> dict:
@@ -28,7 +28,7 @@ def json_body(schema: dict, error: str = "validation_error", plainly_valid: Call
     else:
         try:
             data = json.loads(raw)
-            if b"\x00" in raw[:4] or _SURROGATE_ESCAPE.search(raw):
+            if b"\x00" in raw[:4] or SURROGATE_ESCAPE.search(raw):
                 # lone surrogates ("\ud800") parse, but no code or stdin with them can be stored or run
                 json.dumps(data, ensure_ascii=False).encode()
         except (ValueError, RecursionError) as error:

@@ -36,8 +36,12 @@ def _with_version(session, status: int = 200) -> Response:  # noqa: ANN001
 
     Built here, not by flask-restx: its representation layer (config lookups, make_response, header
     merging) cost more than the autosave's UPDATE (profiled)."""
-    body = json.dumps(session_body(session)) + "\n"
-    return Response(body, status, {"ETag": f'"{session.version}"'}, mimetype="application/json")
+    return Response(session_json(session), status, {"ETag": f'"{session.version}"'}, mimetype="application/json")
+
+
+def session_json(session) -> bytes:  # noqa: ANN001 (a session or a saved row)
+    """The session's answer body: what flask-restx's output_json writes for session_body."""
+    return (json.dumps(session_body(session)) + "\n").encode()
 
 
 def _expected_version(body: dict) -> object | None:
@@ -53,7 +57,7 @@ def _expected_version(body: dict) -> object | None:
 _PLAIN_PATCH_TYPES: dict[str, type | tuple[type, ...]] = {"source_code": str, "version": (int, str), "reason": str, "language": str}
 
 
-def _plain_patch(body: dict) -> bool:
+def plain_patch(body: dict) -> bool:
     """True when body is certainly valid by SESSION_PATCH (an autosave as editors send it); anything
     else (files, odd types, unknown fields) goes through the full validator and its messages."""
     for name, value in body.items():
@@ -93,7 +97,7 @@ class SessionItem(Resource):
 
         Each save is kept in the code history (GET .../revisions): saves while typing are coalesced
         into one revision until a pause; "reason": "paste" starts a revision of its own."""
-        changes = payload.json_body(SESSION_PATCH, plainly_valid=_plain_patch)
+        changes = payload.json_body(SESSION_PATCH, plainly_valid=plain_patch)
         reason = changes.pop("reason", "typing")
         expected = _expected_version(changes)
         return _with_version(sessions.autosave(session_id, changes, expected, reason))
