@@ -7,8 +7,10 @@ directly: the same service call (`services.sessions.autosave`, in an app context
 bytes and headers (`session_json`, ETag, X-Request-ID), the same log line and metrics. Anything
 else goes on to Flask untouched: another method or path, access control on, no or a too-large
 Content-Length, a body that is not plainly valid (`plain_patch`), a lone-surrogate escape, and
-every error the save raises (a 409, 404, 413, 422 or a busy database: Flask answers it exactly as
-before; no error leaves anything written, so trying the request again there is safe).
+every other error the save raises (a 409, 404, 413, 422: Flask answers it exactly as before; no
+error leaves anything written, so trying the request again there is safe). A database still busy
+past the retry budget is answered here (503 database_busy, Retry-After), as Flask would: trying
+again there would make the client wait a second budget.
 AUTOSAVE_FAST_LANE = false turns it off.
 """
 from __future__ import annotations
@@ -19,9 +21,11 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
+from http import HTTPStatus
+
 from flask import Flask
 
-from .. import logs
+from .. import errors, logs
 from ..services import sessions
 from .payload import SURROGATE_ESCAPE
 from .sessions import plain_patch, session_json
@@ -56,11 +60,12 @@ class AutosaveLane:
         answer = self._save(match.group(1), raw, environ, started)
         if answer is None:
             return self.flask_wsgi(environ, start_response)
-        start_response("200 OK", answer[0])
-        return [answer[1]]
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
 
-    def _save(self, session_id: str, raw: bytes, environ: dict, started: float) -> tuple[list[tuple[str, str]], bytes] | None:
-        """(headers, body) of the saved session, or None for Flask to answer."""
+    def _save(self, session_id: str, raw: bytes, environ: dict, started: float) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """(status line, headers, body) of the saved session (or of a busy database), or None for Flask to answer."""
         try:
             changes = json.loads(raw)
         except (ValueError, RecursionError):
@@ -76,22 +81,26 @@ class AutosaveLane:
         with self.app.app_context():
             try:
                 saved = sessions.autosave(session_id, changes, expected, reason)
-            except Exception:  # noqa: BLE001 (Flask answers every refusal and failure, exactly as before)
-                return None
-            body = session_json(saved)
-            given = environ.get("HTTP_X_REQUEST_ID", "")
-            rid = given if logs.REQUEST_ID_PATTERN.fullmatch(given) else logs.new_request_id()
-            headers = [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("ETag", f'"{saved.version}"'),
-                (logs.REQUEST_ID_HEADER, rid),
-            ]
-            metrics = self.app.extensions.get("metrics")
-            if metrics is not None:
-                metrics.count_request("PATCH", ROUTE, 200, started)
-            logs.log_request("PATCH", ROUTE, environ.get("PATH_INFO", ""), 200, started, rid, environ.get("REMOTE_ADDR"))
-        return headers, body
+            except Exception as error:  # noqa: BLE001 (Flask answers every other refusal and failure, exactly as before)
+                refusal = errors.expected(error)
+                if refusal is None or refusal.code != "database_busy":
+                    return None
+                body = (json.dumps({"error": refusal.code, "message": refusal.message, **refusal.details}) + "\n").encode()
+                return self._answered(refusal.status, body, refusal.headers, environ, started)
+            return self._answered(200, session_json(saved), {"ETag": f'"{saved.version}"'}, environ, started)
+
+    def _answered(
+        self, status: int, body: bytes, extra: dict[str, str], environ: dict, started: float
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The answer's status line and headers, counted and logged as Flask's hooks would."""
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        rid = given if logs.REQUEST_ID_PATTERN.fullmatch(given) else logs.new_request_id()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *extra.items(), (logs.REQUEST_ID_HEADER, rid)]
+        metrics = self.app.extensions.get("metrics")
+        if metrics is not None:
+            metrics.count_request("PATCH", ROUTE, status, started)
+        logs.log_request("PATCH", ROUTE, environ.get("PATH_INFO", ""), status, started, rid, environ.get("REMOTE_ADDR"))
+        return f"{status} {HTTPStatus(status).phrase.upper()}", headers, body
 
 
 def init_app(app: Flask) -> None:
