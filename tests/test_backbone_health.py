@@ -20,7 +20,7 @@ def test_the_workers_of_one_box_report_their_socket_backbone(tmp_path):
     try:
         answered_by = set()
         for _ in range(12):
-            status, health, headers = server.call("GET", "/health")
+            status, health, _ = server.call("GET", "/health")
             assert status == 200, health
             backbone = health["live_backbone"]
             assert backbone["transport"] == "unix_datagram_sockets", backbone

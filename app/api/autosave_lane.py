@@ -20,7 +20,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-
 from http import HTTPStatus
 
 from flask import Flask

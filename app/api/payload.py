@@ -11,7 +11,6 @@ from jsonschema import Draft7Validator
 
 from ..errors import APIError
 
-
 # a surrogate can only enter a UTF-8 body through a \uD800..\uDFFF escape (UTF-8 cannot encode one); a
 # UTF-16 or UTF-32 body (json.loads detects them by their zero bytes) is always checked in full
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
