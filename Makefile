@@ -49,8 +49,9 @@ run: install ## serve the engine on HOST:PORT (default 127.0.0.1:8000)
 test: test-deps $(VENV)/.installed ## run the test suite
 	$(VENV)/bin/python -m pytest -c tests/pytest.ini --rootdir . $(PYTEST_ARGS)
 
+# the bench's PostgreSQL (two instances over one, and the autosave peer's) and npm (the peer's packages, bench/peer/)
 bench: install ## measure latency, throughput, overhead and graded runs (50 cases per language) against their floors
-	$(call apt_install,/usr/lib/postgresql/*/bin/initdb,postgresql)
+	$(call apt_install,/usr/lib/postgresql/*/bin/initdb /usr/bin/npm,postgresql npm)
 	$(VENV)/bin/python -m bench
 
 clean: ## remove the virtualenv and the local database

@@ -77,6 +77,9 @@ def split_payloads(message: dict) -> list[str]:
 class Backbone:
     """One process's end of the live backbone: a sender thread and a listener thread."""
 
+    # what /health calls this backbone's way between processes
+    transport = "postgresql_listen_notify"
+
     def __init__(self, conninfo: str, origin: str, handlers: Handlers) -> None:
         self.conninfo = conninfo
         self.origin = origin
@@ -85,6 +88,9 @@ class Backbone:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._parts: dict[tuple[str, str, int], tuple[float, list[str | None]]] = {}
+        # for /health: times the listening connection was lost, and when it last came up
+        self.losses = 0
+        self._up_since: float | None = None
         self._sender = threading.Thread(target=self._send_forever, name="backbone-send", daemon=True)
         self._listener = threading.Thread(target=self._listen_forever, name="backbone-listen", daemon=True)
 
@@ -99,6 +105,28 @@ class Backbone:
 
     def wait_connected(self, seconds: float) -> bool:
         return self._connected.wait(seconds)
+
+    def describe(self) -> dict[str, object]:
+        """Its state for /health: the transport, whether it listens now, and what it has lost."""
+        connected = self.connected
+        up_since = self._up_since
+        return {
+            "transport": self.transport,
+            "state": "listening" if connected else "reconnecting",
+            "connected": connected,
+            "listening_for_s": round(time.monotonic() - up_since, 1) if connected and up_since is not None else None,
+            "connections_lost": self.losses,
+            "queued_to_send": self._outbox.qsize(),
+        }
+
+    def _up(self) -> None:
+        self._up_since = time.monotonic()
+        self._connected.set()
+
+    def _down(self) -> None:
+        if self._connected.is_set() and not self._stop.is_set():
+            self.losses += 1
+        self._connected.clear()
 
     def close(self, seconds: float = 2.0) -> None:
         """Send what is queued, then stop both threads."""
@@ -178,7 +206,7 @@ class Backbone:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
-                    self._connected.set()
+                    self._up()
                     if failures:
                         # what others sent while this process was deaf is in the database
                         self.handlers.resync()
@@ -191,7 +219,7 @@ class Backbone:
                     break
                 log.exception("backbone: listening connection lost; reconnecting")
             finally:
-                self._connected.clear()
+                self._down()
             failures += 1
             self._stop.wait(min(RECONNECT_MAX_SECONDS, 0.05 * 2**failures))
 
@@ -239,6 +267,8 @@ class LocalBackbone(Backbone):
     A datagram to a process that is gone fails (its socket is removed); one to a process too busy
     to read is dropped rather than waited for (what waits on it falls back to the database).
     """
+
+    transport = "unix_datagram_sockets"
 
     def __init__(self, directory: str, origin: str, handlers: Handlers) -> None:
         super().__init__("", origin, handlers)
@@ -292,7 +322,7 @@ class LocalBackbone(Backbone):
         try:
             listener.bind(self._path)
             listener.settimeout(0.5)
-            self._connected.set()
+            self._up()
             while not self._stop.is_set():
                 try:
                     payload = listener.recv(PAYLOAD_MAX_BYTES * 2)
@@ -302,5 +332,5 @@ class LocalBackbone(Backbone):
         except Exception:
             log.exception("backbone: the local socket failed; the watcher reads the database")
         finally:
-            self._connected.clear()
+            self._down()
             listener.close()

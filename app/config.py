@@ -121,6 +121,10 @@ class Config:
     # SQLite: autosaves that arrive while another is being written are written together in one
     # transaction (app/group_commit.py), at most this many; each is acknowledged after that commit
     AUTOSAVE_GROUP_COMMIT_MAX = 64
+    # an editor's plain autosave (PATCH /code-sessions/<id> of code, version, reason, language) is
+    # served by a WSGI lane in front of Flask (app/api/autosave_lane.py, docs/autosave.md): the same
+    # save, answer, log line and metrics for less CPU; anything else, and every error, goes to Flask
+    AUTOSAVE_FAST_LANE = True
     # engine processes tell each other of run events, ends, stops and stdin: LISTEN/NOTIFY on
     # PostgreSQL, sockets on SQLite (BACKBONE_LOCAL) (app/backbone.py, docs/scaling.md); off, they
     # learn only ends, stops and stdin, by reading the database every LONG_POLL_RECHECK_SECONDS

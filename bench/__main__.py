@@ -103,7 +103,8 @@ def run_section(name: str, engine: server.Server, workdir: Path, languages: list
         return backbone.backbone_section(workdir, 3 if quick else 30)
     if name == "diagnostics":
         return bounded(diagnostics.diagnostics_section(engine, counts.diagnostics_checks))
-    return bounded(sections.autosave_section(engine, workdir, counts))
+    quick = counts.hello_runs < Counts().hello_runs
+    return bounded(sections.autosave_section(engine, workdir, counts, quick))
 
 
 def settle(engine: server.Server) -> float:

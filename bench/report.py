@@ -70,6 +70,10 @@ def ratios(results: dict) -> dict[str, float | None]:
     out["autosave_over_trivial_route"] = _ratio(
         _get(results, "autosave", "capacity", "requests_per_s"), _get(results, "autosave", "trivial_route", "requests_per_s")
     )
+    # the seed-style peer (bench/peer/), measured in the same sitting: above 1 the engine is ahead
+    out["autosave_over_peer"] = _ratio(
+        _get(results, "autosave", "capacity", "requests_per_s"), _get(results, "autosave", "peer", "capacity", "requests_per_s")
+    )
     return out
 
 
@@ -151,6 +155,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         table.append((f"editors: {editors['editors']} x 1/{_fmt(editors['interval_s'])} s for {_fmt(editors['seconds'])} s, p50 / p99", f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms", "", ""))
         table.append(("editors: answered / scheduled, errors", f"{editors['requests']} / {editors['scheduled']}, {editors['errors']}", "", ""))
         table.append(("editors: client wake lag p99 (client-side delay)", _fmt(editors["client_lag_ms"]["p99"], "ms"), "", ""))
+        table += _peer_rows(autosave, ratio)
     live = results.get("backbone")
     if live and "first_chunk_ms" in live:
         first, end = live["first_chunk_ms"], live["end_to_answer_ms"]
@@ -203,6 +208,29 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
     return table
 
 
+def _peer_rows(autosave: dict, ratio: dict) -> list[tuple[str, str, str, str]]:
+    """The seed-style peer beside the engine: its capacity as the floor of ours, its editors' latency."""
+    peer = autosave.get("peer") or {}
+    if "skipped" in peer:
+        return [("autosave peer (Express + PostgreSQL)", f"skipped: {peer['skipped']}"[:120], "", "")]
+    if "capacity" not in peer:
+        return []
+    cap, editors = peer["capacity"], peer.get("editors") or {}
+    rows = [(
+        "autosave capacity: engine / seed-style peer (Express + PostgreSQL)",
+        _fmt(autosave["capacity"]["requests_per_s"], "req/s"), _fmt(cap["requests_per_s"], "req/s"), _fmt(ratio.get("autosave_over_peer"), "x"),
+    )]
+    if editors:
+        mine = autosave["editors"]
+        rows.append((
+            "editors p50 / p99: engine / peer",
+            f"{_fmt(mine['latency_ms']['median'])} / {_fmt(mine['latency_ms']['p99'])} ms",
+            f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms",
+            f"errors {mine['errors']} / {editors['errors']}",
+        ))
+    return rows
+
+
 def usage_rows(results: dict) -> list[tuple[str, str, str, str]]:
     """Client and server CPU per section, so a reader can tell whether the client was in the way."""
     found: list[tuple[str, dict]] = []
@@ -215,6 +243,10 @@ def usage_rows(results: dict) -> list[tuple[str, str, str, str]]:
         usage = _get(results, "autosave", name, "usage")
         if usage:
             found.append((f"autosave {name}", usage))
+    for name in ("capacity", "editors"):
+        usage = _get(results, "autosave", "peer", name, "usage")
+        if usage:
+            found.append((f"autosave peer {name}", usage))
     return [
         (f"cpu: {name}", f"client {_fmt(u['client_cpu_s'])} s ({_fmt(u['client_cores'])} cores)", f"server {_fmt(u['server_cpu_s'])} s ({_fmt(u['server_cores'])} cores)", f"{_fmt(u['wall_s'])} s")
         for name, u in found

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import floors, overhead, server
+from . import autosave_peer, floors, overhead, server
 from .load import Connection, LoopResult, Response, closed_loop, fan_out, hello_run, open_loop, run_to_end, summarize
 from .server import HOST, Server
 
@@ -221,8 +221,9 @@ def _loop_figures(result: LoopResult, per_second: bool) -> dict[str, object]:
     return figures
 
 
-async def autosave_section(engine: Server, workdir: Path, counts: Counts) -> dict[str, object]:
-    """Autosave capacity (closed loop) beside a trivial route's, and autosave as editors feel it (open loop)."""
+async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick: bool = False) -> dict[str, object]:
+    """Autosave capacity (closed loop) beside a trivial route's and the seed-style peer's, then autosave
+    as editors feel it (open loop), the engine's and the peer's, one after the other in one sitting."""
     sessions = await create_sessions(engine, max(counts.capacity_clients, counts.editors))
 
     def patch_session(conn: Connection, n: int) -> Awaitable[Response]:
@@ -233,34 +234,75 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts) -> dic
 
     usage = Usage(engine)
     capacity = await closed_loop(HOST, engine.port, counts.capacity_clients, counts.capacity_seconds, patch_session)
-    capacity_figures = {**_loop_figures(capacity, True), "clients": counts.capacity_clients, "seconds": counts.capacity_seconds, "usage": usage.done()}
+    capacity_figures = _cpu_per_request(
+        {**_loop_figures(capacity, True), "clients": counts.capacity_clients, "seconds": counts.capacity_seconds, "usage": usage.done()}
+    )
 
     floor_app = server.start_floor_app(workdir)
     try:
         usage = Usage(floor_app)
         trivial = await closed_loop(HOST, floor_app.port, counts.capacity_clients, counts.capacity_seconds, patch_echo)
-        trivial_figures = {**_loop_figures(trivial, True), "route": "PATCH /echo/<id> (plain Flask, JSON body)", "usage": usage.done()}
+        trivial_figures = _cpu_per_request({**_loop_figures(trivial, True), "route": "PATCH /echo/<id> (plain Flask, JSON body)", "usage": usage.done()})
     finally:
         floor_app.stop()
 
-    usage = Usage(engine)
-    editors = await open_loop(HOST, engine.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_session)
-    scheduled = counts.editors * max(1, round(counts.editor_seconds / counts.editor_interval))
-    return {
-        "capacity": capacity_figures,
-        "trivial_route": trivial_figures,
-        "editors": {
-            **_loop_figures(editors, False),
-            "editors": counts.editors,
-            "seconds": counts.editor_seconds,
-            "interval_s": counts.editor_interval,
-            "scheduled": scheduled,
-            "achieved_per_s": round(len(editors.latencies) / counts.editor_seconds, 1),
-            # how late this client woke for sends: if large, the client, not the server, is slow
-            "client_lag_ms": summarize(editors.client_lag),
-            "usage": usage.done(),
-        },
-    }
+    peer_figures: dict[str, object] = {}
+    peer = None
+    why_not = autosave_peer.unavailable(install=not quick)
+    if why_not is None:
+        try:
+            peer = autosave_peer.start(workdir)
+        except (RuntimeError, OSError, AssertionError) as error:
+            why_not = f"{type(error).__name__}: {error}"[:300]
+    try:
+        if peer is not None:
+            peer_sessions = await create_sessions(peer, max(counts.capacity_clients, counts.editors))  # type: ignore[arg-type]
+
+            def patch_peer(conn: Connection, n: int) -> Awaitable[Response]:
+                return conn.request("PATCH", f"/code-sessions/{peer_sessions[(n // 1_000_000) % len(peer_sessions)]}", {"source_code": source_of_size(n)})
+
+            usage = Usage(peer)  # type: ignore[arg-type]
+            peer_capacity = await closed_loop(HOST, peer.port, counts.capacity_clients, counts.capacity_seconds, patch_peer)
+            peer_figures["capacity"] = _cpu_per_request({**_loop_figures(peer_capacity, True), "usage": usage.done()})
+        else:
+            peer_figures["skipped"] = why_not
+
+        usage = Usage(engine)
+        editors = await open_loop(HOST, engine.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_session)
+        editor_figures = _editor_figures(editors, counts, usage)
+        if peer is not None:
+            usage = Usage(peer)  # type: ignore[arg-type]
+            peer_editors = await open_loop(HOST, peer.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_peer)
+            peer_figures["editors"] = _editor_figures(peer_editors, counts, usage)
+    finally:
+        if peer is not None:
+            peer.stop()
+    if peer is not None:
+        peer_figures["what"] = "Express 5 + pg over PostgreSQL (bench/peer/server.js): one Node process, no history, log line or metrics"
+    return {"capacity": capacity_figures, "trivial_route": trivial_figures, "editors": editor_figures, "peer": peer_figures}
+
+
+def _cpu_per_request(figures: dict[str, object]) -> dict[str, object]:
+    """figures with the server's and the client's CPU per answered request, in ms (the cost of one, whatever the load)."""
+    usage, answered = figures.get("usage"), figures.get("requests")
+    if isinstance(usage, dict) and isinstance(answered, int) and answered:
+        figures["server_cpu_ms_per_request"] = round(usage["server_cpu_s"] * 1000 / answered, 3)
+        figures["client_cpu_ms_per_request"] = round(usage["client_cpu_s"] * 1000 / answered, 3)
+    return figures
+
+
+def _editor_figures(editors: LoopResult, counts: Counts, usage: Usage) -> dict[str, object]:
+    return _cpu_per_request({
+        **_loop_figures(editors, False),
+        "editors": counts.editors,
+        "seconds": counts.editor_seconds,
+        "interval_s": counts.editor_interval,
+        "scheduled": counts.editors * max(1, round(counts.editor_seconds / counts.editor_interval)),
+        "achieved_per_s": round(len(editors.latencies) / counts.editor_seconds, 1),
+        # how late this client woke for sends: if large, the client, not the server, is slow
+        "client_lag_ms": summarize(editors.client_lag),
+        "usage": usage.done(),
+    })
 
 
 class RssSampler(threading.Thread):

@@ -5,7 +5,7 @@ from flask import Flask
 from flask_restx import Api
 
 from .. import errors
-from . import diagnostics, events, executions, health, languages, schemas, sessions, test_suites
+from . import autosave_lane, diagnostics, events, executions, health, languages, schemas, sessions, test_suites
 
 NAMESPACES = (sessions, executions, events, test_suites, languages, health, diagnostics)
 
@@ -39,4 +39,6 @@ def init_app(app: Flask) -> Api:
         api.models[model.name] = model
     for module in NAMESPACES:
         api.add_namespace(module.ns, path=module.PATH)
+    # in front of Flask: an editor's plain autosave skips Flask's request machinery
+    autosave_lane.init_app(app)
     return api

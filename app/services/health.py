@@ -58,4 +58,29 @@ def overall() -> tuple[dict[str, object], int]:
         "limits": default_limits().as_dict(),
         # compiled artifacts shared by the host's engines: bytes now (those in use may exceed the limit)
         "compile_cache": parts.sandbox.compile_cache.describe(),
+        "live_backbone": live_backbone(parts.backbone),
     }, 200 if serving else 503
+
+
+def live_backbone(backbone: object | None) -> dict[str, object]:
+    """How this process hears other engine processes' run events, ends, stops and stdin (app/backbone.py).
+
+    transport: postgresql_listen_notify (instances over one PostgreSQL), unix_datagram_sockets (the
+    workers of one box over one SQLite file), or null: none, and then the database is read every
+    fallback_read_seconds instead (the only way when the backbone is off or not listening)."""
+    config = current_app.config
+    if backbone is not None:
+        state = backbone.describe()  # type: ignore[attr-defined]
+        # listening, the database is only the slow fallback for a lost notification
+        key = "BACKBONE_FALLBACK_SECONDS" if state["connected"] else "LONG_POLL_RECHECK_SECONDS"
+        return {**state, "fallback_read_seconds": float(config[key])}
+    if not config["BACKBONE_ENABLED"]:
+        why = "off (BACKBONE_ENABLED=false)"
+    elif db.engine.dialect.name == "sqlite":
+        why = "one process over SQLite: no other process to hear (gunicorn turns it on with more than one worker)"
+    else:
+        why = f"not available on {db.engine.dialect.name}"
+    return {
+        "transport": None, "state": "off", "connected": False, "why": why,
+        "fallback_read_seconds": float(config["LONG_POLL_RECHECK_SECONDS"]),
+    }

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import Connection, Dialect, Row, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import UpdateBase
 
 from .. import models
 from ..db_retry import retrying
@@ -96,7 +97,7 @@ def lock_and_decide(connection: Connection, session_id: str, reason: str, now: d
     """Before a save's UPDATE, with the write lock held: seal the live revision if this save ends
     its burst; True if the save then needs a revision of its own (after_save)."""
     _begin_immediate(connection)
-    head = _fetch_one(connection, _BEFORE_SAVE, {"of_session": session_id})
+    head = fetch_one(connection, _BEFORE_SAVE, {"of_session": session_id})
     if head is None:
         # no such session (or not the caller's): the UPDATE will match nothing either
         return False
@@ -113,7 +114,7 @@ def lock_and_decide(connection: Connection, session_id: str, reason: str, now: d
     return True
 
 
-def after_save(connection: Connection, saved: Row, reason: str, now: datetime) -> None:
+def after_save(connection: Connection, saved: Row | FetchedRow, reason: str, now: datetime) -> None:
     """The save's own revision: a new live one for typing, else a sealed copy (paste, restore)."""
     keep = int(current_app.config["REVISIONS_KEPT_PER_SESSION"])
     if reason == models.TYPING:
@@ -123,7 +124,7 @@ def after_save(connection: Connection, saved: Row, reason: str, now: datetime) -
     _append(connection, params, reason, keep)
 
 
-def _sealed_params(session: Row, now: datetime) -> dict[str, object]:
+def _sealed_params(session: Row | FetchedRow, now: datetime) -> dict[str, object]:
     return {
         "of_session": session.id,
         "new_version": session.version,
@@ -150,11 +151,12 @@ def _begin_immediate(connection: Connection) -> None:
         _on_driver(connection, "BEGIN IMMEDIATE", ())
 
 
-def _fetch_one(connection: Connection, statement: Select, params: dict[str, object]) -> _Row | None:
-    """statement's first row, run on the transaction's own DBAPI cursor.
+def fetch_one(connection: Connection, statement: Select | UpdateBase, params: dict[str, object]) -> FetchedRow | None:
+    """statement's first row (a SELECT's, or an UPDATE's RETURNING), run on the transaction's own DBAPI cursor.
 
-    The autosave's hot path: rendered once per dialect, a keystroke's revision check costs the
-    driver's execute, not SQLAlchemy's per-statement bookkeeping (profiled: that was 4/5 of it).
+    The autosave's hot path: rendered once per dialect, a keystroke's revision check and its
+    UPDATE cost the driver's execute, not SQLAlchemy's per-statement bookkeeping (profiled: that
+    was 4/5 of it).
     """
     sql, names, processors, constants = _rendered(statement, connection.dialect)
     values = dict(constants)
@@ -165,7 +167,7 @@ def _fetch_one(connection: Connection, statement: Select, params: dict[str, obje
     if row is None:
         return None
     converters = _result_processors(statement, connection.dialect)
-    return _Row(**{name: convert(value) if convert else value for (name, convert), value in zip(converters, row)})
+    return FetchedRow(**{name: convert(value) if convert else value for (name, convert), value in zip(converters, row)})
 
 
 def _on_driver(connection: Connection, sql: str, parameters: tuple | dict) -> tuple | None:
@@ -181,21 +183,21 @@ def _on_driver(connection: Connection, sql: str, parameters: tuple | dict) -> tu
         cursor.close()
 
 
-class _Row(dict):
+class FetchedRow(dict):
     """A fetched row whose columns read as attributes."""
 
     __getattr__ = dict.__getitem__
 
 
 @functools.cache
-def _result_processors(statement: Select, dialect: Dialect) -> tuple[tuple[str, Callable[[object], object] | None], ...]:
+def _result_processors(statement: Select | UpdateBase, dialect: Dialect) -> tuple[tuple[str, Callable[[object], object] | None], ...]:
     """(name, the driver value's converter or None) per column: SQLite hands datetimes back as text."""
-    return tuple((column.name, column.type.dialect_impl(dialect).result_processor(dialect, None)) for column in statement.selected_columns)
+    return tuple((column.name, column.type.dialect_impl(dialect).result_processor(dialect, None)) for column in statement.exported_columns)
 
 
 @functools.cache
 def _rendered(
-    statement: Select, dialect: Dialect
+    statement: Select | UpdateBase, dialect: Dialect
 ) -> tuple[str, tuple[str, ...], dict[str, Callable[[object], object]], dict[str, object]]:
     """(SQL in the driver's parameter style, parameter names in order, bind processors by name,
     the statement's own literals already processed)."""

@@ -5,7 +5,7 @@ import functools
 import json
 
 from flask import current_app
-from sqlalchemy import Row, Update, bindparam, select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from .. import auth, catalog
@@ -73,7 +73,7 @@ def parse_version(value: object) -> int:
 SAVE_REASONS = (TYPING, PASTE)
 
 
-def autosave(session_id: str, changes: dict[str, object], expected_version: object | None, reason: str = TYPING) -> Row:
+def autosave(session_id: str, changes: dict[str, object], expected_version: object | None, reason: str = TYPING) -> revisions.FetchedRow:
     """Apply changes and bump the version, atomically, with the revision that keeps it; a stale
     expected_version gets 409.
 
@@ -96,15 +96,16 @@ def autosave(session_id: str, changes: dict[str, object], expected_version: obje
         params["expected_version"] = parse_version(expected_version)
     statement = _autosave_statement(frozenset(params))
 
-    def save_on(connection: Connection) -> Row | None:
+    def save_on(connection: Connection) -> revisions.FetchedRow | None:
         # the same transaction: a save is never without its revision, nor a revision without its save
         needs_revision = revisions.lock_and_decide(connection, session_id, reason, params["now"])
-        saved = connection.execute(statement, params).first()
+        # on the driver's cursor, rendered once: SQLAlchemy's execute cost more than the UPDATE (profiled: ~250 of 300 us)
+        saved = revisions.fetch_one(connection, statement, params)
         if saved is not None and needs_revision:
             revisions.after_save(connection, saved, reason, params["now"])
         return saved
 
-    def save() -> Row | None:
+    def save() -> revisions.FetchedRow | None:
         # Core on a connection of its own: the ORM session (and its connection bookkeeping) adds
         # nothing to one table statement, and cost more than the statement (profiled: 140 -> 83 us)
         with db.engine.begin() as connection:
@@ -182,7 +183,7 @@ def get_revision(session_id: str, number: int) -> revisions.RevisionView:
     return revisions.get(get(session_id), number)
 
 
-def restore(session_id: str, number: int, expected_version: object | None) -> Row:
+def restore(session_id: str, number: int, expected_version: object | None) -> revisions.FetchedRow:
     """Make the revision's code the session's next version (guarded like an autosave); history is kept."""
     revision = get_revision(session_id, number)
     changes: dict[str, object] = {"source_code": revision.source_code}
