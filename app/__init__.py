@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from . import api, auth, catalog, cli, errors, extensions, logs, metrics, schema, web
+from . import api, auth, catalog, cli, errors, logs, metrics, web
+from .storage import database, schema
 from .backbone import Backbone, Handlers, LocalBackbone
 from .config import Config
 from .events import Hub
@@ -60,7 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config = app.config
     check_ranges(int(config["RUN_SLOTS"]), int(config["INTERACTIVE_RUN_SLOTS"]), int(config["WARM_SLOTS"]), int(config["DIAGNOSTICS_SLOTS"]))
 
-    extensions.init_app(app)
+    database.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     web.init_app(app)
@@ -105,7 +106,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _start_backbone(app: Flask, hub: Hub, runner: Runner) -> Backbone | None:
     """Join the other engine processes' backbone (app/backbone.py): LISTEN/NOTIFY on PostgreSQL, sockets on SQLite."""
     with app.app_context():
-        url = extensions.db.engine.url
+        url = database.db.engine.url
     if not app.config["BACKBONE_ENABLED"]:
         return None
     controls = runner.controls

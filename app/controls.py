@@ -13,8 +13,8 @@ import threading
 
 from sqlalchemy import and_, or_, select
 
-from .extensions import db
-from .models import Execution, ExecutionStdin
+from .storage.database import db
+from .storage.models import Execution, ExecutionStdin
 from .sandbox import Control
 
 # ids per relay query (SQLite allows a few thousand bound parameters)

@@ -20,13 +20,14 @@ import psutil
 from flask import Flask
 from sqlalchemy import func, or_, select
 
-from . import metrics, models, retention
+from . import metrics
+from .storage import models, retention
 from .backbone import Backbone
 from .controls import Controls
 from .events import Hub
-from .extensions import db
+from .storage.database import db
 from .grading.grader import Graded, Grader, Suite
-from .models import Execution, TestSuite, move, utcnow
+from .storage.models import Execution, TestSuite, move, utcnow
 from .output_batching import Flusher, OutputBatcher
 from .sandbox import BY_NAME, Control, Interactivity, Limits, Result, Sandbox, SandboxError
 from .sandbox.limits import CANCELLED, INTERRUPTED

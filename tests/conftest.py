@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
+from app.storage.database import db
 from postgres import any_database, postgres_database, postgres_server  # noqa: F401 (fixtures, shared by every module)
 from servers import live_server  # noqa: F401 (a fixture, shared by every module)
 

@@ -11,8 +11,8 @@ from live_server import Server, call, event_stream, gunicorn, parse_events
 
 from app import create_app
 from app.events import Hub
-from app.extensions import db
-from app.models import Execution
+from app.storage.database import db
+from app.storage.models import Execution
 
 # a run that writes to both streams, with pauses so each write is its own chunk
 INTERLEAVED = """\

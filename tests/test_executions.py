@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import wait_terminal
 
-from app import models
+from app.storage import models
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -374,7 +374,7 @@ def test_a_queued_run_may_fail_before_it_starts(idle_client, app):
 
 def _direct_start(app, execution_id: str):
     """What offer() hands a worker for a posted run: (runner, job, slot), with the worker reserved."""
-    from app.extensions import db
+    from app.storage.database import db
     from app.runner import Job
 
     runner = app.extensions["engine"].runner
@@ -389,7 +389,7 @@ def _direct_start(app, execution_id: str):
 
 def test_a_direct_start_that_loses_the_claim_leaves_the_run_alone(idle_client, app):
     """POST hands a run to a free worker, but another engine claimed it first: the worker lets go."""
-    from app.extensions import db
+    from app.storage.database import db
 
     execution_id = submit(idle_client, "print(1)")["execution_id"]
     runner, job, slot = _direct_start(app, execution_id)
@@ -414,7 +414,7 @@ def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(idle_client, 
     """
     from sqlalchemy import event
 
-    from app.extensions import db
+    from app.storage.database import db
 
     execution_id = submit(idle_client, "print('still mine')")["execution_id"]
     runner, job, slot = _direct_start(app, execution_id)
@@ -455,7 +455,7 @@ def test_a_direct_start_that_loses_to_the_dispatcher_leaves_the_run_in_flight(id
     The loser must not take the winner's in-flight entry with it: the reaper would then end the
     run FAILED("interrupted") while the dispatcher's worker runs it.
     """
-    from app.extensions import db
+    from app.storage.database import db
 
     execution_id = submit(idle_client, "print(1)")["execution_id"]
     runner, job, slot = _direct_start(app, execution_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timezone
 
-from app import schema
+from app.storage import schema
 from postgres import query
 from servers import LiveServer
 

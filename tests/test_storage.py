@@ -16,10 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 
-from app import create_app, retention, schema
-from app.db_retry import is_transient
-from app.extensions import db
-from app.models import RUNNING, Execution, move, utcnow
+from app import create_app
+from app.storage import retention, schema
+from app.storage.retry import is_transient
+from app.storage.database import db
+from app.storage.models import RUNNING, Execution, move, utcnow
 from conftest import wait_terminal
 
 

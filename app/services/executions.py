@@ -11,11 +11,12 @@ from flask import current_app, request
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import auth, catalog, models
-from ..db_retry import retrying
+from .. import auth, catalog
+from ..storage import models
+from ..storage.retry import retrying
 from ..errors import APIError
-from ..extensions import db
-from ..models import Execution, TestSuite
+from ..storage.database import db
+from ..storage.models import Execution, TestSuite
 from ..sandbox import Limits
 from . import programs, test_suites
 

@@ -11,11 +11,12 @@ from flask import current_app
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import metrics, models
-from ..db_retry import retrying
+from .. import metrics
+from ..storage import models
+from ..storage.retry import retrying
 from ..errors import APIError
-from ..extensions import db
-from ..models import Execution, ExecutionStdin
+from ..storage.database import db
+from ..storage.models import Execution, ExecutionStdin
 from ..sandbox.limits import CANCELLED
 from . import executions
 

@@ -20,11 +20,11 @@ from flask import current_app
 from sqlalchemy import Connection, Dialect, Row, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from .. import models
-from ..db_retry import retrying
+from ..storage import models
+from ..storage.retry import retrying
 from ..errors import APIError
-from ..extensions import db
-from ..models import CodeRevision, CodeSession
+from ..storage.database import db
+from ..storage.models import CodeRevision, CodeSession
 
 _TABLE = CodeRevision.__table__
 _SESSIONS = CodeSession.__table__

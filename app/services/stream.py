@@ -14,8 +14,8 @@ from flask import Flask, Response, current_app, request
 
 from ..errors import APIError
 from ..events import Event
-from ..extensions import db
-from ..models import Execution
+from ..storage.database import db
+from ..storage.models import Execution
 from . import executions
 
 # settings read from app.config when present (ENGINE_EVENTS_... in the environment), else these

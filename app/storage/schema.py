@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from .extensions import db
+from .database import db
 
 log = logging.getLogger(__name__)
 

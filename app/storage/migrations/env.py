@@ -4,8 +4,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app import models  # noqa: F401 (puts the tables on db.metadata)
-from app.extensions import db
+from app.storage import models  # noqa: F401 (puts the tables on db.metadata)
+from app.storage.database import db
 
 config = context.config
 
@@ -39,7 +39,7 @@ elif (given := config.attributes.get("connection")) is not None:
 else:
     from flask import current_app
 
-    from app.schema import migration_lock
+    from app.storage.schema import migration_lock
 
     # `flask db upgrade` and the like: take the same lock an engine starting up takes
     with current_app.extensions["migrate"].db.engine.connect() as connection, migration_lock(connection):

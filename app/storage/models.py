@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, false, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .db_retry import retrying
-from .extensions import db
+from .retry import retrying
+from .database import db
 
 QUEUED, RUNNING, COMPLETED, FAILED, TIMEOUT = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"
 # what an execution is: one run, or a graded run over a test suite's cases
