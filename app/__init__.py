@@ -9,9 +9,9 @@ from flask import Flask
 
 from . import api, auth, catalog, cli, errors, logs, metrics, web
 from .storage import database, schema
-from .backbone import Backbone, Handlers, LocalBackbone
+from .live.backbone import Backbone, Handlers, LocalBackbone
 from .config import Config
-from .events import Hub
+from .live.hub import Hub
 from .runner import Runner
 from .sandbox import Sandbox, Settings, installed
 from .slots import WARM_SLOT_FIRST, SlotPool, check_ranges

@@ -22,9 +22,9 @@ from sqlalchemy import func, or_, select
 
 from . import metrics
 from .storage import models, retention
-from .backbone import Backbone
+from .live.backbone import Backbone
 from .controls import Controls
-from .events import Hub
+from .live.hub import Hub
 from .storage.database import db
 from .grading.grader import Graded, Grader, Suite
 from .storage.models import Execution, TestSuite, move, utcnow

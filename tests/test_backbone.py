@@ -127,7 +127,7 @@ def test_a_long_poll_on_one_instance_learns_of_the_other_instance_being_killed(t
 
 
 def test_a_mirrored_log_keeps_the_running_process_ids():
-    from app.events import Hub
+    from app.live.hub import Hub
 
     hub = Hub()
     with hub.subscribe("x", after=0) as subscription:
@@ -146,7 +146,7 @@ def test_a_mirrored_log_keeps_the_running_process_ids():
 def test_a_big_event_goes_in_parts_under_the_notify_limit_and_comes_back_whole():
     import json
 
-    from app.backbone import PAYLOAD_MAX_BYTES, Backbone, Handlers, split_payloads
+    from app.live.backbone import PAYLOAD_MAX_BYTES, Backbone, Handlers, split_payloads
 
     text = "é\n\u0001" * 10_000
     payloads = split_payloads({"t": "e", "e": "x", "k": "stdout", "d": text, "s": 7, "o": "elsewhere"})

@@ -10,7 +10,7 @@ from conftest import wait_terminal
 from live_server import Server, call, event_stream, gunicorn, parse_events
 
 from app import create_app
-from app.events import Hub
+from app.live.hub import Hub
 from app.storage.database import db
 from app.storage.models import Execution
 

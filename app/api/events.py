@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import request
 from flask_restx import Namespace, Resource, marshal
 
-from ..services import stream
+from ..live import stream
 from .responses import errors
 from .schemas import ERROR, EXECUTION
 

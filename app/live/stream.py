@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from flask import Flask, Response, current_app, request
 
 from ..errors import APIError
-from ..events import Event
+from .hub import Event
 from ..storage.database import db
 from ..storage.models import Execution
-from . import executions
+from ..services import executions
 
 # settings read from app.config when present (ENGINE_EVENTS_... in the environment), else these
 DEFAULTS = {
