@@ -9,7 +9,7 @@ from flask_restx import marshal
 
 from app.api.schemas import SESSION, session_body
 from app.storage.models import CodeSession
-from servers import LiveServer
+from support.servers import LiveServer
 
 
 def test_the_autosave_answer_is_what_the_model_marshals(client, app):

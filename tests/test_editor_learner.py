@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_server import Server, call, gunicorn
+from support.http import call
+from support.servers import Server, gunicorn
 from test_editor_browser import OUTPUT, browser, finished, output_text, page, saved, server, wait_for  # noqa: F401 (fixtures)
 
 # the classic: a while loop that forgot its i += 1; the engine stops it at its output cap

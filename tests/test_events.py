@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from conftest import wait_terminal
-from live_server import Server, call, event_stream, gunicorn, parse_events
+from support.client import wait_terminal
+from support.http import call
+from support.servers import Server, gunicorn
+from support.sse import event_stream, parse_events
 
 from app import create_app
 from app.live.hub import Hub

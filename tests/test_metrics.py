@@ -5,7 +5,7 @@ import re
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
-from servers import query
+from support.servers import query
 
 from app import create_app
 from app.storage.models import RUNNING, move, utcnow

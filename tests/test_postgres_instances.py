@@ -6,8 +6,8 @@ import threading
 from datetime import timezone
 
 from app.storage import schema
-from postgres import query
-from servers import LiveServer
+from support.postgres import query
+from support.servers import LiveServer
 
 RUNS = 12
 

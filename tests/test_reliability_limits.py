@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 from app import create_app
 

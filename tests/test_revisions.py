@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 from app import create_app
 from app.storage import retention

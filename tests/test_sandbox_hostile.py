@@ -17,7 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app.sandbox.isolation import NPROC_SLACK
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 MiB = 1024 * 1024
 CANARY_NAME = "ENGINE_CANARY_SECRET"

@@ -1,4 +1,4 @@
-"""The storage layer on both backends: a SQLite file and a real PostgreSQL server (tests/postgres.py).
+"""The storage layer on both backends: a SQLite file and a real PostgreSQL server (tests/support/postgres.py).
 
 Migrations (fresh, concurrent, and adopting a database made before migrations), the core API flow,
 version conflicts, idempotency, admission limits under concurrency, exactly-once claims, retention.
@@ -21,7 +21,7 @@ from app.storage import retention, schema
 from app.storage.retry import is_transient
 from app.storage.database import db
 from app.storage.models import RUNNING, Execution, move, utcnow
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 
 @pytest.fixture
