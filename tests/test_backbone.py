@@ -1,4 +1,4 @@
-"""Two real engine instances over one PostgreSQL database, live through LISTEN/NOTIFY (app/backbone.py): a
+"""Two real engine instances over one PostgreSQL database, live through LISTEN/NOTIFY (app/live/backbone.py): a
 stream on one instance for a run on the other gets its chunks as they are printed, at the same event
 ids; stdin and cancel posted to the other instance reach the program; an instance killed mid-run."""
 from __future__ import annotations
@@ -7,9 +7,10 @@ import threading
 import time
 
 import pytest
-from live_server import event_stream
-from postgres import query
-from servers import LiveServer, wait_until
+from support.sse import event_stream
+from support.postgres import query
+from support.servers import LiveServer
+from support.wait import wait_until
 
 # prints a line every 0.3 s: a stream that only got the final event would see them all at once
 SLOW_PRINTER = "import time\nfor i in range(6):\n    print('line', i, flush=True)\n    time.sleep(0.3)\n"

@@ -145,7 +145,7 @@ def _seal(connection: Connection, session_id: str, head_id: int, reason: str) ->
 def _begin_immediate(connection: Connection) -> None:
     """SQLite: take the write lock now, so the reads that decide this save's revision are current
     (PostgreSQL locks the session's row in _BEFORE_SAVE instead)."""
-    # a save of a group commit (app/group_commit.py) after the first finds the lock already taken
+    # a save of a group commit (app/storage/group_commit.py) after the first finds the lock already taken
     if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         _on_driver(connection, "BEGIN IMMEDIATE", ())
 
@@ -175,7 +175,7 @@ def _on_driver(connection: Connection, sql: str, parameters: tuple | dict) -> tu
         cursor.execute(sql, parameters)
         return cursor.fetchone() if cursor.description else None
     except connection.dialect.loaded_dbapi.Error as error:
-        # as SQLAlchemy would raise it: db_retry knows a lock or a conflict by these
+        # as SQLAlchemy would raise it: app/storage/retry.py knows a lock or a conflict by these
         raise DBAPIError.instance(sql, parameters, error, connection.dialect.loaded_dbapi.Error) from error
     finally:
         cursor.close()

@@ -1,4 +1,4 @@
-"""Alembic's environment: the engine's tables, over the connection app/schema.py hands over, or the app's own (flask db ...)."""
+"""Alembic's environment: the engine's tables, over the connection app/storage/schema.py hands over, or the app's own (flask db ...)."""
 from __future__ import annotations
 
 from alembic import context
@@ -34,7 +34,7 @@ def run_offline() -> None:
 if context.is_offline_mode():
     run_offline()
 elif (given := config.attributes.get("connection")) is not None:
-    # app/schema.py: its caller already holds the migration lock on this connection
+    # app/storage/schema.py: its caller already holds the migration lock on this connection
     run(given)
 else:
     from flask import current_app
