@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 
+from .sandbox.limits import Limits
+
+# a run's limit defaults are typed once, in app/sandbox/limits.py's Limits; the settings below take theirs
+_LIMITS = Limits()
+
 
 class Config:
     # storage: any SQLAlchemy URL; the default is a SQLite file in instance/
@@ -60,20 +65,21 @@ class Config:
     SESSION_IDLE_RETENTION_SECONDS = 7 * 24 * 3600
     RETENTION_INTERVAL_SECONDS = 300
 
-    # default limits of one run (languages may raise some, see app/sandbox/languages.py)
-    RUN_TIMEOUT_SECONDS = 5.0
+    # default limits of one run, from Limits (app/sandbox/limits.py; languages may raise some, see
+    # app/sandbox/languages/)
+    RUN_TIMEOUT_SECONDS = _LIMITS.timeout_seconds
     # CPU time of the whole run, all its processes together (cgroup cpuacct; RLIMIT_CPU per
     # process stays as a backstop, and is the limit where the host has no cpuacct controller)
-    RUN_CPU_SECONDS = 5
+    RUN_CPU_SECONDS = _LIMITS.cpu_seconds
     # at most this many cores' worth of CPU for one run (cgroup cpu bandwidth, equal weights
     # between runs), so a run of busy processes cannot starve the others; 0 for no cap
     RUN_CPU_CORES = 1.0
-    RUN_MEMORY_BYTES = 256 * 1024 * 1024
-    RUN_PROCESSES = 64
-    OUTPUT_LIMIT_BYTES = 100 * 1024
-    RUN_FILE_SIZE_BYTES = 16 * 1024 * 1024
-    RUN_DISK_BYTES = 32 * 1024 * 1024
-    RUN_OPEN_FILES = 256
+    RUN_MEMORY_BYTES = _LIMITS.memory_bytes
+    RUN_PROCESSES = _LIMITS.processes
+    OUTPUT_LIMIT_BYTES = _LIMITS.output_bytes
+    RUN_FILE_SIZE_BYTES = _LIMITS.file_size_bytes
+    RUN_DISK_BYTES = _LIMITS.disk_bytes
+    RUN_OPEN_FILES = _LIMITS.open_files
     # the most a run may ask for in its "limits" (422 limit_too_high above); a language whose
     # default is higher (Java's memory) may ask up to its default
     RUN_TIMEOUT_SECONDS_MAX = 20.0
