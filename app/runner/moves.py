@@ -1,4 +1,4 @@
-"""The one observer of a status move the runner makes: publish it, count it, log it."""
+"""The one observer of a status move the engine makes (the runner's, and a cancel of a queued run): publish it, count it, log it."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,12 +16,15 @@ class Moves:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    def move(self, execution_id: str, to: str, job: Job | None = None, retry_seconds: float | None = None, **fields: object) -> bool:
+    def move(
+        self, execution_id: str, to: str, job: Job | None = None, retry_seconds: float | None = None,
+        only_from: str | None = None, **fields: object,
+    ) -> bool:
         """Move the execution to `to` (models.move); only when this call moved it, publish, count and log it.
 
         job, when the caller has it, spares the metrics a read of the row.
         """
-        if not models.move(execution_id, to, retry_seconds, **fields):
+        if not models.move(execution_id, to, retry_seconds, only_from, **fields):
             return False
         self.hub.publish(execution_id, "status" if to == models.RUNNING else "final", to)
         known = None
