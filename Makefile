@@ -13,7 +13,7 @@ SYSTEM_COMMANDS ?= bwrap prlimit setpriv runuser /usr/bin/python3 /usr/lib/pytho
 	/usr/bin/gcc /usr/bin/go /usr/bin/rustc /usr/bin/tsc /usr/bin/ruby /usr/bin/php \
 	/usr/bin/mcs /usr/bin/mono /usr/bin/bash /usr/bin/sqlite3
 # and the tests: chromium for the editor's browser test (playwright drives it, no browser download),
-# postgresql for the storage tests, which start their own server (tests/postgres.py), never the service;
+# postgresql for the storage tests, which start their own server (tests/support/postgres.py), never the service;
 # a glob matches whatever major version Debian ships; unmatched, it stays literal and counts as missing
 TEST_PACKAGES ?= chromium postgresql
 TEST_COMMANDS ?= /usr/bin/chromium /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl

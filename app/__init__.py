@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from . import api, auth, catalog, cli, errors, extensions, logs, metrics, schema, web
-from .backbone import Backbone, Handlers, LocalBackbone
+from . import api, auth, catalog, cli, errors, logs, metrics, web
 from .config import Config
-from .events import Hub
+from .live.backbone import Backbone, Handlers, LocalBackbone
+from .live.hub import Hub
+from .live.watcher import Watcher
 from .runner import Runner
 from .sandbox import Sandbox, Settings, installed
 from .slots import WARM_SLOT_FIRST, SlotPool, check_ranges
+from .storage import database, schema
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ class Engine:
     sandbox: Sandbox
     hub: Hub
     runner: Runner
+    # the one watcher of runs that end in another process (app/live/watcher.py); the runner starts and stops it
+    watcher: Watcher
     # PostgreSQL's LISTEN/NOTIFY between engine processes, or None (SQLite, or turned off)
     backbone: Backbone | None = None
 
@@ -60,7 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config = app.config
     check_ranges(int(config["RUN_SLOTS"]), int(config["INTERACTIVE_RUN_SLOTS"]), int(config["WARM_SLOTS"]), int(config["DIAGNOSTICS_SLOTS"]))
 
-    extensions.init_app(app)
+    database.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     web.init_app(app)
@@ -88,14 +92,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     hub = Hub()
     runner = Runner(app, sandbox, hub)
-    app.extensions["engine"] = Engine(sandbox, hub, runner)
+    app.extensions["engine"] = Engine(sandbox, hub, runner, runner.watcher)
     # `flask --app wsgi prune` and the like load the app too, but must not claim runs
     if cli.is_maintenance_command():
         return app
     # an engine that runs nothing (RUNNER_ENABLED false: an API-only instance) still joins the
     # backbone: the stops and stdin it is sent go out on it, the events its streams show come in
     backbone = _start_backbone(app, hub, runner)
-    app.extensions["engine"] = Engine(sandbox, hub, runner, backbone)
+    app.extensions["engine"] = Engine(sandbox, hub, runner, runner.watcher, backbone)
     if app.config["RUNNER_ENABLED"]:
         runner.start()
         _start_warm_pool(app, sandbox)
@@ -103,9 +107,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _start_backbone(app: Flask, hub: Hub, runner: Runner) -> Backbone | None:
-    """Join the other engine processes' backbone (app/backbone.py): LISTEN/NOTIFY on PostgreSQL, sockets on SQLite."""
+    """Join the other engine processes' backbone (app/live/backbone.py): LISTEN/NOTIFY on PostgreSQL, sockets on SQLite."""
     with app.app_context():
-        url = extensions.db.engine.url
+        url = database.db.engine.url
     if not app.config["BACKBONE_ENABLED"]:
         return None
     controls = runner.controls

@@ -5,7 +5,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import retention
+from .storage import retention
 
 
 @click.command("prune")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import tempfile
 
+from .sandbox.limits import Limits
+
+# a run's limit defaults are typed once, in app/sandbox/limits.py's Limits; the settings below take theirs
+_LIMITS = Limits()
+
 
 class Config:
     # storage: any SQLAlchemy URL; the default is a SQLite file in instance/
     SQLALCHEMY_DATABASE_URI: str | None = None
     # how long one statement waits for SQLite's write lock before "database is locked"; short,
-    # because app/db_retry.py retries on top of it with jittered backoff (sqlite's own wait has none)
+    # because app/storage/retry.py retries on top of it with jittered backoff (sqlite's own wait has none)
     DATABASE_BUSY_TIMEOUT_SECONDS = 2.0
     # a request's whole budget for retrying a locked database; past it the answer is 503 + Retry-After
     DATABASE_RETRY_SECONDS = 8.0
@@ -60,20 +65,21 @@ class Config:
     SESSION_IDLE_RETENTION_SECONDS = 7 * 24 * 3600
     RETENTION_INTERVAL_SECONDS = 300
 
-    # default limits of one run (languages may raise some, see app/sandbox/languages.py)
-    RUN_TIMEOUT_SECONDS = 5.0
+    # default limits of one run, from Limits (app/sandbox/limits.py; languages may raise some, see
+    # app/sandbox/languages/)
+    RUN_TIMEOUT_SECONDS = _LIMITS.timeout_seconds
     # CPU time of the whole run, all its processes together (cgroup cpuacct; RLIMIT_CPU per
     # process stays as a backstop, and is the limit where the host has no cpuacct controller)
-    RUN_CPU_SECONDS = 5
+    RUN_CPU_SECONDS = _LIMITS.cpu_seconds
     # at most this many cores' worth of CPU for one run (cgroup cpu bandwidth, equal weights
     # between runs), so a run of busy processes cannot starve the others; 0 for no cap
     RUN_CPU_CORES = 1.0
-    RUN_MEMORY_BYTES = 256 * 1024 * 1024
-    RUN_PROCESSES = 64
-    OUTPUT_LIMIT_BYTES = 100 * 1024
-    RUN_FILE_SIZE_BYTES = 16 * 1024 * 1024
-    RUN_DISK_BYTES = 32 * 1024 * 1024
-    RUN_OPEN_FILES = 256
+    RUN_MEMORY_BYTES = _LIMITS.memory_bytes
+    RUN_PROCESSES = _LIMITS.processes
+    OUTPUT_LIMIT_BYTES = _LIMITS.output_bytes
+    RUN_FILE_SIZE_BYTES = _LIMITS.file_size_bytes
+    RUN_DISK_BYTES = _LIMITS.disk_bytes
+    RUN_OPEN_FILES = _LIMITS.open_files
     # the most a run may ask for in its "limits" (422 limit_too_high above); a language whose
     # default is higher (Java's memory) may ask up to its default
     RUN_TIMEOUT_SECONDS_MAX = 20.0
@@ -112,6 +118,23 @@ class Config:
     LONG_POLL_MAX_SECONDS = 30
     LONG_POLL_RECHECK_SECONDS = 0.1
 
+    # event streams (GET /executions/{id}/events, app/live/stream.py). Each open stream holds one
+    # web thread (gunicorn gthread has 512): at most this many at once, so autosaves, runs and
+    # long-polls always find a thread; past it a stream gets 503
+    EVENTS_MAX_STREAMS = 256
+    # a stream ends after its final event, or after this long (the client reconnects with Last-Event-ID)
+    EVENTS_MAX_SECONDS = 300.0
+    # a comment line this often keeps proxies from closing an idle stream, and finds clients that left
+    EVENTS_KEEPALIVE_SECONDS = 15.0
+    # how often a stream re-reads its execution's status while no run of this process feeds it (a
+    # run of another engine process, or one still queued); a run of this process wakes it at once,
+    # and the process's watcher (app/live/watcher.py) wakes it when another process ends the run
+    EVENTS_RECHECK_SECONDS = 0.5
+    # the same while this process runs it: only a reaper in another process could end it unseen
+    EVENTS_LOCAL_RECHECK_SECONDS = 2.0
+    # what EventSource waits before it reconnects, in milliseconds
+    EVENTS_RETRY_MS = 1000
+
     # live output: a run's chunks are coalesced into events (app/output_batching.py) so a print
     # loop cannot send the page thousands of tiny ones. An event goes out this long after the first
     # byte it holds (so at most ~50 a second per run, and live output stays live), or at once when
@@ -119,14 +142,14 @@ class Config:
     OUTPUT_FLUSH_SECONDS = 0.02
     OUTPUT_EVENT_MAX_CHARS = 16 * 1024
     # SQLite: autosaves that arrive while another is being written are written together in one
-    # transaction (app/group_commit.py), at most this many; each is acknowledged after that commit
+    # transaction (app/storage/group_commit.py), at most this many; each is acknowledged after that commit
     AUTOSAVE_GROUP_COMMIT_MAX = 64
     # an editor's plain autosave (PATCH /code-sessions/<id> of code, version, reason, language) is
     # served by a WSGI lane in front of Flask (app/api/autosave_lane.py, docs/autosave.md): the same
     # save, answer, log line and metrics for less CPU; anything else, and every error, goes to Flask
     AUTOSAVE_FAST_LANE = True
     # engine processes tell each other of run events, ends, stops and stdin: LISTEN/NOTIFY on
-    # PostgreSQL, sockets on SQLite (BACKBONE_LOCAL) (app/backbone.py, docs/scaling.md); off, they
+    # PostgreSQL, sockets on SQLite (BACKBONE_LOCAL) (app/live/backbone.py, docs/scaling.md); off, they
     # learn only ends, stops and stdin, by reading the database every LONG_POLL_RECHECK_SECONDS
     BACKBONE_ENABLED = True
     # with the backbone listening, the database is still read this often, for what a lost

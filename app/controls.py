@@ -4,7 +4,7 @@ A request that lands in the process running the program reaches it at once (deli
 deliver_stdin); every request is also stored in the database first (executions.cancel_requested_at,
 execution_stdin rows), and relay() hands this process's runs what other processes stored. relay()
 is called by the runner's watcher on every tick while runs are in flight here; on PostgreSQL the
-backbone (app/backbone.py) carries each request to the process running it at once, and the tick
+backbone (app/live/backbone.py) carries each request to the process running it at once, and the tick
 becomes a slow fallback.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import threading
 
 from sqlalchemy import and_, or_, select
 
-from .extensions import db
-from .models import Execution, ExecutionStdin
+from .storage.database import db
+from .storage.models import Execution, ExecutionStdin
 from .sandbox import Control
 
 # ids per relay query (SQLite allows a few thousand bound parameters)

@@ -6,7 +6,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from .db_retry import DatabaseBusy, is_transient
+from .storage.retry import DatabaseBusy, is_transient
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import tempfile
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # one worker process per core (at most 4): a request's Python runs under one process's GIL, so one
 # worker used one core of two (autosave capacity measured in docs/scaling.md). Each worker owns a
-# runner; runs share the machine-wide slots, and SQLite's writers queue on one file lock (db_retry)
+# runner; runs share the machine-wide slots, and SQLite's writers queue on one file lock (app/storage/retry.py)
 workers = int(os.environ.get("WEB_WORKERS") or min(4, os.cpu_count() or 1))
-# several workers over one SQLite file: each tells the others of its runs' events (app/backbone.py),
+# several workers over one SQLite file: each tells the others of its runs' events (app/live/backbone.py),
 # so an events stream answered by any worker is live
 os.environ.setdefault("ENGINE_BACKBONE_LOCAL", "true" if workers > 1 else "false")
 worker_class = "gthread"

@@ -22,9 +22,10 @@ from prometheus_client import disable_created_metrics, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import select
 
-from . import logs, models
-from .extensions import db
-from .models import Execution
+from . import logs
+from .storage import models
+from .storage.database import db
+from .storage.models import Execution
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Two engine instances over one PostgreSQL database: how live a run on one is, seen from the other.
 
-A private PostgreSQL (tests/postgres.py's server: initdb in a temp directory, never the system
+A private PostgreSQL (tests/support/postgres.py's server: initdb in a temp directory, never the system
 service) and two engines over it. Each run is submitted to instance A and watched on instance B:
 first chunk, from the moment the program printed it (its own clock: the host's) to the moment
 B's events stream delivered it; end to answer, from the finished_at A recorded to the moment B's
@@ -26,7 +26,7 @@ STAMPED = "import time\nprint(repr(time.time()), flush=True)\ntime.sleep(0.2)\np
 
 def backbone_section(workdir: Path, runs: int) -> dict[str, object]:
     sys.path.insert(0, str(ROOT / "tests"))
-    from postgres import PostgresServer, query  # noqa: PLC0415 (the tests' private server)
+    from support.postgres import PostgresServer, query  # noqa: PLC0415 (the tests' private server)
 
     database = PostgresServer().start()
     engines: list[server.Server] = []

@@ -1,7 +1,6 @@
 """Fixtures: a real engine (real sandbox, real runner) over a fresh SQLite file per test."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -9,11 +8,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
-from postgres import any_database, postgres_database, postgres_server  # noqa: F401 (fixtures, shared by every module)
-from servers import live_server  # noqa: F401 (a fixture, shared by every module)
-
-TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT"}
+from app.storage.database import db
+from support.client import wait_terminal
+from support.postgres import any_database, postgres_database, postgres_server  # noqa: F401 (fixtures, shared by every module)
+from support.servers import live_server  # noqa: F401 (a fixture, shared by every module)
 
 
 @pytest.fixture
@@ -57,14 +55,3 @@ def run_code(client) -> Callable[..., dict]:
         return wait_terminal(client, rv.json["execution_id"], wait)
 
     return run
-
-
-def wait_terminal(client: FlaskClient, execution_id: str, seconds: float = 30) -> dict:
-    """Long-poll until the execution is terminal, failing the test past the deadline."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        rv = client.get(f"/executions/{execution_id}?wait=10")
-        assert rv.status_code == 200, rv.json
-        if rv.json["status"] in TERMINAL:
-            return rv.json
-    raise AssertionError(f"execution {execution_id} not terminal after {seconds} s")

@@ -1,7 +1,9 @@
 """The editor's learner aids in headless Chromium against a real gunicorn: squiggles and problems, history and restore."""
 from __future__ import annotations
 
-from live_server import Server, call
+from support.http import call
+
+from support.servers import Server
 from test_editor_browser import OUTPUT, browser, editor_text, page, saved, server, sync_api  # noqa: F401 (fixtures)
 
 

@@ -1,4 +1,8 @@
-"""The layout's rules, checked on the source: dependencies point one way and the edges know no HTTP."""
+"""The layout's rules, checked on the source: dependencies point one way and the edges know no HTTP.
+
+The layout: API -> services -> runner -> sandbox, with storage and live beside them; no arrow back
+up. Imports are read at any depth of a file, so one under TYPE_CHECKING or in a function counts.
+"""
 from __future__ import annotations
 
 import ast
@@ -6,6 +10,18 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app"
 WEB_LIBRARIES = ("flask", "flask_restx", "flask_sqlalchemy", "werkzeug")
+# what storage and live may take of Flask: the app object (its config, its app context); nothing of
+# a request or a response. flask_sqlalchemy's db and Flask-Migrate's CLI are the storage's own.
+FLASK_WITHOUT_HTTP = {"flask", "flask.Flask", "flask.current_app", "flask_sqlalchemy", "flask_sqlalchemy.SQLAlchemy", "flask_migrate", "flask_migrate.Migrate"}
+HTTP_LIBRARIES = ("flask", "flask_restx", "werkzeug", "http", "urllib", "requests")
+# who may not import whom: a layer never imports the layers above it
+NOT_ABOVE = {
+    "app.services": ("app.api",),
+    "app.runner": ("app.api", "app.services"),
+    "app.live": ("app.api", "app.services", "app.runner"),
+    "app.storage": ("app.api", "app.services", "app.runner", "app.live", "app.errors", "app.auth", "app.web"),
+}
+MAX_MODULE_LINES = 400
 
 
 def _module_name(path: Path) -> str:
@@ -76,3 +92,39 @@ def test_no_import_cycle():
     for module in sorted(MODULES):
         if module not in state:
             visit(module, [module])
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_no_arrow_points_back_up():
+    for module in MODULES:
+        for layer, above in NOT_ABOVE.items():
+            if not _within(module, layer):
+                continue
+            upward = {name for name in _app_imports(module) if any(_within(name, package) for package in above)}
+            assert not upward, f"{module} ({layer}) imports {sorted(upward)}, a layer above it"
+
+
+def test_storage_imports_nothing_of_the_engine_around_it():
+    for module in MODULES:
+        if _within(module, "app.storage"):
+            outside = {name for name in _app_imports(module) if name != "app" and not _within(name, "app.storage")}
+            assert not outside, f"{module} imports {sorted(outside)}"
+
+
+def test_storage_and_live_know_no_http():
+    for module, imported in MODULES.items():
+        if _within(module, "app.storage") or _within(module, "app.live"):
+            http = {name for name in imported if name.split(".")[0] in HTTP_LIBRARIES and name not in FLASK_WITHOUT_HTTP}
+            assert not http, f"{module} imports {sorted(http)}"
+
+
+def test_no_module_of_the_app_is_longer_than_it_can_be_read():
+    long = {
+        str(path.relative_to(APP.parent)): lines
+        for path in APP.rglob("*.py")
+        if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"

@@ -9,8 +9,8 @@ import threading
 from flask_restx import marshal
 
 from app.api.schemas import SESSION, session_body
-from app.models import CodeSession
-from servers import LiveServer
+from app.storage.models import CodeSession
+from support.servers import LiveServer
 
 
 def test_the_autosave_answer_is_what_the_model_marshals(client, app):
@@ -19,7 +19,7 @@ def test_the_autosave_answer_is_what_the_model_marshals(client, app):
     rv = client.patch(f"/code-sessions/{sid}", json={"source_code": "print(2)", "files": {"util.py": "x = 1\n"}, "version": 1})
     assert rv.status_code == 200, rv.json
     with app.app_context():
-        from app.extensions import db
+        from app.storage.database import db
 
         row = db.session.get(CodeSession, sid)
         assert session_body(row) == marshal(row, SESSION)

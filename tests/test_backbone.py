@@ -1,4 +1,4 @@
-"""Two real engine instances over one PostgreSQL database, live through LISTEN/NOTIFY (app/backbone.py): a
+"""Two real engine instances over one PostgreSQL database, live through LISTEN/NOTIFY (app/live/backbone.py): a
 stream on one instance for a run on the other gets its chunks as they are printed, at the same event
 ids; stdin and cancel posted to the other instance reach the program; an instance killed mid-run."""
 from __future__ import annotations
@@ -7,9 +7,10 @@ import threading
 import time
 
 import pytest
-from live_server import event_stream
-from postgres import query
-from servers import LiveServer, wait_until
+from support.sse import event_stream
+from support.postgres import query
+from support.servers import LiveServer
+from support.wait import wait_until
 
 # prints a line every 0.3 s: a stream that only got the final event would see them all at once
 SLOW_PRINTER = "import time\nfor i in range(6):\n    print('line', i, flush=True)\n    time.sleep(0.3)\n"
@@ -127,7 +128,7 @@ def test_a_long_poll_on_one_instance_learns_of_the_other_instance_being_killed(t
 
 
 def test_a_mirrored_log_keeps_the_running_process_ids():
-    from app.events import Hub
+    from app.live.hub import Hub
 
     hub = Hub()
     with hub.subscribe("x", after=0) as subscription:
@@ -146,7 +147,7 @@ def test_a_mirrored_log_keeps_the_running_process_ids():
 def test_a_big_event_goes_in_parts_under_the_notify_limit_and_comes_back_whole():
     import json
 
-    from app.backbone import PAYLOAD_MAX_BYTES, Backbone, Handlers, split_payloads
+    from app.live.backbone import PAYLOAD_MAX_BYTES, Backbone, Handlers, split_payloads
 
     text = "é\n\u0001" * 10_000
     payloads = split_payloads({"t": "e", "e": "x", "k": "stdout", "d": text, "s": 7, "o": "elsewhere"})

@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from live_server import Server, call, gunicorn
-from servers import ROOT
+from support.http import call
+from support.servers import ROOT, Server, gunicorn
 
 CHROMIUM = "/usr/bin/chromium"
 # as root, on a machine with no network: no sandbox, no GPU, no background fetches

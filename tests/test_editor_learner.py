@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_server import Server, call, gunicorn
+from support.http import call
+from support.servers import Server, gunicorn
 from test_editor_browser import OUTPUT, browser, finished, output_text, page, saved, server, wait_for  # noqa: F401 (fixtures)
 
 # the classic: a while loop that forgot its i += 1; the engine stops it at its output cap
@@ -259,7 +260,8 @@ def busy_server() -> Iterator[Server]:
 
 
 def test_a_queued_run_counts_and_a_refused_run_keeps_the_output_and_counts_down(busy_server, page):
-    status, sleeper = call(busy_server.url, "POST", "/executions", {"language": "python", "source_code": "import time\ntime.sleep(3)\n"})
+    # the sleeper holds the only runner until its wall limit (5 s): longer than opening the page takes under load
+    status, sleeper = call(busy_server.url, "POST", "/executions", {"language": "python", "source_code": "import time\ntime.sleep(60)\n"})
     assert status == 202
     open_session(busy_server, page, "python", 'print("the output to keep")\n')
     page.locator("#run").click()

@@ -6,13 +6,15 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from conftest import wait_terminal
-from live_server import Server, call, event_stream, gunicorn, parse_events
+from support.client import wait_terminal
+from support.http import call
+from support.servers import Server, gunicorn
+from support.sse import event_stream, parse_events
 
 from app import create_app
-from app.events import Hub
-from app.extensions import db
-from app.models import Execution
+from app.live.hub import Hub
+from app.storage.database import db
+from app.storage.models import Execution
 
 # a run that writes to both streams, with pauses so each write is its own chunk
 INTERLEAVED = """\

@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 
-from live_server import gunicorn
-from servers import ROOT, free_port
+from support.servers import ROOT, free_port, gunicorn
 
 SCRIPTS = ("flow.sh", "stdin.sh", "long_poll.sh", "events.sh", "multi_file.sh", "interactive.sh")
 # each script long-polls with its own deadlines; this only stops a hung one

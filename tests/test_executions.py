@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
-from app import models
+from app.storage import models
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -370,105 +369,3 @@ def test_a_queued_run_may_fail_before_it_starts(idle_client, app):
     rv = idle_client.get(f"/executions/{execution_id}?wait=1")
     assert rv.json["status"] == "FAILED"
     assert rv.json["error"] == "interrupted"
-
-
-def _direct_start(app, execution_id: str):
-    """What offer() hands a worker for a posted run: (runner, job, slot), with the worker reserved."""
-    from app.extensions import db
-    from app.runner import Job
-
-    runner = app.extensions["engine"].runner
-    with app.app_context():
-        job = Job.of(db.session.get(models.Execution, execution_id))
-        db.session.remove()
-    assert runner._reserve_worker()
-    slot = runner.slots.acquire()
-    assert slot is not None
-    return runner, job, slot
-
-
-def test_a_direct_start_that_loses_the_claim_leaves_the_run_alone(idle_client, app):
-    """POST hands a run to a free worker, but another engine claimed it first: the worker lets go."""
-    from app.extensions import db
-
-    execution_id = submit(idle_client, "print(1)")["execution_id"]
-    runner, job, slot = _direct_start(app, execution_id)
-    with app.app_context():
-        assert models.move(execution_id, models.RUNNING, claimed_by="another-engine") is True
-        db.session.remove()
-
-    runner._run(job, slot, claim=True)
-
-    assert (runner.busy, runner.slots.held) == (0, 0)
-    assert not runner.is_running(execution_id)
-    with app.app_context():
-        row = db.session.get(models.Execution, execution_id)
-        assert (row.status, row.claimed_by, row.attempts) == (models.RUNNING, "another-engine", 1)
-
-
-def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(idle_client, app):
-    """The reaper runs on the dispatcher's thread while a worker claims a run posted straight to it.
-
-    It looks the moment the claim is committed: the row is RUNNING and ours, and the run must be
-    known here as in flight, or the reaper would end it FAILED("interrupted") under the worker.
-    """
-    from sqlalchemy import event
-
-    from app.extensions import db
-
-    execution_id = submit(idle_client, "print('still mine')")["execution_id"]
-    runner, job, slot = _direct_start(app, execution_id)
-
-    worker = threading.current_thread()
-    reaped = []
-
-    def reap():
-        with app.app_context():
-            reaped.append(runner.reap_abandoned())
-            db.session.remove()
-
-    reaper = threading.Thread(target=reap)
-
-    def on_commit(session):
-        if threading.current_thread() is worker and reaper.ident is None:
-            reaper.start()
-            # a reaper that decides to end the run waits here for this process's SQLite write
-            # lock, which the worker holds until its commit returns: give up waiting, let it write
-            reaper.join(timeout=5)
-
-    session_class = type(db.session.session_factory())
-    event.listen(session_class, "after_commit", on_commit)
-    try:
-        runner._run(job, slot, claim=True)
-    finally:
-        event.remove(session_class, "after_commit", on_commit)
-    reaper.join()
-
-    assert reaped == [0]
-    rv = idle_client.get(f"/executions/{execution_id}")
-    assert (rv.json["status"], rv.json["stdout"]) == ("COMPLETED", "still mine\n"), rv.json
-
-
-def test_a_direct_start_that_loses_to_the_dispatcher_leaves_the_run_in_flight(idle_client, app):
-    """The dispatcher read the new run QUEUED and claimed it; the direct start comes second.
-
-    The loser must not take the winner's in-flight entry with it: the reaper would then end the
-    run FAILED("interrupted") while the dispatcher's worker runs it.
-    """
-    from app.extensions import db
-
-    execution_id = submit(idle_client, "print(1)")["execution_id"]
-    runner, job, slot = _direct_start(app, execution_id)
-    with app.app_context():
-        # the dispatcher's claim, on its own thread in the engine
-        assert runner._mark_running(job) is not None
-        db.session.remove()
-
-    runner._run(job, slot, claim=True)
-
-    assert (runner.busy, runner.slots.held) == (0, 0)
-    assert runner.is_running(execution_id)
-    with app.app_context():
-        assert runner.reap_abandoned() == 0
-        row = db.session.get(models.Execution, execution_id)
-        assert (row.status, row.attempts) == (models.RUNNING, 1)

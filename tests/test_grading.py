@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 
-from conftest import wait_terminal
-from live_server import parse_events
+from support.client import wait_terminal
+from support.sse import parse_events
 
 SECRET_IN = "SECRET-INPUT-4242"
 SECRET_OUT = "SECRET-EXPECTED-9191"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 
 def test_health_is_ok_with_the_isolation_in_force(client):

@@ -6,8 +6,8 @@ import time
 import jwt
 import psutil
 import pytest
-from conftest import wait_terminal
-from live_server import event_stream, parse_events
+from support.client import wait_terminal
+from support.sse import event_stream, parse_events
 
 from app import create_app
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from app.sandbox import languages
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 PROGRAMS = {
     "python": {

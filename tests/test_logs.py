@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 from app import create_app
 

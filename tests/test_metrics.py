@@ -5,10 +5,10 @@ import re
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
-from servers import query
+from support.servers import query
 
 from app import create_app
-from app.models import RUNNING, move, utcnow
+from app.storage.models import RUNNING, move, utcnow
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from live_server import parse_events
+from support.sse import parse_events
 
 from app.output_batching import Flusher, OutputBatcher
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timezone
 
-from app import schema
-from postgres import query
-from servers import LiveServer
+from app.storage import schema
+from support.postgres import query
+from support.servers import LiveServer
 
 RUNS = 12
 

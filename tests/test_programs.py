@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 # each entry file uses a sibling that prints "hello from <language>"; the sibling's name is how
 # that language finds it (a module, a class, a source compiled beside the entry)

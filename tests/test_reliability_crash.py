@@ -1,7 +1,9 @@
 """kill -9 of gunicorn and its workers mid-burst, then a restart: every run ends, no autosave is lost."""
 from __future__ import annotations
 
-from servers import query, wait_until
+from support.servers import query
+
+from support.wait import wait_until
 
 GENEROUS = {"ACTIVE_RUNS_PER_SESSION": 100, "RUNS_PER_MINUTE_PER_SESSION": 1000, "RUN_TIMEOUT_SECONDS": 5.0}
 SLOW = "import time\ntime.sleep(0.5)\nprint('ran {n}')\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 from app import create_app
 
@@ -80,7 +80,7 @@ def test_while_writes_queue_a_full_queue_is_refused_without_waiting_its_turn(cli
     import threading
     import time
 
-    from app import db_retry
+    from app.storage import retry
 
     app.config["QUEUE_MAX"] = 1
     body = {"language": "python", "source_code": "print(1)"}
@@ -88,7 +88,7 @@ def test_while_writes_queue_a_full_queue_is_refused_without_waiting_its_turn(cli
     holding, release = threading.Event(), threading.Event()
 
     def write_for_a_while():
-        with app.app_context(), db_retry._one_writer_at_a_time():
+        with app.app_context(), retry._one_writer_at_a_time():
             holding.set()
             release.wait(30)
 

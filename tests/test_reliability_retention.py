@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 

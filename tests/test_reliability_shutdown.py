@@ -5,7 +5,9 @@ import http.client
 import json
 import time
 
-from servers import query, wait_until
+from support.servers import query
+
+from support.wait import wait_until
 
 SETTINGS = {"RUN_SLOTS": 1, "RUN_WORKERS": 1, "ACTIVE_RUNS_PER_SESSION": 100, "RUNS_PER_MINUTE_PER_SESSION": 1000}
 

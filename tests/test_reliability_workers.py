@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
-from servers import query
+from support.servers import query
 
 SLOTS = 2
 

@@ -6,10 +6,11 @@ import threading
 import time
 
 import pytest
-from conftest import wait_terminal
+from support.client import wait_terminal
 
-from app import create_app, retention
-from app.extensions import db
+from app import create_app
+from app.storage import retention
+from app.storage.database import db
 from test_auth import ALICE, BOB, assert_unauthorized, secured  # noqa: F401 (secured is a fixture)
 
 

@@ -20,7 +20,7 @@ from app.sandbox.cgroups import Cgroups
 from app.sandbox.compile_cache import CompileCache
 from app.sandbox.isolation import Step
 from app.sandbox.syscall_filter import build_filter
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 MiB = 1024 * 1024
 KERNEL_LIMITS = {

@@ -7,7 +7,7 @@ def test_hello_through_a_session(client, app):
     assert rv.status_code == 202
     assert rv.json["status"] == "QUEUED"
 
-    from conftest import wait_terminal
+    from support.client import wait_terminal
 
     done = wait_terminal(client, rv.json["execution_id"])
     assert done["status"] == "COMPLETED"

@@ -1,4 +1,4 @@
-"""The storage layer on both backends: a SQLite file and a real PostgreSQL server (tests/postgres.py).
+"""The storage layer on both backends: a SQLite file and a real PostgreSQL server (tests/support/postgres.py).
 
 Migrations (fresh, concurrent, and adopting a database made before migrations), the core API flow,
 version conflicts, idempotency, admission limits under concurrency, exactly-once claims, retention.
@@ -16,11 +16,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 
-from app import create_app, retention, schema
-from app.db_retry import is_transient
-from app.extensions import db
-from app.models import RUNNING, Execution, move, utcnow
-from conftest import wait_terminal
+from app import create_app
+from app.storage import retention, schema
+from app.storage.retry import is_transient
+from app.storage.database import db
+from app.storage.models import RUNNING, Execution, move, utcnow
+from support.client import wait_terminal
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from conftest import wait_terminal
+from support.client import wait_terminal
 
 PYTHON_SELF_PORTRAIT = """\
 import os, resource, sys

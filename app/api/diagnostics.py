@@ -5,7 +5,8 @@ from flask_restx import Namespace, Resource, fields
 
 from ..services import diagnostics
 from . import payload
-from .schemas import CODE, ERROR, FILES, LANGUAGE
+from .request_bodies import CODE, FILES, LANGUAGE
+from .schemas import ERROR
 
 PATH = "/diagnostics"
 ns = Namespace("diagnostics", description="Problems in code before it runs (ruff, oxlint, g++ -fsyntax-only, javac)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import request
 from flask_restx import Namespace, Resource, marshal
 
-from ..services import stream
+from ..services import events as event_streams
 from .responses import errors
 from .schemas import ERROR, EXECUTION
 
@@ -35,4 +35,4 @@ class ExecutionEvents(Resource):
     def get(self, execution_id: str):
         """Stream an execution's status changes and output as they happen, then its result."""
         last_seen = request.headers.get("Last-Event-ID", request.args.get("last_event_id"))
-        return stream.open_stream(execution_id, last_seen, lambda execution: marshal(execution, EXECUTION))
+        return event_streams.open_stream(execution_id, last_seen, lambda execution: marshal(execution, EXECUTION))

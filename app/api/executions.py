@@ -7,16 +7,8 @@ from flask_restx import Namespace, Resource
 from ..services import executions, interactive
 from . import payload
 from .responses import errors
-from .schemas import (
-    ERROR,
-    EXECUTION,
-    EXECUTION_CREATE,
-    EXECUTION_CREATE_MODEL,
-    EXECUTION_WITH_SOURCE,
-    STDIN_SEND,
-    STDIN_SEND_MODEL,
-    STDIN_SENT,
-)
+from .request_bodies import EXECUTION_CREATE, EXECUTION_CREATE_MODEL, STDIN_SEND, STDIN_SEND_MODEL
+from .schemas import ERROR, EXECUTION, EXECUTION_WITH_SOURCE, STDIN_SENT
 
 PATH = "/executions"
 ns = Namespace("executions", description="Runs and their results")

@@ -1,227 +1,23 @@
-"""Request schemas (JSON Schema, validated and shown in Swagger) and response models."""
+"""Response models: what each endpoint answers, as the Swagger document shows it. Request bodies
+are app/api/request_bodies.py's; the field types these use, app/api/field_types.py's."""
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from flask_restx import Model, SchemaModel, fields
+from flask_restx import Model, fields
 
-LANGUAGE = {"type": "string", "minLength": 1, "maxLength": 32, "description": "a name from GET /languages"}
-CODE = {"type": "string", "description": "program text; at most SOURCE_MAX_BYTES (256 KiB) as UTF-8"}
-STDIN = {"type": "string", "description": "standard input of the run; at most STDIN_MAX_BYTES (256 KiB)"}
-VERSION = {
-    "type": ["integer", "string"],
-    "description": "the version this edit is based on; a stale one gets 409 (If-Match does the same)",
-}
-
-FILES = {
-    "type": "object",
-    "additionalProperties": {"type": "string"},
-    "description": "the program's other files beside source_code (the entry file), name -> content: a plain "
-    "name or a relative path (no '..', no leading '/' or '.'), at most FILES_MAX_COUNT (16) files and "
-    "FILES_MAX_BYTES (256 KiB) together; compiled languages compile every source among them",
-    "example": {"util.py": "def greet(name):\n    return f'Hello, {name}!'\n"},
-}
-LIMITS = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "this run's own limits, each at most the language's max_limits in GET /languages (else 422 "
-    "limit_too_high); the rest stay at their defaults",
-    "properties": {
-        "timeout_seconds": {"type": "number", "minimum": 0.1, "description": "wall clock (CPU time follows it)"},
-        "memory_bytes": {"type": "integer", "minimum": 16 * 1024 * 1024},
-        "processes": {"type": "integer", "minimum": 1, "description": "processes and threads together"},
-        "output_bytes": {"type": "integer", "minimum": 1, "description": "per stream"},
-    },
-}
-ARGS = {
-    "type": "array",
-    "items": {"type": "string"},
-    "description": "command-line arguments of the program, at most RUN_ARGS_MAX_COUNT (32) and RUN_ARGS_MAX_BYTES "
-    "(8 KiB) together",
-}
-
-SESSION_CREATE = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"language": LANGUAGE, "source_code": CODE, "template_code": CODE, "files": FILES},
-}
-SAVE_REASON = {
-    "type": "string",
-    "enum": ["typing", "paste"],
-    "default": "typing",
-    "description": "what made this edit, for the code history: typing (the default) is coalesced into the "
-    "latest revision until a pause; paste always starts a new revision",
-}
-SESSION_PATCH = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "language": LANGUAGE, "source_code": CODE, "version": VERSION, "reason": SAVE_REASON,
-        "files": {**FILES, "description": "replaces the session's whole set of other files ({} removes them)"},
-    },
-}
-INTERACTIVE = {
-    "type": "boolean",
-    "description": "keep stdin open while the program runs: send it with POST /executions/{id}/stdin "
-    "(stdin, if given, is its first input); the events stream says when the program waits for input",
-}
-RESTORE = {"type": "object", "additionalProperties": False, "properties": {"version": VERSION}}
-RUN = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"stdin": STDIN, "limits": LIMITS, "args": ARGS, "interactive": INTERACTIVE},
-}
-EXECUTION_CREATE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["language", "source_code"],
-    "properties": {
-        "language": LANGUAGE,
-        "source_code": CODE,
-        "stdin": STDIN,
-        "files": FILES,
-        "limits": LIMITS,
-        "args": ARGS,
-        "interactive": INTERACTIVE,
-        "test_suite_id": {"type": "string", "maxLength": 36, "description": "grade the code against this test suite"},
-    },
-}
-GRADE_REQUEST = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["test_suite_id"],
-    "properties": {"test_suite_id": {"type": "string", "maxLength": 36, "description": "the suite to grade against"}},
-}
-TEXT = {"type": "string"}
-TEST_CASE = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "maxLength": 200},
-        "stdin": TEXT,
-        "expected_output": TEXT,
-        "hidden": {"type": "boolean", "description": "hidden cases never show their input or output to learners"},
-        "points": {"type": "number", "minimum": 0, "maximum": 1_000_000},
-        "group": {"type": ["string", "null"], "maxLength": 200},
-    },
-}
-TEST_SUITE_CREATE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["test_cases"],
-    "properties": {
-        "checker": {
-            "type": "object",
-            "required": ["type"],
-            "description": "how outputs are compared: tokens (default), exact, lines, float (abs_tolerance, "
-            "rel_tolerance), unordered_lines, or program (language, source_code)",
-            "properties": {
-                "type": {"type": "string", "enum": ["tokens", "exact", "lines", "float", "unordered_lines", "program"]},
-                "abs_tolerance": {"type": "number", "minimum": 0},
-                "rel_tolerance": {"type": "number", "minimum": 0},
-                "language": LANGUAGE,
-                "source_code": CODE,
-            },
-            "additionalProperties": False,
-        },
-        "time_limit_ms": {"type": "integer", "minimum": 1, "description": "wall time of each case"},
-        "memory_limit_bytes": {"type": ["integer", "null"], "minimum": 1, "description": "memory of each case"},
-        "total_time_limit_ms": {"type": "integer", "minimum": 1, "description": "all cases together"},
-        "test_cases": {"type": "array", "minItems": 1, "items": TEST_CASE},
-    },
-}
-STDIN_SEND = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "data": {"type": "string", "description": "text appended to the program's stdin (a line: end it with \\n)"},
-        "eof": {"type": "boolean", "description": "close stdin after data: the program reads end of input"},
-        "seq": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "this chunk's number in the run, from 1: a retry with the same seq and content is "
-            "accepted once (202, appended false); a gap gets 409 stdin_out_of_order. Without it the "
-            "chunk is numbered next (not safe to retry)",
-        },
-    },
-}
-
-
-class UtcDateTime(fields.Raw):
-    """ISO 8601 in UTC with a Z, from the naive UTC the database keeps."""
-
-    __schema_type__ = "string"
-    __schema_format__ = "date-time"
-
-    def format(self, value: datetime) -> str:
-        return value.isoformat(timespec="milliseconds") + "Z"
-
-
-class JsonText(fields.Raw):
-    """A JSON value a column keeps as text; `empty` when the column is null."""
-
-    def __init__(self, empty: object, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.empty = empty
-        self.__schema_type__ = "object" if isinstance(empty, dict) else "array"
-
-    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
-        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
-        return json.loads(value) if value else self.empty
-
-    def schema(self) -> dict:
-        schema = super().schema()
-        if schema["type"] == "array":
-            schema["items"] = {"type": "string"}
-        return schema
-
-
-class FileNames(fields.Raw):
-    """The names of the files a run had beside its entry file, from the JSON the execution row keeps."""
-
-    __schema_type__ = "array"
-
-    def output(self, key, obj, ordered=False, **kwargs):  # noqa: ANN001, ANN201
-        value = fields.get_value(key if self.attribute is None else self.attribute, obj)
-        return sorted(json.loads(value)) if value else []
-
-    def schema(self) -> dict:
-        return {**super().schema(), "items": {"type": "string"}}
-
-
-class Transcript(fields.Raw):
-    """An interactive run's transcript, from the JSON the execution row keeps."""
-
-    __schema_type__ = "object"
-
-    def format(self, value: str) -> dict:
-        return json.loads(value)
-
-    def schema(self) -> dict:
-        # Swagger 2.0 says "may be null" only through this extension
-        return {**super().schema(), "x-nullable": True}
-
-
-class JsonObject(fields.Raw):
-    """An object from the JSON text a row keeps (null stays null)."""
-
-    __schema_type__ = "object"
-
-    def format(self, value: str) -> dict:
-        return json.loads(value)
-
-
-def nullable(field: fields.Raw) -> fields.Raw:
-    """field, marked in the document as one that may be null (Swagger 2's x-nullable)."""
-    schema = field.schema
-    field.schema = lambda: {**schema(), "x-nullable": True}
-    return field
-
-
-class Limits(JsonObject):
-    """The limits a run is held to, from the JSON the execution row keeps."""
-
+from .field_types import FileNames, JsonObject, JsonText, Limits, Transcript, UtcDateTime, nullable
+from .request_bodies import (
+    EXECUTION_CREATE_MODEL,
+    GRADE_REQUEST_MODEL,
+    RESTORE_MODEL,
+    RUN_MODEL,
+    SESSION_CREATE_MODEL,
+    SESSION_PATCH_MODEL,
+    STDIN_SEND_MODEL,
+    TEST_SUITE_CREATE_MODEL,
+)
 
 ERROR = Model(
     "Error",
@@ -447,14 +243,6 @@ REVISION_DETAIL = REVISION.inherit(
         "files": JsonObject(description="the session's files then ({name: content}); null when it had none"),
     },
 )
-SESSION_CREATE_MODEL = SchemaModel("SessionCreate", SESSION_CREATE)
-SESSION_PATCH_MODEL = SchemaModel("SessionPatch", SESSION_PATCH)
-RUN_MODEL = SchemaModel("RunRequest", RUN)
-RESTORE_MODEL = SchemaModel("RestoreRequest", RESTORE)
-EXECUTION_CREATE_MODEL = SchemaModel("ExecutionCreate", EXECUTION_CREATE)
-GRADE_REQUEST_MODEL = SchemaModel("GradeRequest", GRADE_REQUEST)
-TEST_SUITE_CREATE_MODEL = SchemaModel("TestSuiteCreate", TEST_SUITE_CREATE)
-STDIN_SEND_MODEL = SchemaModel("StdinSend", STDIN_SEND)
 STDIN_SENT = Model(
     "StdinSent",
     {

@@ -9,24 +9,19 @@ from flask_restx import Namespace, Resource
 from ..services import sessions
 from . import payload
 from .responses import errors
-from .schemas import (
-    ERROR,
-    EXECUTION,
+from .request_bodies import (
     GRADE_REQUEST,
     GRADE_REQUEST_MODEL,
     RESTORE,
     RESTORE_MODEL,
-    REVISION,
-    REVISION_DETAIL,
     RUN,
     RUN_MODEL,
-    SESSION,
     SESSION_CREATE,
     SESSION_CREATE_MODEL,
     SESSION_PATCH,
     SESSION_PATCH_MODEL,
-    session_body,
 )
+from .schemas import ERROR, EXECUTION, REVISION, REVISION_DETAIL, SESSION, session_body
 
 PATH = "/code-sessions"
 ns = Namespace("code-sessions", description="A learner's code, autosaved as they type, and its runs")

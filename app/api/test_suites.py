@@ -6,7 +6,8 @@ from flask_restx import Namespace, Resource
 from ..services import test_suites
 from . import payload
 from .responses import errors
-from .schemas import ERROR, TEST_SUITE, TEST_SUITE_CREATE, TEST_SUITE_CREATE_MODEL
+from .request_bodies import TEST_SUITE_CREATE, TEST_SUITE_CREATE_MODEL
+from .schemas import ERROR, TEST_SUITE
 
 PATH = "/test-suites"
 ns = Namespace("test-suites", description="Test cases, a checker and limits for graded runs")

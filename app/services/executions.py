@@ -11,14 +11,14 @@ from flask import current_app, request
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import auth, catalog, models
-from ..db_retry import retrying
+from .. import auth, catalog
 from ..errors import APIError
-from ..extensions import db
-from ..models import Execution, TestSuite
 from ..sandbox import Limits
+from ..storage import models
+from ..storage.database import db
+from ..storage.models import Execution, TestSuite
+from ..storage.retry import retrying
 from . import programs, test_suites
-
 
 # the window of the per-minute rate limits
 RATE_WINDOW_SECONDS = 60
@@ -265,12 +265,14 @@ def get(execution_id: str) -> Execution:
 def wait(execution_id: str, seconds: float) -> Execution:
     """The execution once it is terminal, or as it is after `seconds`; holds no database connection while waiting.
 
-    This process's runner wakes the waiter the moment it finishes a run; the runner's watcher
-    (one query per tick for all waiters) does the same for runs another engine process finished.
+    This process's runner wakes the waiter the moment it finishes a run; the process's watcher
+    (app/live/watcher.py: one query per tick for all waiters) does the same for runs another
+    engine process finished.
     """
     deadline = time.monotonic() + min(seconds, current_app.config["LONG_POLL_MAX_SECONDS"])
-    runner = engine().runner
-    with engine().hub.subscribe(execution_id) as subscription, runner.watch(execution_id):
+    parts = engine()
+    runner = parts.runner
+    with parts.hub.subscribe(execution_id) as subscription, parts.watcher.watch(execution_id):
         while True:
             execution = get(execution_id)
             remaining = deadline - time.monotonic()

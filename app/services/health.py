@@ -6,9 +6,9 @@ import time
 from flask import current_app
 from sqlalchemy import text
 
-from .. import models
+from ..storage import models
 from ..catalog import default_limits
-from ..extensions import db
+from ..storage.database import db
 from .executions import engine
 
 

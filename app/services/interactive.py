@@ -11,12 +11,13 @@ from flask import current_app
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import metrics, models
-from ..db_retry import retrying
 from ..errors import APIError
-from ..extensions import db
-from ..models import Execution, ExecutionStdin
+from ..runner.moves import Moves
 from ..sandbox.limits import CANCELLED
+from ..storage import models
+from ..storage.database import db
+from ..storage.models import Execution, ExecutionStdin
+from ..storage.retry import retrying
 from . import executions
 
 
@@ -31,9 +32,10 @@ def cancel(execution_id: str) -> Execution:
         now = models.utcnow()
         db.session.rollback()
         if execution.status == models.QUEUED:
-            if models.move(execution_id, models.FAILED, only_from=models.QUEUED, finished_at=now, error=CANCELLED, cancel_requested_at=now):
-                parts.hub.publish(execution_id, "final", models.FAILED)
-                metrics.execution_moved(execution_id, models.FAILED)
+            moved = Moves(parts.hub).move(
+                execution_id, models.FAILED, only_from=models.QUEUED, finished_at=now, error=CANCELLED, cancel_requested_at=now
+            )
+            if moved:
                 return executions.get(execution_id)
         elif _request_stop(execution_id, now):
             # at once if the run is here; else the backbone tells the process running it (PostgreSQL),

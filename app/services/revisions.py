@@ -21,11 +21,11 @@ from sqlalchemy import Connection, Dialect, Row, Select, bindparam, delete, func
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
-from .. import models
-from ..db_retry import retrying
+from ..storage import models
+from ..storage.retry import retrying
 from ..errors import APIError
-from ..extensions import db
-from ..models import CodeRevision, CodeSession
+from ..storage.database import db
+from ..storage.models import CodeRevision, CodeSession
 
 _TABLE = CodeRevision.__table__
 _SESSIONS = CodeSession.__table__
@@ -146,7 +146,7 @@ def _seal(connection: Connection, session_id: str, head_id: int, reason: str) ->
 def _begin_immediate(connection: Connection) -> None:
     """SQLite: take the write lock now, so the reads that decide this save's revision are current
     (PostgreSQL locks the session's row in _BEFORE_SAVE instead)."""
-    # a save of a group commit (app/group_commit.py) after the first finds the lock already taken
+    # a save of a group commit (app/storage/group_commit.py) after the first finds the lock already taken
     if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         _on_driver(connection, "BEGIN IMMEDIATE", ())
 
@@ -177,7 +177,7 @@ def _on_driver(connection: Connection, sql: str, parameters: tuple | dict) -> tu
         cursor.execute(sql, parameters)
         return cursor.fetchone() if cursor.description else None
     except connection.dialect.loaded_dbapi.Error as error:
-        # as SQLAlchemy would raise it: db_retry knows a lock or a conflict by these
+        # as SQLAlchemy would raise it: app/storage/retry.py knows a lock or a conflict by these
         raise DBAPIError.instance(sql, parameters, error, connection.dialect.loaded_dbapi.Error) from error
     finally:
         cursor.close()

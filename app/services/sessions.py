@@ -9,11 +9,11 @@ from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from .. import auth, catalog
-from ..db_retry import retrying
+from ..storage.retry import retrying
 from ..errors import APIError
-from ..extensions import db
-from ..group_commit import GroupCommit
-from ..models import PASTE, RESTORE, TYPING, CodeSession, Execution, new_id, utcnow
+from ..storage.database import db
+from ..storage.group_commit import GroupCommit
+from ..storage.models import PASTE, RESTORE, TYPING, CodeSession, Execution, new_id, utcnow
 from . import executions, programs, revisions
 
 

@@ -7,11 +7,11 @@ import json
 from flask import current_app
 
 from .. import auth, catalog
-from ..db_retry import retrying
+from ..storage.retry import retrying
 from ..errors import APIError
-from ..extensions import db
+from ..storage.database import db
 from ..grading import checkers
-from ..models import TestSuite
+from ..storage.models import TestSuite
 
 
 def invalid(message: str) -> APIError:

@@ -1,4 +1,4 @@
-"""Real gunicorn servers for the reliability tests: start, kill -9, SIGTERM, restart over the same database."""
+"""Real gunicorn servers: start, kill -9, SIGTERM, restart over the same database; the live_server fixture and gunicorn()."""
 from __future__ import annotations
 
 import http.client
@@ -10,12 +10,14 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT"}
 START_SECONDS = 60
 STOP_SECONDS = 45
@@ -153,17 +155,6 @@ def query(database: Path, sql: str, *args: object) -> list[sqlite3.Row]:
         connection.close()
 
 
-def wait_until(predicate: Callable[[], object], seconds: float, what: str) -> object:
-    """Poll predicate until it returns something truthy; fail the test past the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def live_server(tmp_path) -> Iterator[Callable[..., LiveServer]]:
     """Factory: live_server(workers=1, database=None, **ENGINE_settings) starts a real gunicorn; all stop at the end."""
@@ -176,4 +167,19 @@ def live_server(tmp_path) -> Iterator[Callable[..., LiveServer]]:
 
     yield start
     for server in started:
+        server.stop()
+
+
+class Server(NamedTuple):
+    url: str
+    pid: int  # gunicorn's master; its one worker is its child
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, **settings: object) -> Iterator[Server]:
+    """Serve the engine with gunicorn until the block ends, then SIGTERM it. settings become ENGINE_<NAME>."""
+    server = LiveServer(tmp_path / "e.db", tmp_path / "gunicorn.log", **settings).start()
+    try:
+        yield Server(f"http://127.0.0.1:{server.port}", server.process.pid)
+    finally:
         server.stop()

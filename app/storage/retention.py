@@ -9,8 +9,8 @@ from flask import current_app
 from sqlalchemy import delete, exists, or_, select
 
 from . import models
-from .db_retry import retrying
-from .extensions import db
+from .retry import retrying
+from .database import db
 from .models import CodeSession, Execution, utcnow
 
 log = logging.getLogger(__name__)

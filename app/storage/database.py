@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
 db = SQLAlchemy()
-# `flask --app wsgi db ...` (Flask-Migrate); the engine upgrades by itself at startup (app/schema.py)
+# `flask --app wsgi db ...` (Flask-Migrate); the engine upgrades by itself at startup (app/storage/schema.py)
 migrate = Migrate(directory=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"))
 
 

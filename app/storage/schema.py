@@ -1,4 +1,4 @@
-"""The database schema: create_app() upgrades it to the newest migration (app/migrations), one process at a time.
+"""The database schema: create_app() upgrades it to the newest migration (app/storage/migrations), one process at a time.
 
 Every gunicorn worker runs create_app(), so several may start on one database at once. They take
 turns: on PostgreSQL through an advisory lock (`pg_advisory_lock`), on SQLite through a flock()ed
@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from .extensions import db
+from .database import db
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ MIGRATION_LOCK_KEY = 7_316_501_001
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
-    """Alembic's configuration for app/migrations; with a connection, migrations run on it."""
+    """Alembic's configuration for app/storage/migrations; with a connection, migrations run on it."""
     config = AlembicConfig()
     config.set_main_option("script_location", MIGRATIONS_DIR)
     if connection is not None:

@@ -1,11 +1,11 @@
-"""Alembic's environment: the engine's tables, over the connection app/schema.py hands over, or the app's own (flask db ...)."""
+"""Alembic's environment: the engine's tables, over the connection app/storage/schema.py hands over, or the app's own (flask db ...)."""
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app import models  # noqa: F401 (puts the tables on db.metadata)
-from app.extensions import db
+from app.storage import models  # noqa: F401 (puts the tables on db.metadata)
+from app.storage.database import db
 
 config = context.config
 
@@ -34,12 +34,12 @@ def run_offline() -> None:
 if context.is_offline_mode():
     run_offline()
 elif (given := config.attributes.get("connection")) is not None:
-    # app/schema.py: its caller already holds the migration lock on this connection
+    # app/storage/schema.py: its caller already holds the migration lock on this connection
     run(given)
 else:
     from flask import current_app
 
-    from app.schema import migration_lock
+    from app.storage.schema import migration_lock
 
     # `flask db upgrade` and the like: take the same lock an engine starting up takes
     with current_app.extensions["migrate"].db.engine.connect() as connection, migration_lock(connection):

@@ -70,7 +70,7 @@ class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._channels: dict[str, _Channel] = {}
-        # (execution_id, kind, data, seq) of every event published here: the backbone (app/backbone.py)
+        # (execution_id, kind, data, seq) of every event published here: the backbone (app/live/backbone.py)
         # sends them to the other engine processes, whose hubs mirror() them at the same seq
         self.forward: Callable[[str, str, object, int], None] | None = None
 

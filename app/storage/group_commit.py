@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from .db_retry import DatabaseBusy, retrying
-from .extensions import db
+from .retry import DatabaseBusy, retrying
+from .database import db
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import free_port
+from support.servers import free_port
 
 START_SECONDS = 30
 STOP_SECONDS = 20

@@ -1,6 +1,6 @@
 """CodeSession, CodeRevision and Execution, and the one place an execution's status may change.
 
-A change to these tables needs a migration in app/migrations/versions/ (docs/scaling.md).
+A change to these tables needs a migration in app/storage/migrations/versions/ (docs/scaling.md).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Update, bindparam, false, func, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .db_retry import retrying
-from .extensions import db
+from .retry import retrying
+from .database import db
 
 QUEUED, RUNNING, COMPLETED, FAILED, TIMEOUT = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT"
 # what an execution is: one run, or a graded run over a test suite's cases
@@ -196,7 +196,7 @@ def move(
     """Move an execution to status `to` if its current status allows it; True if this call moved it.
 
     A conditional UPDATE, so two engine processes racing for the same row cannot both win; a
-    locked database is retried (app/db_retry.py) for up to retry_seconds. only_from narrows the
+    locked database is retried (app/storage/retry.py) for up to retry_seconds. only_from narrows the
     statuses it may leave (a cancel ends a QUEUED run here; a RUNNING one ends where it runs).
     """
     statement = _move_statement(to, frozenset(fields), only_from)

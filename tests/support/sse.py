@@ -1,44 +1,11 @@
-"""Helpers for tests that talk HTTP to a real engine (tests/servers.py starts it): requests and event streams."""
+"""Reading Server-Sent Events: a body read in pieces, or GET /executions/{id}/events of a real engine."""
 from __future__ import annotations
 
 import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import NamedTuple
-
-from servers import LiveServer
-
-
-class Server(NamedTuple):
-    url: str
-    pid: int  # gunicorn's master; its one worker is its child
-
-
-@contextmanager
-def gunicorn(tmp_path: Path, **settings: object) -> Iterator[Server]:
-    """Serve the engine with gunicorn until the block ends, then SIGTERM it. settings become ENGINE_<NAME>."""
-    server = LiveServer(tmp_path / "e.db", tmp_path / "gunicorn.log", **settings).start()
-    try:
-        yield Server(f"http://127.0.0.1:{server.port}", server.process.pid)
-    finally:
-        server.stop()
-
-
-def call(base: str, method: str, path: str, body: object = None, headers: dict | None = None) -> tuple[int, dict]:
-    """One JSON request; returns (status, body) for errors too."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as rv:
-            raw = rv.read()
-            return rv.status, json.loads(raw) if raw else {}
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def parse_events(chunks: Iterable[bytes | str]) -> Iterator[dict]:

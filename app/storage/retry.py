@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from .extensions import db
+from .database import db
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,171 @@
+"""The dispatcher: picks, fairly, which queued run goes to a free worker; the worker claims it."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from ..storage import models, retention
+from ..storage.database import db
+from ..storage.models import Execution
+from .capacity import Capacity
+from .job import Lane
+
+log = logging.getLogger(__name__)
+
+# how often the dispatcher looks at the database without being woken: executions queued by
+# another process, or left behind by one that died, are seen within this
+DISPATCH_TICK_SECONDS = 0.5
+REAP_EVERY_SECONDS = 2.0
+# the round-robin forgets clients it served longer ago than this, once it remembers this many
+SERVED_MEMORY = 10_000
+SERVED_FORGET_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Pick:
+    execution_id: str
+    owner: str | None
+
+
+class Turns:
+    """The round-robin's memory: when this process last handed a run of each client to a worker."""
+
+    def __init__(self) -> None:
+        self._served: dict[str | None, float] = {}
+
+    def served(self, owner: str | None) -> None:
+        now = time.monotonic()
+        self._served[owner] = now
+        if len(self._served) > SERVED_MEMORY:
+            # forget clients served long ago: they would go first anyway
+            self._served = {o: t for o, t in self._served.items() if now - t < SERVED_FORGET_SECONDS}
+
+    def last_served(self, owner: str | None) -> float:
+        return self._served.get(owner, 0.0)
+
+
+def pick_next(capacity: Capacity, turns: Turns, interactive: bool) -> Pick | None:
+    """The next run of the lane, fairly: round-robin over the clients (sessions, one-shot addresses).
+
+    The client with the fewest runs RUNNING (or handed to a worker here) goes first; among equals,
+    the one this process served longest ago; each client's runs keep their order. A session that
+    queued fifty runs takes turns with a session that queued one, even when only one slot is free.
+    Runs this process already holds are not picked again.
+    """
+    of_lane = Execution.interactive.is_(True) if interactive else Execution.interactive.is_(False)
+    held = capacity.held()
+    not_held = [Execution.id.not_in(held)] if held else []
+    try:
+        waiting = db.session.execute(
+            select(Execution.owner, func.min(Execution.queued_at))
+            .where(Execution.status == models.QUEUED, of_lane, *not_held)
+            .group_by(Execution.owner)
+        ).all()
+        if not waiting:
+            return None
+        running = dict(
+            db.session.execute(
+                select(Execution.owner, func.count()).where(Execution.status == models.RUNNING).group_by(Execution.owner)
+            ).all()
+        )
+        for owner, count in capacity.unclaimed_by_owner().items():
+            running[owner] = running.get(owner, 0) + count
+        owner = min(waiting, key=lambda row: (running.get(row[0], 0), turns.last_served(row[0]), row[1]))[0]
+        of_owner = Execution.owner.is_(None) if owner is None else Execution.owner == owner
+        execution_id = db.session.scalar(
+            select(Execution.id)
+            .where(Execution.status == models.QUEUED, of_owner, of_lane, *not_held)
+            .order_by(Execution.queued_at)
+            .limit(1)
+        )
+        return Pick(execution_id, owner) if execution_id is not None else None
+    finally:
+        # no transaction stays open while the worker claims
+        db.session.rollback()
+
+
+class Dispatcher:
+    """The thread that hands queued runs to free workers, and on its way reaps and prunes."""
+
+    def __init__(
+        self, app: Flask, capacity: Capacity, turns: Turns, hand_over: Callable[[Lane, str, str | None], str],
+        reap: Callable[[], int],
+    ) -> None:
+        self.app = app
+        self.capacity = capacity
+        self.turns = turns
+        # hand_over(lane, execution_id, owner) -> "started", "busy" (no worker or slot) or "held"
+        self._hand_over = hand_over
+        self._reap = reap
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        # True while runs may be QUEUED that this process has not looked at: only then does a
+        # worker that frees up wake the dispatcher (otherwise the tick finds other engines' runs)
+        self.backlog = True
+        self._last_reap = 0.0
+        self._last_prune = 0.0
+        self.thread = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
+
+    def wake(self) -> None:
+        """There may be work: a run was queued that no worker took at once."""
+        self.backlog = True
+        self.wakeup.set()
+
+    def _dispatch_forever(self) -> None:
+        while not self.stopping.is_set():
+            self.wakeup.wait(DISPATCH_TICK_SECONDS)
+            self.wakeup.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                with self.app.app_context():
+                    self._reap_if_due()
+                    self._prune_if_due()
+                    self.dispatch()
+            except Exception:
+                # the dispatcher must outlive any one bad moment of the database
+                log.exception("dispatch failed; retrying on the next tick")
+            finally:
+                with self.app.app_context():
+                    db.session.remove()
+
+    def dispatch(self) -> None:
+        # both lanes, always: a lane with nothing to pick must not stop the other
+        waiting = [self._dispatch_lane(lane) for lane in self.capacity.lanes]
+        self.backlog = any(waiting)
+
+    def _dispatch_lane(self, lane: Lane) -> bool:
+        """Hand the lane's runs to workers while it has workers and slots; True if runs may still be waiting."""
+        while not self.stopping.is_set():
+            if not self.capacity.has_free_worker(lane):
+                # runs may be waiting: look again as soon as a worker is free
+                return True
+            pick = pick_next(self.capacity, self.turns, lane.interactive)
+            if pick is None:
+                # nothing waits: a worker that frees up need not wake the dispatcher
+                return False
+            if self._hand_over(lane, pick.execution_id, pick.owner) == "busy":
+                # no worker or no slot: runs wait for one
+                return True
+        return False
+
+    def _prune_if_due(self) -> None:
+        now = time.monotonic()
+        interval = float(self.app.config["RETENTION_INTERVAL_SECONDS"])
+        if interval <= 0 or (self._last_prune and now - self._last_prune < interval):
+            return
+        self._last_prune = now
+        retention.prune()
+
+    def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < REAP_EVERY_SECONDS:
+            return
+        self._last_reap = now
+        self._reap()
