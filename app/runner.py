@@ -252,8 +252,8 @@ class Runner:
             self.backbone.close()
         diagnostics = self.app.extensions.get("diagnostics")
         if diagnostics is not None:
-            # the linters' slot files, held open since the first check
-            diagnostics.slots.close()
+            # the pre-started linter sandboxes, and the linters' slot files held open since the first check
+            diagnostics.close()
         self._watcher_stop.set()
         if self._watcher.is_alive():
             self._watcher.join(timeout)

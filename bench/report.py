@@ -167,6 +167,14 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             _fmt(_ratio(lat["p95"], bare["p95"]), "x"),
         ))
         table.append((f"{language}: diagnostics failures", str(figures["failures"]), "", ""))
+        if "target_p95_ms" in figures:
+            met = lat["p95"] is not None and lat["p95"] < figures["target_p95_ms"]
+            table.append((
+                f"{language}: diagnostics p95 target (in engine median / p95; load {_fmt(figures.get('load'))})",
+                f"< {figures['target_p95_ms']} ms: {'met' if met else 'NOT met'}",
+                f"{_fmt(figures['in_engine_ms']['median'])} / {_fmt(figures['in_engine_ms']['p95'])} ms",
+                "",
+            ))
     memory = results.get("memory")
     if memory:
         table.append(("server RSS idle (master + workers)", _fmt(memory["idle_mib"]["total"], "MiB"), "", ""))

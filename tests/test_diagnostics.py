@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import time
 
+import psutil
 import pytest
 
 from app.sandbox import Language, Limits, Sandbox
 from app.sandbox.lint_output import Positions, parse_ruff
+from app.sandbox.lint_pool import LintPool
 from app.sandbox.linters import FAILED, TIMEOUT, Linter, lint
 
 
@@ -153,3 +155,119 @@ def test_positions_count_utf16_units():
     assert positions.from_offset(10_000) == (3, 1)
     # past the end of the source: the column clamps to where a line there would start
     assert positions.from_characters(40, 2) == (40, 1)
+
+
+# pre-started linter sandboxes (app/sandbox/lint_pool.py)
+
+
+def wait_ready(client, language: str, starts: int = 0, seconds: float = 20) -> dict:
+    """/health's view of the pre-started linter sandboxes, once language has one ready and at least
+    `starts` were started."""
+    deadline = time.monotonic() + seconds
+    while True:
+        warm = client.get("/health").json["diagnostics"]["warm"]
+        if warm and warm["ready"].get(language, 0) >= 1 and warm["starts"] >= starts:
+            return warm
+        assert time.monotonic() < deadline, warm
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("language, source, code", [("python", "import os\n", "F401"), ("javascript", "debugger;\n", "eslint(no-debugger)")])
+def test_a_check_is_answered_by_a_pre_started_sandbox_used_once(client, language, source, code):
+    # the first check of a process starts the pool (and may itself start cold)
+    check(client, language, source)
+    before = wait_ready(client, language)
+    answer = check(client, language, source)
+    assert answer["status"] == "ok" and [d["code"] for d in answer["diagnostics"]] == [code]
+    # the sandbox that answered is ended and another started in its place: one check per sandbox
+    after = wait_ready(client, language, starts=before["starts"] + 1)
+    assert after["hits"] == before["hits"] + 1
+    assert after["ready"][language] <= after["per_language"]
+
+
+@pytest.mark.parametrize(
+    "language, bomb",
+    [("python", "x = " + "(" * 30_000 + ")" * 30_000 + "\n"), ("javascript", "let x = " + "[" * 30_000 + "]" * 30_000 + ";\n")],
+    ids=["python", "javascript"],
+)
+def test_a_linter_bomb_in_a_pre_started_sandbox_is_an_empty_answer_and_the_pool_recovers(client, language, bomb):
+    check(client, language, "x = 1\n")
+    before = wait_ready(client, language)
+    answer = check(client, language, bomb)
+    assert answer["status"] in {"ok", "failed", "timeout"}
+    if answer["status"] != "ok":
+        assert answer["diagnostics"] == []
+    assert wait_ready(client, language)["hits"] == before["hits"] + 1
+    # the next check gets a fresh sandbox and a real answer
+    assert check(client, language, "x = (\n" if language == "python" else "let = ;\n")["diagnostics"]
+
+
+class TestPoolTurnedOff:
+    @pytest.fixture
+    def config(self, config):
+        config.update(DIAGNOSTICS_WARM_SANDBOXES=0)
+        return config
+
+    def test_checks_start_cold_and_health_says_so(self, client):
+        assert check(client, "python", "import os\n")["diagnostics"][0]["code"] == "F401"
+        assert client.get("/health").json["diagnostics"] == {
+            "enabled": False, "started": False, "cold_slots_machine_wide": 2, "warm": None,
+        }
+
+
+def pool_of(sandbox: Sandbox, tmp_path, linter: Linter) -> LintPool:
+    from app.slots import SlotPool
+
+    pool = LintPool(sandbox, SlotPool(tmp_path / "slots", 1, first=2092), {"python": linter}, per_language=1)
+    pool.start()
+    return pool
+
+
+def take_when_ready(pool: LintPool, language: str = "python"):
+    deadline = time.monotonic() + 20
+    while (ready := pool.take(language)) is None:
+        assert time.monotonic() < deadline, pool.describe()
+        time.sleep(0.02)
+    return ready
+
+
+def test_a_pre_started_linter_that_hangs_or_crashes_is_an_empty_answer(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    for warm_run, status in [(("/bin/sleep", "10"), TIMEOUT), (("/bin/sh", "-c", "cat; kill -SEGV $$"), FAILED)]:
+        hostile = tool(warm_run)
+        hostile = Linter("python", "fake", hostile.command, parse_ruff, hostile.limits, warm_command=hostile.command)
+        pool = pool_of(sandbox, tmp_path, hostile)
+        try:
+            ready = take_when_ready(pool)
+            try:
+                result = lint(lambda *args, pool=pool, ready=ready: pool.run(ready, b"x = 1\n"), hostile, "x = 1\n")
+            finally:
+                pool.finished(ready)
+            assert (result.status, result.diagnostics) == (status, [])
+            # a hostile check takes its sandbox with it; the pool starts another
+            pool.finished(take_when_ready(pool))
+        finally:
+            pool.shutdown()
+        assert pool.describe()["ready"] == {"python": 0}
+        if sandbox.slot_user(2092) is not None:
+            # shutdown ended every sandbox it had started: nothing runs as the slot's uid
+            assert not [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == sandbox.slot_user(2092)]
+
+
+def test_each_check_gets_a_sandbox_of_its_own(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    # a linter that leaves a file and reports what it found: a second check in the same sandbox would see it
+    run = ("/bin/sh", "-c", "cat > main.py; ls /tmp; touch /tmp/left-behind")
+    spy = Linter("python", "spy", tool(run).command, lambda out, err, src: [out], warm_command=tool(run).command)
+    pool = pool_of(sandbox, tmp_path, spy)
+    try:
+        seen = []
+        for _ in range(2):
+            ready = take_when_ready(pool)
+            try:
+                seen.append(pool.run(ready, b"x\n").stdout)
+            finally:
+                pool.finished(ready)
+        assert seen == ["", ""]
+    finally:
+        pool.shutdown()

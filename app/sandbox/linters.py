@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import lint_output
 from .languages import JAVA, Language
@@ -54,6 +55,9 @@ class Linter:
     parse: Callable[[str, str, str], list[Diagnostic]]
     # a linter needs little: these hold a hostile input (a deeply nested file) to a short, small run
     limits: Limits = field(default_factory=lambda: LINTER_LIMITS)
+    # the same check, reading the code from stdin: what a pre-started sandbox runs (lint_pool.py);
+    # None for a tool that cannot wait for its input (the compilers: they are checked cold)
+    warm_command: Language | None = None
 
     def is_installed(self) -> bool:
         return os.access(self.command.run[0], os.X_OK)
@@ -91,6 +95,10 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         version_command=(ruff_path, "--version"),
         extra_binds=(ruff_path,),
     )
+    # ruff reads stdin itself and names the code main.py (its messages and per-file rules see that name)
+    ruff_warm = replace(
+        ruff_command, run=(*ruff_command.run[:-1], "--stdin-filename", "main.py", "-"),
+    )
     oxlint_command = Language(
         name="oxlint",
         source_file="main.js",
@@ -98,6 +106,10 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         run=(oxlint_path, "--format", "json", "--threads", "1", "main.js"),
         version_command=(oxlint_path, "--version"),
         extra_binds=(oxlint_path,),
+    )
+    # oxlint reads files only: a shell waits on stdin, copies it to main.js, then becomes oxlint
+    oxlint_warm = replace(
+        oxlint_command, run=("/bin/sh", "-c", "cat > main.js && exec " + shlex.join(oxlint_command.run)),
     )
     gcc_command = Language(
         name="g++-syntax",
@@ -121,8 +133,8 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         extra_binds=JAVA.extra_binds,
     )
     return {
-        "python": Linter("python", "ruff", ruff_command, lint_output.parse_ruff),
-        "javascript": Linter("javascript", "oxlint", oxlint_command, lint_output.parse_oxlint),
+        "python": Linter("python", "ruff", ruff_command, lint_output.parse_ruff, warm_command=ruff_warm),
+        "javascript": Linter("javascript", "oxlint", oxlint_command, lint_output.parse_oxlint, warm_command=oxlint_warm),
         "cpp": Linter("cpp", "g++", gcc_command, lint_output.parse_gcc, COMPILER_LIMITS),
         "java": Linter("java", "javac", javac_command, lint_output.parse_javac, JAVAC_LIMITS),
     }

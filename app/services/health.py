@@ -9,6 +9,7 @@ from sqlalchemy import text
 from .. import models
 from ..catalog import default_limits
 from ..extensions import db
+from . import diagnostics
 from .executions import engine
 
 
@@ -58,4 +59,6 @@ def overall() -> tuple[dict[str, object], int]:
         "limits": default_limits().as_dict(),
         # compiled artifacts shared by the host's engines: bytes now (those in use may exceed the limit)
         "compile_cache": parts.sandbox.compile_cache.describe(),
+        # POST /diagnostics: this process's pre-started linter sandboxes (app/sandbox/lint_pool.py)
+        "diagnostics": diagnostics.describe(),
     }, 200 if serving else 503

@@ -1,0 +1,237 @@
+"""Pre-started linter sandboxes: the sandbox's start taken off a check's path, one fresh sandbox per check.
+
+A cold check pays bubblewrap's namespace setup, the slot's cgroup moves and the tool's own start
+before the tool reads a byte; that is most of its time (docs/aids.md, "Where a check's time goes").
+Here each sandbox is started exactly as a cold check's is (same bubblewrap namespaces, the slot's
+own uid and cgroup, the linter's rlimits, the syscall filter) with the tool's stdin-reading command:
+ruff starts and blocks reading the code from stdin; for oxlint, which reads files only, a shell
+copies stdin to main.js and then execs it. A check writes its code to stdin and reads the answer.
+Each sandbox serves exactly one check and is then ended; one background thread refills the pool.
+So no two checks ever share a sandbox, a process or a file (docs/security.md, "Pre-started linters").
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+# the result's interpretation and the CPU watchdog are the cold path's own, shared on purpose
+from . import Sandbox, _cpu_watchdog, _result
+from .cgroups import Counters
+from .isolation import Step
+from .limits import Result
+from .linters import Linter
+from .process import Running, SandboxError, drive, spawn
+
+log = logging.getLogger(__name__)
+
+# the longest the refill thread sleeps when nothing wakes it (it looks for sandboxes that died waiting)
+REFILL_TICK_SECONDS = 1.0
+# after a failed start, the language's checks start cold this long before the pool tries again
+RETRY_AFTER_FAILURE_SECONDS = 5.0
+# a check's answer is still being parsed and sent for a few ms after its linter exits: starting the
+# replacement at once takes the CPU from it. The refill waits this long, unless a language has no
+# ready sandbox left (then the next check would start cold: better to hurry)
+AFTER_CHECK_GRACE_SECONDS = 0.02
+
+
+@dataclass
+class Ready:
+    """A started linter sandbox, waiting for its code on stdin."""
+
+    linter: Linter
+    slot: int
+    running: Running
+    # the launch's descriptors (memfds, bubblewrap's pipes), closed once the sandbox is ended
+    resources: ExitStack
+
+    def died(self) -> bool:
+        return self.running.process.poll() is not None
+
+
+class LintPool:
+    """Per-language queues of started linter sandboxes, refilled by one background thread.
+
+    Bounded: `per_language` sandboxes for each linter with a stdin command, each holding a slot of
+    `slots` (a machine-wide SlotPool of its own range): a pool that finds no free slot waits, and
+    its checks start cold meanwhile.
+    """
+
+    def __init__(self, sandbox: Sandbox, slots: object, linters: dict[str, Linter], per_language: int) -> None:
+        self.sandbox = sandbox
+        self.slots = slots
+        self.per_language = per_language
+        self.linters = {
+            language: linter
+            for language, linter in linters.items()
+            if linter.warm_command is not None and linter.is_installed() and per_language > 0
+        }
+        self._ready: dict[str, deque[Ready]] = {language: deque() for language in self.linters}
+        self._used: deque[Ready] = deque()
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._hurry = threading.Event()
+        self._stopping = threading.Event()
+        # bubblewrap dies with the thread that started it (--die-with-parent): every sandbox is
+        # started by this one long-lived thread, never by a request's
+        self._thread = threading.Thread(target=self._refill_forever, name="lint-pool", daemon=True)
+        self._failed_at: dict[str, float] = {}
+        self.hits = 0
+        self.misses = 0
+        self.starts = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def take(self, language: str) -> Ready | None:
+        """A ready sandbox for language's linter, now the caller's to run(), or None (check cold)."""
+        with self._lock:
+            queue = self._ready.get(language)
+            if queue is None:
+                return None
+            while queue and queue[0].died():
+                # died waiting: the refill thread ends it and starts another
+                self._used.append(queue.popleft())
+                self._hurry.set()
+            if not queue:
+                self.misses += 1
+                self._wanted.set()
+                return None
+            self.hits += 1
+            if len(queue) == 1:
+                self._hurry.set()
+            return queue.popleft()
+
+    def run(self, ready: Ready, code: bytes) -> Result:
+        """Hand code to a taken sandbox's linter and drive it to its end under the linter's limits;
+        the caller then hands the sandbox back with finished(), used or not."""
+        linter, limits = ready.linter, ready.linter.limits
+        group = self.sandbox.slot_group(ready.slot)
+        # read now, not when the sandbox started: its start's own counts are not this check's
+        before = group.counters() if group else Counters(0, 0)
+        over_cpu = _cpu_watchdog(group, limits)
+        if ready.died():
+            raise SandboxError(f"the pre-started {linter.tool} sandbox died before its check")
+        outcome = drive(ready.running, code, limits.timeout_seconds, limits.output_bytes, None, over_cpu)
+        # read before finished(): the slot is reused once the sandbox is ended
+        return _result(linter.warm_command, outcome, before, group)
+
+    def shutdown(self) -> None:
+        """End every sandbox of the pool and let go of its slots."""
+        self._stopping.set()
+        self._hurry.set()
+        self._wanted.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        with self._lock:
+            leftovers = [*self._used, *(ready for queue in self._ready.values() for ready in queue)]
+            self._used.clear()
+            for queue in self._ready.values():
+                queue.clear()
+        for ready in leftovers:
+            self._retire(ready)
+        self.slots.close()
+
+    def describe(self) -> dict[str, object]:
+        with self._lock:
+            ready = {language: len(queue) for language, queue in self._ready.items()}
+        return {
+            "per_language": self.per_language,
+            "slots_machine_wide": self.slots.count,
+            "ready": ready,
+            "hits": self.hits,
+            "misses": self.misses,
+            "starts": self.starts,
+            "last_error": self.last_error,
+        }
+
+    def finished(self, ready: Ready) -> None:
+        """Take back a sandbox from take(): the refill thread ends it and starts its replacement."""
+        with self._lock:
+            self._used.append(ready)
+        self._wanted.set()
+
+    def _retire(self, ready: Ready) -> None:
+        try:
+            ready.running.end()
+            ready.resources.close()
+            self.sandbox.clear_slot(ready.slot)
+        finally:
+            self.slots.release(ready.slot)
+
+    def _refill_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._hurry.wait(AFTER_CHECK_GRACE_SECONDS)
+                self._hurry.clear()
+                self._retire_used()
+                for language in self.linters:
+                    if self._stopping.is_set():
+                        break
+                    self._refill(language)
+            except Exception:
+                # the thread must outlive one bad start or end
+                log.exception("the linter pool's refill failed; checks start cold meanwhile")
+            self._wanted.wait(REFILL_TICK_SECONDS)
+            self._wanted.clear()
+
+    def _retire_used(self) -> None:
+        while True:
+            with self._lock:
+                if not self._used:
+                    return
+                ready = self._used.popleft()
+            self._retire(ready)
+
+    def _refill(self, language: str) -> None:
+        if time.monotonic() - self._failed_at.get(language, -1e9) < RETRY_AFTER_FAILURE_SECONDS:
+            return
+        linter = self.linters[language]
+        while not self._stopping.is_set():
+            with self._lock:
+                queue = self._ready[language]
+                died = [ready for ready in queue if ready.died()]
+                for ready in died:
+                    queue.remove(ready)
+                if len(queue) >= self.per_language:
+                    return
+            for ready in died:
+                self._retire(ready)
+            slot = self.slots.acquire()
+            if slot is None:
+                return
+            try:
+                ready = self._start(linter, slot)
+            except Exception as error:  # noqa: BLE001 (a start that fails makes cold checks, not a crash)
+                self.slots.release(slot)
+                self.last_error = str(error)[:500]
+                self._failed_at[language] = time.monotonic()
+                log.warning("could not pre-start a %s sandbox (%s); its checks start cold", linter.tool, error)
+                return
+            self.starts += 1
+            with self._lock:
+                self._ready[language].append(ready)
+
+    def _start(self, linter: Linter, slot: int) -> Ready:
+        """Start linter's stdin command in a fresh sandbox in slot, as a cold check's would be."""
+        sandbox, limits, command = self.sandbox, linter.limits, linter.warm_command
+        # whatever a dead engine or the slot's last check left goes first
+        sandbox.clear_slot(slot)
+        group = sandbox.slot_group(slot)
+        if group:
+            group.apply(limits.memory_bytes, limits.processes)
+        resources = ExitStack()
+        try:
+            launch = resources.enter_context(
+                sandbox.isolation.launch(command, b"", limits, sandbox.slot_user(slot), group, Step())
+            )
+            running = spawn(launch)
+        except BaseException:
+            resources.close()
+            sandbox.clear_slot(slot)
+            raise
+        return Ready(linter, slot, running, resources)
