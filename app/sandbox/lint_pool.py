@@ -19,11 +19,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 # the result's interpretation and the CPU watchdog are the cold path's own, shared on purpose
-from . import Sandbox, _cpu_watchdog, _result
+from . import Sandbox, _cpu_watchdog, _result, lint_lsp
 from .cgroups import Counters
 from .isolation import Step
 from .limits import Result
-from .linters import Linter
+from .linters import LSP, Linter
 from .process import Running, SandboxError, drive, spawn
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ class LintPool:
         over_cpu = _cpu_watchdog(group, limits)
         if ready.died():
             raise SandboxError(f"the pre-started {linter.tool} sandbox died before its check")
+        if linter.warm_protocol == LSP:
+            return lint_lsp.ask(ready.running, code.decode(), limits, over_cpu, linter.language, linter.warm_command.source_file)
         outcome = drive(ready.running, code, limits.timeout_seconds, limits.output_bytes, None, over_cpu)
         # read before finished(): the slot is reused once the sandbox is ended
         return _result(linter.warm_command, outcome, before, group)
@@ -230,6 +232,13 @@ class LintPool:
                 sandbox.isolation.launch(command, b"", limits, sandbox.slot_user(slot), group, Step())
             )
             running = spawn(launch)
+            if linter.warm_protocol == LSP:
+                # the handshake too is done before any code exists
+                try:
+                    lint_lsp.initialize(running, limits, linter.language, command.source_file)
+                except lint_lsp.LspError:
+                    running.end()
+                    raise
         except BaseException:
             resources.close()
             sandbox.clear_slot(slot)

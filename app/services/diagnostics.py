@@ -104,7 +104,7 @@ def check(language_name: str, source_code: str, files: dict[str, str] | None = N
     if ready is not None:
         pool = parts.pool
         try:
-            return lint(lambda command, source, stdin, limits: pool.run(ready, source), linter, source_code)
+            return lint(lambda command, source, stdin, limits: pool.run(ready, source), linter, source_code, linter.warm_parse())
         finally:
             # ended and replaced by the pool's thread, off this answer's path
             pool.finished(ready)
