@@ -271,3 +271,35 @@ def test_each_check_gets_a_sandbox_of_its_own(tmp_path):
         assert seen == ["", ""]
     finally:
         pool.shutdown()
+
+
+SAME_ANSWER_SOURCES = {
+    "python": ['s = "😀"; x = (1,\n', 'x = "😀😀"; import os\n', "def f(:\n  pass\nx = [\n", "import sys, os\nprint(undefined_name)\n", ""],
+    "javascript": ['const x = "😀😀"; debugger;\n', "function f( {\n", "let a = 1;\nif (a = 2) { debugger }\n", ""],
+}
+
+
+@pytest.mark.parametrize("language", ["python", "javascript"])
+def test_a_pre_started_language_server_answers_as_the_cold_command_line_tool(tmp_path, language):
+    # the language servers are other front ends of the same tools: positions, codes, severities and
+    # messages must not depend on which one answered
+    from app.sandbox.linters import linters
+    from app.slots import SlotPool
+
+    sandbox = sandboxed(tmp_path)
+    linter = linters()[language]
+    pool = LintPool(sandbox, SlotPool(tmp_path / "slots", 1, first=2092), {language: linter}, per_language=1)
+    pool.start()
+    try:
+        for source in SAME_ANSWER_SOURCES[language]:
+            cold = lint(lambda *args: sandbox.run(*args, slot=2091), linter, source)
+            ready = take_when_ready(pool, language)
+            try:
+                warm = lint(lambda *args, ready=ready: pool.run(ready, source.encode()), linter, source, linter.warm_parse())
+            finally:
+                pool.finished(ready)
+            assert (warm.status, warm.tool) == (cold.status, cold.tool) == ("ok", linter.tool), (source, warm, cold)
+            key = lambda d: (d.line, d.column, d.code or "")  # noqa: E731
+            assert sorted(warm.diagnostics, key=key) == sorted(cold.diagnostics, key=key), source
+    finally:
+        pool.shutdown()

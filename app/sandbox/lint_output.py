@@ -118,7 +118,8 @@ def parse_oxlint(stdout: str, stderr: str, source: str) -> list[Diagnostic]:
 
 
 # LSP's DiagnosticSeverity: 1 error, 2 warning, 3 information, 4 hint
-LSP_SEVERITIES = {1: ERROR, 2: WARNING, 3: INFO, 4: INFO}
+LSP_SEVERITIES = {1: ERROR, 2: WARNING, 3: INFO}
+LSP_HINT = 4
 # servers append their help text to the message ("...\nhelp: Remove it"); the CLIs give it apart
 LSP_HELP = re.compile(r"\n+help: ")
 
@@ -128,14 +129,18 @@ def parse_lsp(stdout: str, stderr: str, source: str, tool: str = "lsp", keep_hel
     UTF-16 units (LSP's default position encoding); the help text as the CLI's parse gives it."""
     found = []
     for item in json.loads(stdout):
+        if item.get("severity") == LSP_HINT:
+            # a server's copy of another diagnostic's secondary label ("it was last assigned
+            # here"): the command-line tools list it with that diagnostic, not apart
+            continue
         start, end = item["range"]["start"], item["range"]["end"]
         message, *help_text = LSP_HELP.split(item["message"], maxsplit=1)
-        if help_text and keep_help:
-            message += f" ({help_text[0]})"
+        if help_text and help_text[0].strip() and keep_help:
+            message += f" ({help_text[0].strip()})"
         code = item.get("code")
         found.append(Diagnostic(
             start["line"] + 1, start["character"] + 1, end["line"] + 1, end["character"] + 1,
-            LSP_SEVERITIES.get(item.get("severity"), WARNING), message, None if code is None else str(code), tool,
+            LSP_SEVERITIES.get(item.get("severity"), WARNING), message, str(code) if code else None, tool,
         ))
     return sorted(found, key=lambda diagnostic: (diagnostic.line, diagnostic.column))
 

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 REFILL_TICK_SECONDS = 1.0
 # after a failed start, the language's checks start cold this long before the pool tries again
 RETRY_AFTER_FAILURE_SECONDS = 5.0
+# a host that refuses what the tool needs fails every start: after this many in a row the pool
+# stops trying for that language (its checks start cold) and describe() says why
+FAILURES_ALLOWED = 3
 # a check's answer is still being parsed and sent for a few ms after its linter exits: starting the
 # replacement at once takes the CPU from it. The refill waits this long, unless a language has no
 # ready sandbox left (then the next check would start cold: better to hurry)
@@ -79,6 +82,9 @@ class LintPool:
         # started by this one long-lived thread, never by a request's
         self._thread = threading.Thread(target=self._refill_forever, name="lint-pool", daemon=True)
         self._failed_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        # languages the pool gave up on (FAILURES_ALLOWED starts failed in a row)
+        self.given_up: set[str] = set()
         self.hits = 0
         self.misses = 0
         self.starts = 0
@@ -149,6 +155,7 @@ class LintPool:
             "misses": self.misses,
             "starts": self.starts,
             "last_error": self.last_error,
+            "given_up": sorted(self.given_up),
         }
 
     def finished(self, ready: Ready) -> None:
@@ -190,7 +197,7 @@ class LintPool:
             self._retire(ready)
 
     def _refill(self, language: str) -> None:
-        if time.monotonic() - self._failed_at.get(language, -1e9) < RETRY_AFTER_FAILURE_SECONDS:
+        if language in self.given_up or time.monotonic() - self._failed_at.get(language, -1e9) < RETRY_AFTER_FAILURE_SECONDS:
             return
         linter = self.linters[language]
         while not self._stopping.is_set():
@@ -212,8 +219,12 @@ class LintPool:
                 self.slots.release(slot)
                 self.last_error = str(error)[:500]
                 self._failed_at[language] = time.monotonic()
+                self._failures[language] = self._failures.get(language, 0) + 1
+                if self._failures[language] >= FAILURES_ALLOWED:
+                    self.given_up.add(language)
                 log.warning("could not pre-start a %s sandbox (%s); its checks start cold", linter.tool, error)
                 return
+            self._failures[language] = 0
             self.starts += 1
             with self._lock:
                 self._ready[language].append(ready)

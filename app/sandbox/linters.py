@@ -36,6 +36,8 @@ LINTER_LIMITS = Limits(
     # hostile input; the wall clock is longer, for a busy machine (and a first start from a cold disk)
     timeout_seconds=5.0,
     cpu_seconds=2,
+    # (on a host without cgroups this is RLIMIT_AS: the language servers fit in it with one
+    # malloc arena, MALLOC_ARENA_MAX below; each thread's arena would reserve 64 MiB more)
     memory_bytes=256 * MIB,
     # oxlint and ruff start a few threads
     processes=16,
@@ -110,7 +112,7 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
     # a linter's start is most of its time: its language server starts (and builds its rules)
     # ahead, then lints the one document it is sent (lint_lsp.py). One thread where the tool
     # takes one per core by default: the sandbox's process limit counts threads
-    one_thread = (("TOKIO_WORKER_THREADS", "1"), ("RAYON_NUM_THREADS", "1"))
+    one_thread = (("TOKIO_WORKER_THREADS", "1"), ("RAYON_NUM_THREADS", "1"), ("MALLOC_ARENA_MAX", "1"))
     ruff_warm = replace(ruff_command, run=(ruff_path, "server"), env=one_thread)
     oxlint_command = Language(
         name="oxlint",
