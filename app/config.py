@@ -169,6 +169,9 @@ class Config:
     # the machine-wide slots they may hold between them, right after DIAGNOSTICS_SLOTS' range
     # (a process that finds none free checks cold)
     DIAGNOSTICS_WARM_SLOTS = 8
+    # a check that finds none ready (a burst of checks) waits this long for the one being started
+    # before it starts a sandbox of its own: a cold check is slower, and its CPU slows the refill
+    DIAGNOSTICS_WARM_WAIT_SECONDS = 0.1
     # the largest program checked (413 above): linters take time in proportion to it
     DIAGNOSTICS_SOURCE_MAX_BYTES = 64 * 1024
     # the ruff and oxlint executables; None finds them beside the engine's Python (the virtualenv), then on PATH

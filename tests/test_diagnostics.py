@@ -303,3 +303,21 @@ def test_a_pre_started_language_server_answers_as_the_cold_command_line_tool(tmp
             assert sorted(warm.diagnostics, key=key) == sorted(cold.diagnostics, key=key), source
     finally:
         pool.shutdown()
+
+
+def test_a_check_that_finds_no_sandbox_ready_waits_for_the_one_being_started(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    echo = tool(("/bin/cat",))
+    echo = Linter("python", "echo", echo.command, parse_ruff, echo.limits, warm_command=echo.command)
+    pool = pool_of(sandbox, tmp_path, echo)
+    try:
+        first = take_when_ready(pool)
+        # the pool's one slot is taken: nothing can be started until the first is handed back
+        assert pool.take("python", wait_seconds=0.05) is None
+        pool.finished(first)
+        second = pool.take("python", wait_seconds=20)
+        assert second is not None and second is not first
+        pool.finished(second)
+        assert pool.describe()["waits"] == 1
+    finally:
+        pool.shutdown()

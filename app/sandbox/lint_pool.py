@@ -75,6 +75,8 @@ class LintPool:
         self._ready: dict[str, deque[Ready]] = {language: deque() for language in self.linters}
         self._used: deque[Ready] = deque()
         self._lock = threading.Lock()
+        # notified when a sandbox becomes ready (a check may be waiting for one)
+        self._ready_changed = threading.Condition(self._lock)
         self._wanted = threading.Event()
         self._hurry = threading.Event()
         self._stopping = threading.Event()
@@ -85,7 +87,10 @@ class LintPool:
         self._failures: dict[str, int] = {}
         # languages the pool gave up on (FAILURES_ALLOWED starts failed in a row)
         self.given_up: set[str] = set()
+        # checks answered by a pre-started sandbox (waits: of them, those that waited for it), and
+        # checks that found none and started cold
         self.hits = 0
+        self.waits = 0
         self.misses = 0
         self.starts = 0
         self.last_error: str | None = None
@@ -93,21 +98,37 @@ class LintPool:
     def start(self) -> None:
         self._thread.start()
 
-    def take(self, language: str) -> Ready | None:
-        """A ready sandbox for language's linter, now the caller's to run(), or None (check cold)."""
-        with self._lock:
+    def take(self, language: str, wait_seconds: float = 0.0) -> Ready | None:
+        """A ready sandbox for language's linter, now the caller's to run(), or None (check cold).
+
+        With none ready, waits up to wait_seconds for the one being started: under a burst of
+        checks that is sooner than a cold start, whose own CPU would slow the refill further.
+        """
+        deadline = time.monotonic() + wait_seconds
+        with self._ready_changed:
             queue = self._ready.get(language)
             if queue is None:
                 return None
-            while queue and queue[0].died():
-                # died waiting: the refill thread ends it and starts another
-                self._used.append(queue.popleft())
+            waited = False
+            while True:
+                while queue and queue[0].died():
+                    # died waiting: the refill thread ends it and starts another
+                    self._used.append(queue.popleft())
+                    self._hurry.set()
+                if queue:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0 or language in self.given_up or self._stopping.is_set():
+                    self.misses += 1
+                    self._wanted.set()
+                    return None
+                # the refill thread skips its grace and starts this language's next one at once
                 self._hurry.set()
-            if not queue:
-                self.misses += 1
                 self._wanted.set()
-                return None
+                waited = True
+                self._ready_changed.wait(left)
             self.hits += 1
+            self.waits += waited
             if len(queue) == 1:
                 self._hurry.set()
             return queue.popleft()
@@ -131,6 +152,8 @@ class LintPool:
     def shutdown(self) -> None:
         """End every sandbox of the pool and let go of its slots."""
         self._stopping.set()
+        with self._ready_changed:
+            self._ready_changed.notify_all()
         self._hurry.set()
         self._wanted.set()
         if self._thread.is_alive():
@@ -152,6 +175,7 @@ class LintPool:
             "slots_machine_wide": self.slots.count,
             "ready": ready,
             "hits": self.hits,
+            "waits": self.waits,
             "misses": self.misses,
             "starts": self.starts,
             "last_error": self.last_error,
@@ -177,16 +201,28 @@ class LintPool:
             try:
                 self._hurry.wait(AFTER_CHECK_GRACE_SECONDS)
                 self._hurry.clear()
+                # replacements first, the emptiest language first (a check may be waiting for it);
+                # used sandboxes are ended after, or before when their slots are needed
+                self._refill_all()
                 self._retire_used()
-                for language in self.linters:
-                    if self._stopping.is_set():
-                        break
-                    self._refill(language)
+                self._refill_all()
             except Exception:
                 # the thread must outlive one bad start or end
                 log.exception("the linter pool's refill failed; checks start cold meanwhile")
             self._wanted.wait(REFILL_TICK_SECONDS)
             self._wanted.clear()
+
+    def _refill_all(self) -> None:
+        with self._lock:
+            order = sorted(self.linters, key=lambda language: len(self._ready[language]))
+        # every missing sandbox's bubblewrap first, then each one's handshake: their language
+        # servers start side by side rather than one after the other
+        started: list[Ready] = []
+        for language in order:
+            if not self._stopping.is_set():
+                started += self._spawn_missing(language)
+        for ready in started:
+            self._finish_start(ready)
 
     def _retire_used(self) -> None:
         while True:
@@ -196,42 +232,61 @@ class LintPool:
                 ready = self._used.popleft()
             self._retire(ready)
 
-    def _refill(self, language: str) -> None:
+    def _spawn_missing(self, language: str) -> list[Ready]:
+        """Sandboxes started for what language lacks (as many as there are free slots), not yet ready."""
         if language in self.given_up or time.monotonic() - self._failed_at.get(language, -1e9) < RETRY_AFTER_FAILURE_SECONDS:
-            return
+            return []
         linter = self.linters[language]
-        while not self._stopping.is_set():
-            with self._lock:
-                queue = self._ready[language]
-                died = [ready for ready in queue if ready.died()]
-                for ready in died:
-                    queue.remove(ready)
-                if len(queue) >= self.per_language:
-                    return
+        with self._lock:
+            queue = self._ready[language]
+            died = [ready for ready in queue if ready.died()]
             for ready in died:
-                self._retire(ready)
+                queue.remove(ready)
+            missing = self.per_language - len(queue)
+        for ready in died:
+            self._retire(ready)
+        spawned: list[Ready] = []
+        for _ in range(missing):
             slot = self.slots.acquire()
-            if slot is None:
-                return
+            if slot is None or self._stopping.is_set():
+                if slot is not None:
+                    self.slots.release(slot)
+                break
             try:
-                ready = self._start(linter, slot)
+                spawned.append(self._spawn(linter, slot))
             except Exception as error:  # noqa: BLE001 (a start that fails makes cold checks, not a crash)
                 self.slots.release(slot)
-                self.last_error = str(error)[:500]
-                self._failed_at[language] = time.monotonic()
-                self._failures[language] = self._failures.get(language, 0) + 1
-                if self._failures[language] >= FAILURES_ALLOWED:
-                    self.given_up.add(language)
-                log.warning("could not pre-start a %s sandbox (%s); its checks start cold", linter.tool, error)
-                return
-            self._failures[language] = 0
-            self.starts += 1
-            with self._lock:
-                self._ready[language].append(ready)
+                self._failed(language, error)
+                break
+        return spawned
 
-    def _start(self, linter: Linter, slot: int) -> Ready:
-        """Start linter's stdin command in a fresh sandbox in slot, as a cold check's would be."""
-        sandbox, limits, command = self.sandbox, linter.limits, linter.warm_command
+    def _finish_start(self, ready: Ready) -> None:
+        """Make a spawned sandbox ready: a language server's handshake, done before any code exists."""
+        linter = ready.linter
+        if linter.warm_protocol == LSP:
+            try:
+                lint_lsp.initialize(ready.running, linter.limits, linter.language, linter.warm_command.source_file)
+            except lint_lsp.LspError as error:
+                self._retire(ready)
+                self._failed(linter.language, error)
+                return
+        self._failures[linter.language] = 0
+        self.starts += 1
+        with self._ready_changed:
+            self._ready[linter.language].append(ready)
+            self._ready_changed.notify_all()
+
+    def _failed(self, language: str, error: Exception) -> None:
+        self.last_error = str(error)[:500]
+        self._failed_at[language] = time.monotonic()
+        self._failures[language] = self._failures.get(language, 0) + 1
+        if self._failures[language] >= FAILURES_ALLOWED:
+            self.given_up.add(language)
+        log.warning("could not pre-start a %s sandbox (%s); its checks start cold", self.linters[language].tool, error)
+
+    def _spawn(self, linter: Linter, slot: int) -> Ready:
+        """Start linter's waiting command in a fresh sandbox in slot, as a cold check's would be."""
+        sandbox, limits = self.sandbox, linter.limits
         # whatever a dead engine or the slot's last check left goes first
         sandbox.clear_slot(slot)
         group = sandbox.slot_group(slot)
@@ -240,16 +295,9 @@ class LintPool:
         resources = ExitStack()
         try:
             launch = resources.enter_context(
-                sandbox.isolation.launch(command, b"", limits, sandbox.slot_user(slot), group, Step())
+                sandbox.isolation.launch(linter.warm_command, b"", limits, sandbox.slot_user(slot), group, Step())
             )
             running = spawn(launch)
-            if linter.warm_protocol == LSP:
-                # the handshake too is done before any code exists
-                try:
-                    lint_lsp.initialize(running, limits, linter.language, command.source_file)
-                except lint_lsp.LspError:
-                    running.end()
-                    raise
         except BaseException:
             resources.close()
             sandbox.clear_slot(slot)

@@ -100,7 +100,8 @@ def check(language_name: str, source_code: str, files: dict[str, str] | None = N
     if linter is None or not sandbox.available:
         return LintResult([], UNAVAILABLE, linter.tool if linter else None, 0)
     # a pre-started sandbox holds the code alone: with other files beside it, the check starts cold
-    ready = parts.pool.take(language.name) if parts.pool is not None and not others else None
+    wait = float(current_app.config["DIAGNOSTICS_WARM_WAIT_SECONDS"])
+    ready = parts.pool.take(language.name, wait) if parts.pool is not None and not others else None
     if ready is not None:
         pool = parts.pool
         try:
