@@ -3,10 +3,10 @@
 A cold check pays bubblewrap's namespace setup, the slot's cgroup moves and the tool's own start
 before the tool reads a byte; that is most of its time (docs/aids.md, "Where a check's time goes").
 Here each sandbox is started exactly as a cold check's is (same bubblewrap namespaces, the slot's
-own uid and cgroup, the linter's rlimits, the syscall filter) with the tool's stdin-reading command:
-ruff starts and blocks reading the code from stdin; for oxlint, which reads files only, a shell
-copies stdin to main.js and then execs it. A check writes its code to stdin and reads the answer.
-Each sandbox serves exactly one check and is then ended; one background thread refills the pool.
+own uid and cgroup, the linter's rlimits, the syscall filter) with the linter's waiting command:
+its language server, initialized before any code exists (lint_lsp.py), or a tool that reads its
+code from stdin. A check hands its code over and reads the answer. Each sandbox serves exactly
+one check and is then ended; one background thread refills the pool.
 So no two checks ever share a sandbox, a process or a file (docs/security.md, "Pre-started linters").
 """
 from __future__ import annotations
@@ -50,6 +50,8 @@ class Ready:
     running: Running
     # the launch's descriptors (memfds, bubblewrap's pipes), closed once the sandbox is ended
     resources: ExitStack
+    # when its start began (time.monotonic()): what a replacement costs, off the checks' path
+    spawned_at: float = 0.0
 
     def died(self) -> bool:
         return self.running.process.poll() is not None
@@ -93,6 +95,8 @@ class LintPool:
         self.waits = 0
         self.misses = 0
         self.starts = 0
+        # the wall time of the last starts (bubblewrap, the server's start and handshake)
+        self._start_seconds: deque[float] = deque(maxlen=50)
         self.last_error: str | None = None
 
     def start(self) -> None:
@@ -178,6 +182,7 @@ class LintPool:
             "waits": self.waits,
             "misses": self.misses,
             "starts": self.starts,
+            "start_ms_median": round(sorted(self._start_seconds)[len(self._start_seconds) // 2] * 1000, 1) if self._start_seconds else None,
             "last_error": self.last_error,
             "given_up": sorted(self.given_up),
         }
@@ -272,6 +277,7 @@ class LintPool:
                 return
         self._failures[linter.language] = 0
         self.starts += 1
+        self._start_seconds.append(time.monotonic() - ready.spawned_at)
         with self._ready_changed:
             self._ready[linter.language].append(ready)
             self._ready_changed.notify_all()
@@ -287,6 +293,7 @@ class LintPool:
     def _spawn(self, linter: Linter, slot: int) -> Ready:
         """Start linter's waiting command in a fresh sandbox in slot, as a cold check's would be."""
         sandbox, limits = self.sandbox, linter.limits
+        started = time.monotonic()
         # whatever a dead engine or the slot's last check left goes first
         sandbox.clear_slot(slot)
         group = sandbox.slot_group(slot)
@@ -302,4 +309,4 @@ class LintPool:
             resources.close()
             sandbox.clear_slot(slot)
             raise
-        return Ready(linter, slot, running, resources)
+        return Ready(linter, slot, running, resources, started)
