@@ -172,6 +172,9 @@ class Config:
     # a check that finds none ready (a burst of checks) waits this long for the one being started
     # before it starts a sandbox of its own: a cold check is slower, and its CPU slows the refill
     DIAGNOSTICS_WARM_WAIT_SECONDS = 0.1
+    # a process that has had no check for this long ends its pre-started sandboxes (and frees their
+    # memory, ~20 MiB each) until its next check, which then waits for them or starts cold; 0: never
+    DIAGNOSTICS_WARM_IDLE_SECONDS = 600.0
     # the largest program checked (413 above): linters take time in proportion to it
     DIAGNOSTICS_SOURCE_MAX_BYTES = 64 * 1024
     # the ruff and oxlint executables; None finds them beside the engine's Python (the virtualenv), then on PATH

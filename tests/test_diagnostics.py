@@ -7,7 +7,7 @@ import psutil
 import pytest
 
 from app.sandbox import Language, Limits, Sandbox
-from app.sandbox.lint_output import Positions, parse_ruff
+from app.sandbox.lint_output import Diagnostic, Positions, parse_ruff
 from app.sandbox.lint_pool import LintPool
 from app.sandbox.linters import FAILED, TIMEOUT, Linter, lint
 
@@ -279,6 +279,10 @@ SAME_ANSWER_SOURCES = {
 }
 
 
+def by_position(diagnostic: Diagnostic) -> tuple:
+    return diagnostic.line, diagnostic.column, diagnostic.code or ""
+
+
 @pytest.mark.parametrize("language", ["python", "javascript"])
 def test_a_pre_started_language_server_answers_as_the_cold_command_line_tool(tmp_path, language):
     # the language servers are other front ends of the same tools: positions, codes, severities and
@@ -295,12 +299,11 @@ def test_a_pre_started_language_server_answers_as_the_cold_command_line_tool(tmp
             cold = lint(lambda *args: sandbox.run(*args, slot=2091), linter, source)
             ready = take_when_ready(pool, language)
             try:
-                warm = lint(lambda *args, ready=ready: pool.run(ready, source.encode()), linter, source, linter.warm_parse())
+                warm = lint(lambda *args, ready=ready, code=source: pool.run(ready, code.encode()), linter, source, linter.warm_parse())
             finally:
                 pool.finished(ready)
             assert (warm.status, warm.tool) == (cold.status, cold.tool) == ("ok", linter.tool), (source, warm, cold)
-            key = lambda d: (d.line, d.column, d.code or "")  # noqa: E731
-            assert sorted(warm.diagnostics, key=key) == sorted(cold.diagnostics, key=key), source
+            assert sorted(warm.diagnostics, key=by_position) == sorted(cold.diagnostics, key=by_position), source
     finally:
         pool.shutdown()
 
@@ -319,5 +322,33 @@ def test_a_check_that_finds_no_sandbox_ready_waits_for_the_one_being_started(tmp
         assert second is not None and second is not first
         pool.finished(second)
         assert pool.describe()["waits"] == 1
+    finally:
+        pool.shutdown()
+
+
+def test_an_idle_pool_ends_its_sandboxes_and_the_next_check_brings_them_back(tmp_path):
+    from app.slots import SlotPool
+
+    sandbox = sandboxed(tmp_path)
+    echo = tool(("/bin/cat",))
+    echo = Linter("python", "echo", echo.command, parse_ruff, echo.limits, warm_command=echo.command)
+    pool = LintPool(sandbox, SlotPool(tmp_path / "slots", 1, first=2092), {"python": echo}, per_language=1, idle_seconds=0.5)
+    pool.start()
+    try:
+        pool.finished(take_when_ready(pool))
+        uid = sandbox.slot_user(2092)
+
+        def slot_processes() -> list:
+            return [p for p in psutil.process_iter(["uids"]) if uid is not None and p.info["uids"].real == uid]
+
+        deadline = time.monotonic() + 20
+        while pool.describe()["ready"]["python"] or pool.describe()["starts"] < 2 or slot_processes():
+            # the replacement of the check's sandbox is started, then ended (every process of it)
+            # once the pool is idle
+            assert time.monotonic() < deadline, (pool.describe(), slot_processes())
+            time.sleep(0.05)
+        ready = pool.take("python", wait_seconds=20)
+        assert ready is not None
+        pool.finished(ready)
     finally:
         pool.shutdown()

@@ -65,10 +65,15 @@ class LintPool:
     its checks start cold meanwhile.
     """
 
-    def __init__(self, sandbox: Sandbox, slots: object, linters: dict[str, Linter], per_language: int) -> None:
+    def __init__(
+        self, sandbox: Sandbox, slots: object, linters: dict[str, Linter], per_language: int, idle_seconds: float = 0.0
+    ) -> None:
         self.sandbox = sandbox
         self.slots = slots
         self.per_language = per_language
+        # no check for this long (0: never): the ready sandboxes are ended until the next check
+        self.idle_seconds = idle_seconds
+        self._last_take = time.monotonic()
         self.linters = {
             language: linter
             for language, linter in linters.items()
@@ -113,6 +118,7 @@ class LintPool:
             queue = self._ready.get(language)
             if queue is None:
                 return None
+            self._last_take = time.monotonic()
             waited = False
             while True:
                 while queue and queue[0].died():
@@ -206,6 +212,13 @@ class LintPool:
             try:
                 self._hurry.wait(AFTER_CHECK_GRACE_SECONDS)
                 self._hurry.clear()
+                if self._idle():
+                    # nobody checks: hold no sandboxes (nor their memory) until somebody does
+                    self._retire_ready()
+                    self._retire_used()
+                    self._wanted.wait(REFILL_TICK_SECONDS)
+                    self._wanted.clear()
+                    continue
                 # replacements first, the emptiest language first (a check may be waiting for it);
                 # used sandboxes are ended after, or before when their slots are needed
                 self._refill_all()
@@ -228,6 +241,16 @@ class LintPool:
                 started += self._spawn_missing(language)
         for ready in started:
             self._finish_start(ready)
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return self.idle_seconds > 0 and time.monotonic() - self._last_take > self.idle_seconds
+
+    def _retire_ready(self) -> None:
+        with self._lock:
+            for queue in self._ready.values():
+                self._used.extend(queue)
+                queue.clear()
 
     def _retire_used(self) -> None:
         while True:

@@ -66,7 +66,8 @@ def _start_pool(found: dict[str, Linter]) -> LintPool | None:
         return None
     # their own range, right after the cold checks' (app.slots.check_ranges counts both)
     first = DIAGNOSTICS_SLOT_FIRST + int(config["DIAGNOSTICS_SLOTS"])
-    pool = LintPool(sandbox, SlotPool(config["SLOT_LOCK_DIR"], int(config["DIAGNOSTICS_WARM_SLOTS"]), first=first), found, per_language)
+    slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["DIAGNOSTICS_WARM_SLOTS"]), first=first)
+    pool = LintPool(sandbox, slots, found, per_language, float(config["DIAGNOSTICS_WARM_IDLE_SECONDS"]))
     if not pool.linters:
         pool.slots.close()
         return None
