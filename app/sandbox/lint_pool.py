@@ -60,9 +60,9 @@ class Ready:
 class LintPool:
     """Per-language queues of started linter sandboxes, refilled by one background thread.
 
-    Bounded: `per_language` sandboxes for each linter with a stdin command, each holding a slot of
-    `slots` (a machine-wide SlotPool of its own range): a pool that finds no free slot waits, and
-    its checks start cold meanwhile.
+    Bounded: `per_language` sandboxes for each linter with a waiting command, each holding a slot
+    of `slots` (a machine-wide SlotPool of its own range): a pool that finds no free slot waits,
+    and its checks start cold meanwhile.
     """
 
     def __init__(
