@@ -352,3 +352,60 @@ def test_an_idle_pool_ends_its_sandboxes_and_the_next_check_brings_them_back(tmp
         pool.finished(ready)
     finally:
         pool.shutdown()
+
+
+# a language server that answers its handshake and warm-up, then misbehaves on the check's document
+FAKE_SERVER = r"""
+import json, sys, time
+def read():
+    length = 0
+    while (line := sys.stdin.buffer.readline().strip()):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return json.loads(sys.stdin.buffer.read(length))
+def send(message):
+    body = json.dumps(message).encode()
+    sys.stdout.buffer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    sys.stdout.buffer.flush()
+def diagnostics(uri):
+    send({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {"uri": uri, "diagnostics": []}})
+while True:
+    message = read()
+    if message.get("method") == "initialize":
+        send({"jsonrpc": "2.0", "id": message["id"], "result": {"capabilities": {}}})
+    elif message.get("method") == "textDocument/didOpen":
+        uri = message["params"]["textDocument"]["uri"]
+        if "warm-up" in uri:
+            diagnostics(uri)
+        elif sys.argv[1] == "hang":
+            time.sleep(60)
+        elif sys.argv[1] == "crash":
+            sys.exit(3)
+        elif sys.argv[1] == "flood":
+            send({"jsonrpc": "2.0", "method": "window/logMessage", "params": {"message": "x" * 2_000_000}})
+        elif sys.argv[1] == "garbage":
+            sys.stdout.buffer.write(b"Content-Length: 5\r\n\r\n{not}")
+            sys.stdout.buffer.flush()
+        elif sys.argv[1] == "fine":
+            diagnostics(uri)
+"""
+
+
+def test_a_pre_started_language_server_that_hangs_crashes_floods_or_babbles_is_an_empty_answer(tmp_path):
+    from app.sandbox.linters import LSP, OK
+
+    sandbox = sandboxed(tmp_path)
+    for behaviour, status in [("fine", OK), ("hang", TIMEOUT), ("crash", FAILED), ("flood", FAILED), ("garbage", FAILED)]:
+        fake = tool(("/usr/bin/python3", "-c", FAKE_SERVER, behaviour))
+        fake = Linter("python", "fake", fake.command, parse_ruff, fake.limits, warm_command=fake.command, warm_protocol=LSP)
+        pool = pool_of(sandbox, tmp_path, fake)
+        try:
+            ready = take_when_ready(pool)
+            try:
+                result = lint(lambda *args, pool=pool, ready=ready: pool.run(ready, b"x = 1\n"), fake, "x = 1\n", fake.warm_parse())
+            finally:
+                pool.finished(ready)
+            assert (behaviour, result.status, result.diagnostics) == (behaviour, status, [])
+            assert result.duration_ms < 5000
+        finally:
+            pool.shutdown()

@@ -107,8 +107,9 @@ def document_uri(source_file: str) -> str:
     return f"{WORKSPACE}/{source_file}"
 
 
-def initialize(running: Running, limits: Limits, language: str, source_file: str) -> None:
-    """The handshake and a warm-up lint, on a freshly started server: it then waits for its one document."""
+def initialize(running: Running, limits: Limits, language: str, source_file: str) -> Channel:
+    """The handshake and a warm-up lint, on a freshly started server: it then waits for its one
+    document, to be sent on the channel returned (which holds whatever the server said since)."""
     channel = Channel(running, limits.output_bytes)
     params = {"processId": None, "rootUri": WORKSPACE, "capabilities": {}, "workspaceFolders": [{"uri": WORKSPACE, "name": "box"}]}
     deadline = time.monotonic() + limits.timeout_seconds
@@ -121,6 +122,7 @@ def initialize(running: Running, limits: Limits, language: str, source_file: str
         _diagnostics(channel, warm_up, language, WARM_UP_TEXT, deadline, None)
     except (TimeoutError, _OverCpu, _TooMuch, ValueError, AttributeError, OSError) as error:
         raise LspError(f"no answer to initialize ({type(error).__name__})") from error
+    return channel
 
 
 def _diagnostics(
@@ -140,12 +142,14 @@ def _diagnostics(
             return params.get("diagnostics", [])
 
 
-def ask(running: Running, code: str, limits: Limits, over_cpu: CpuWatchdog | None, language: str, source_file: str) -> Result:
-    """Send code as an opened document and wait for its diagnostics: a Result whose stdout is their JSON
-    list, or that says why there is none (timeout, cpu_time_limit, output_limit, or the server's end)."""
+def ask(
+    channel: Channel, running: Running, code: str, limits: Limits, over_cpu: CpuWatchdog | None, language: str, source_file: str
+) -> Result:
+    """Send code as an opened document on the channel initialize() gave, and wait for its diagnostics:
+    a Result whose stdout is their JSON list, or that says why there is none (timeout,
+    cpu_time_limit, output_limit, or the server's end)."""
     started = time.monotonic()
     deadline = started + limits.timeout_seconds
-    channel = Channel(running, limits.output_bytes)
 
     def result(reason: str | None, stdout: str = "") -> Result:
         return Result(

@@ -52,6 +52,8 @@ class Ready:
     resources: ExitStack
     # when its start began (time.monotonic()): what a replacement costs, off the checks' path
     spawned_at: float = 0.0
+    # a language server's messages, once initialized (lint_lsp.py)
+    channel: lint_lsp.Channel | None = None
 
     def died(self) -> bool:
         return self.running.process.poll() is not None
@@ -154,7 +156,9 @@ class LintPool:
         if ready.died():
             raise SandboxError(f"the pre-started {linter.tool} sandbox died before its check")
         if linter.warm_protocol == LSP:
-            return lint_lsp.ask(ready.running, code.decode(), limits, over_cpu, linter.language, linter.warm_command.source_file)
+            if ready.channel is None:
+                raise SandboxError(f"the pre-started {linter.tool} server was never initialized")
+            return lint_lsp.ask(ready.channel, ready.running, code.decode(), limits, over_cpu, linter.language, linter.warm_command.source_file)
         outcome = drive(ready.running, code, limits.timeout_seconds, limits.output_bytes, None, over_cpu)
         # read before finished(): the slot is reused once the sandbox is ended
         return _result(linter.warm_command, outcome, before, group)
@@ -293,7 +297,7 @@ class LintPool:
         linter = ready.linter
         if linter.warm_protocol == LSP:
             try:
-                lint_lsp.initialize(ready.running, linter.limits, linter.language, linter.warm_command.source_file)
+                ready.channel = lint_lsp.initialize(ready.running, linter.limits, linter.language, linter.warm_command.source_file)
             except lint_lsp.LspError as error:
                 self._retire(ready)
                 self._failed(linter.language, error)
