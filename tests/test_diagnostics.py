@@ -377,6 +377,9 @@ while True:
         uri = message["params"]["textDocument"]["uri"]
         if "warm-up" in uri:
             diagnostics(uri)
+            if sys.argv[1] == "deaf":
+                # reads nothing more: the check's document cannot be sent whole
+                time.sleep(60)
         elif sys.argv[1] == "hang":
             time.sleep(60)
         elif sys.argv[1] == "crash":
@@ -395,14 +398,16 @@ def test_a_pre_started_language_server_that_hangs_crashes_floods_or_babbles_is_a
     from app.sandbox.linters import LSP, OK
 
     sandbox = sandboxed(tmp_path)
-    for behaviour, status in [("fine", OK), ("hang", TIMEOUT), ("crash", FAILED), ("flood", FAILED), ("garbage", FAILED)]:
+    # 16,000 emoji: 64 KB of UTF-8, three times that as JSON escapes; more than a pipe holds
+    big = "x = '" + "😀" * 16_000 + "'\n"
+    for behaviour, status in [("fine", OK), ("hang", TIMEOUT), ("crash", FAILED), ("flood", FAILED), ("garbage", FAILED), ("deaf", TIMEOUT)]:
         fake = tool(("/usr/bin/python3", "-c", FAKE_SERVER, behaviour))
         fake = Linter("python", "fake", fake.command, parse_ruff, fake.limits, warm_command=fake.command, warm_protocol=LSP)
         pool = pool_of(sandbox, tmp_path, fake)
         try:
             ready = take_when_ready(pool)
             try:
-                result = lint(lambda *args, pool=pool, ready=ready: pool.run(ready, b"x = 1\n"), fake, "x = 1\n", fake.warm_parse())
+                result = lint(lambda *args, pool=pool, ready=ready: pool.run(ready, big.encode()), fake, big, fake.warm_parse())
             finally:
                 pool.finished(ready)
             assert (behaviour, result.status, result.diagnostics) == (behaviour, status, [])

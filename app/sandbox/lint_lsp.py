@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 
 from . import limits as reasons
@@ -35,17 +36,37 @@ class Channel:
     def __init__(self, running: Running, output_bytes: int) -> None:
         process = running.process
         self.stdin, self.stdout, self.stderr = process.stdin.fileno(), process.stdout.fileno(), process.stderr.fileno()
-        for fd in (self.stdout, self.stderr):
+        for fd in (self.stdin, self.stdout, self.stderr):
             os.set_blocking(fd, False)
+        self.stderr_open = True
         self.buffer = b""
         # what one answer may hold, as the cold check's output limit
         self.output_bytes = output_bytes
 
-    def send(self, message: dict[str, object]) -> None:
+    def send(self, message: dict[str, object], deadline: float) -> None:
+        """Write message whole, by deadline (TimeoutError); what the server says meanwhile is kept:
+        a server blocked writing to us would otherwise never read the rest."""
         body = json.dumps(message).encode()
         view = memoryview(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         while view:
-            view = view[os.write(self.stdin, view) :]
+            try:
+                view = view[os.write(self.stdin, view) :]
+                continue
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            poller = select.poll()
+            poller.register(self.stdin, select.POLLOUT)
+            poller.register(self.stdout, select.POLLIN)
+            if self.stderr_open:
+                poller.register(self.stderr, select.POLLIN)
+            for fd, _ in poller.poll(max(1, int(left * 1000))):
+                if fd == self.stdout:
+                    self._take(_read(fd))
+                elif fd == self.stderr:
+                    self._drain_stderr()
 
     def receive(self, deadline: float, over_cpu: CpuWatchdog | None = None) -> dict[str, object]:
         """The next message; raises TimeoutError past deadline, LspError on the server's end or garbage."""
@@ -56,18 +77,23 @@ class Channel:
             if over_cpu is not None and over_cpu():
                 raise _OverCpu
             wait = min(deadline - now, CPU_CHECK_SECONDS) if over_cpu is not None else deadline - now
-            if readable(self.stderr, 0):
-                # never kept, never let fill: a server stuck writing its log would never answer
-                _read(self.stderr)
-            if not readable(self.stdout, wait):
-                continue
-            chunk = _read(self.stdout)
-            if chunk == b"":
-                raise LspError("the language server closed its output")
-            self.buffer += chunk or b""
-            if len(self.buffer) > self.output_bytes:
-                raise _TooMuch
+            if self.stderr_open and readable(self.stderr, 0):
+                self._drain_stderr()
+            if readable(self.stdout, wait):
+                self._take(_read(self.stdout))
         return message
+
+    def _take(self, chunk: bytes | None) -> None:
+        if chunk == b"":
+            raise LspError("the language server closed its output")
+        self.buffer += chunk or b""
+        if len(self.buffer) > self.output_bytes:
+            raise _TooMuch
+
+    def _drain_stderr(self) -> None:
+        # never kept, never let fill: a server stuck writing its log would never answer
+        if _read(self.stderr) == b"":
+            self.stderr_open = False
 
     def _parse_one(self) -> dict[str, object] | None:
         head, found, rest = self.buffer.partition(HEADER_END)
@@ -115,10 +141,10 @@ def initialize(running: Running, limits: Limits, language: str, source_file: str
     deadline = time.monotonic() + limits.timeout_seconds
     warm_up = document_uri("warm-up-" + source_file)
     try:
-        channel.send({"jsonrpc": "2.0", "id": INITIALIZE_ID, "method": "initialize", "params": params})
+        channel.send({"jsonrpc": "2.0", "id": INITIALIZE_ID, "method": "initialize", "params": params}, deadline)
         while channel.receive(deadline).get("id") != INITIALIZE_ID:
             pass
-        channel.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        channel.send({"jsonrpc": "2.0", "method": "initialized", "params": {}}, deadline)
         _diagnostics(channel, warm_up, language, WARM_UP_TEXT, deadline, None)
     except (TimeoutError, _OverCpu, _TooMuch, ValueError, AttributeError, OSError) as error:
         raise LspError(f"no answer to initialize ({type(error).__name__})") from error
@@ -130,12 +156,12 @@ def _diagnostics(
 ) -> list[object]:
     """Open the document and wait for the server's diagnostics of it."""
     document = {"uri": uri, "languageId": language, "version": 1, "text": text}
-    channel.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": document}})
+    channel.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": document}}, deadline)
     while True:
         message = channel.receive(deadline, over_cpu)
         if "id" in message and "method" in message:
             # a request of the server's (its configuration, a capability): nothing to give it
-            channel.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+            channel.send({"jsonrpc": "2.0", "id": message["id"], "result": None}, deadline)
             continue
         params = message.get("params") or {}
         if message.get("method") == "textDocument/publishDiagnostics" and params.get("uri") == uri:
