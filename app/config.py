@@ -167,8 +167,9 @@ class Config:
     # off (every check then starts its own sandbox: ~15-30 ms more). Each serves one check.
     DIAGNOSTICS_WARM_SANDBOXES = 2
     # the machine-wide slots they may hold between them, right after DIAGNOSTICS_SLOTS' range
-    # (a process that finds none free checks cold)
-    DIAGNOSTICS_WARM_SLOTS = 8
+    # (a process that finds none free checks cold): enough for gunicorn's default 4 workers x 2
+    # linters x DIAGNOSTICS_WARM_SANDBOXES
+    DIAGNOSTICS_WARM_SLOTS = 16
     # a check that finds none ready (a burst of checks) waits this long for the one being started
     # before it starts a sandbox of its own: a cold check is slower, and its CPU slows the refill
     DIAGNOSTICS_WARM_WAIT_SECONDS = 0.1
