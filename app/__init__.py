@@ -62,7 +62,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         )
     logs.init_app(app)
     config = app.config
-    check_ranges(int(config["RUN_SLOTS"]), int(config["INTERACTIVE_RUN_SLOTS"]), int(config["WARM_SLOTS"]), int(config["DIAGNOSTICS_SLOTS"]))
+    check_ranges(int(config["RUN_SLOTS"]), int(config["INTERACTIVE_RUN_SLOTS"]), int(config["WARM_SLOTS"]),
+                 int(config["DIAGNOSTICS_SLOTS"]) + int(config["DIAGNOSTICS_WARM_SLOTS"]))
 
     database.init_app(app)
     errors.init_app(app)

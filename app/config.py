@@ -189,6 +189,20 @@ class Config:
     # past DIAGNOSTICS_SLOTS checks at once (per machine) a check waits this long, then answers "busy"
     DIAGNOSTICS_SLOTS = 2
     DIAGNOSTICS_SLOT_WAIT_SECONDS = 1.0
+    # pre-started linter sandboxes (app/sandbox/lint_pool.py) kept ready per linter that can wait
+    # for its input (ruff, oxlint) in each engine process, from its first check on; 0 turns them
+    # off (every check then starts its own sandbox: ~15-30 ms more). Each serves one check.
+    DIAGNOSTICS_WARM_SANDBOXES = 2
+    # the machine-wide slots they may hold between them, right after DIAGNOSTICS_SLOTS' range
+    # (a process that finds none free checks cold): enough for gunicorn's default 4 workers x 2
+    # linters x DIAGNOSTICS_WARM_SANDBOXES
+    DIAGNOSTICS_WARM_SLOTS = 16
+    # a check that finds none ready (a burst of checks) waits this long for the one being started
+    # before it starts a sandbox of its own: a cold check is slower, and its CPU slows the refill
+    DIAGNOSTICS_WARM_WAIT_SECONDS = 0.1
+    # a process that has had no check for this long ends its pre-started sandboxes (and frees their
+    # memory, ~20 MiB each) until its next check, which then waits for them or starts cold; 0: never
+    DIAGNOSTICS_WARM_IDLE_SECONDS = 600.0
     # the largest program checked (413 above): linters take time in proportion to it
     DIAGNOSTICS_SOURCE_MAX_BYTES = 64 * 1024
     # the ruff and oxlint executables; None finds them beside the engine's Python (the virtualenv), then on PATH

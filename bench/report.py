@@ -166,12 +166,27 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             continue
         lat, bare = figures["latency_ms"], figures["bare_tool_ms"]
         table.append((
-            f"{language}: POST /diagnostics, median / p95",
+            f"{language}: POST /diagnostics, one per {_fmt(figures.get('interval_s', 0))} s, median / p95",
             f"{_fmt(lat['median'])} / {_fmt(lat['p95'])} ms",
             f"{_fmt(bare['median'])} / {_fmt(bare['p95'])} ms",
             _fmt(_ratio(lat["p95"], bare["p95"]), "x"),
         ))
         table.append((f"{language}: diagnostics failures", str(figures["failures"]), "", ""))
+        if "target_p95_ms" in figures:
+            met = lat["p95"] is not None and lat["p95"] < figures["target_p95_ms"]
+            table.append((
+                f"{language}: diagnostics p95 target (in engine median / p95; load {_fmt(figures.get('load'))})",
+                f"< {figures['target_p95_ms']} ms: {'met' if met else 'NOT met'}",
+                f"{_fmt(figures['in_engine_ms']['median'])} / {_fmt(figures['in_engine_ms']['p95'])} ms",
+                "",
+            ))
+            burst, pool = figures["burst_latency_ms"], figures.get("pool") or {}
+            table.append((
+                f"{language}: diagnostics back to back, median / p95 (pool hits / waited / cold)",
+                f"{_fmt(burst['median'])} / {_fmt(burst['p95'])} ms",
+                f"{pool.get('hits')} / {pool.get('waits')} / {pool.get('misses')}",
+                "",
+            ))
     memory = results.get("memory")
     if memory:
         table.append(("server RSS idle (master + workers)", _fmt(memory["idle_mib"]["total"], "MiB"), "", ""))

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import time
 
+import psutil
 import pytest
 
 from app.sandbox import Language, Limits, Sandbox
-from app.sandbox.lint_output import Positions, parse_ruff
+from app.sandbox.lint_output import Diagnostic, Positions, parse_ruff
+from app.sandbox.lint_pool import LintPool
 from app.sandbox.linters import FAILED, TIMEOUT, Linter, lint
 
 
@@ -153,3 +155,262 @@ def test_positions_count_utf16_units():
     assert positions.from_offset(10_000) == (3, 1)
     # past the end of the source: the column clamps to where a line there would start
     assert positions.from_characters(40, 2) == (40, 1)
+
+
+# pre-started linter sandboxes (app/sandbox/lint_pool.py)
+
+
+def wait_ready(client, language: str, starts: int = 0, seconds: float = 20) -> dict:
+    """/health's view of the pre-started linter sandboxes, once language has one ready and at least
+    `starts` were started."""
+    deadline = time.monotonic() + seconds
+    while True:
+        warm = client.get("/health").json["diagnostics"]["warm"]
+        if warm and warm["ready"].get(language, 0) >= 1 and warm["starts"] >= starts:
+            return warm
+        assert time.monotonic() < deadline, warm
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("language, source, code", [("python", "import os\n", "F401"), ("javascript", "debugger;\n", "eslint(no-debugger)")])
+def test_a_check_is_answered_by_a_pre_started_sandbox_used_once(client, language, source, code):
+    # the first check of a process starts the pool (and may itself start cold)
+    check(client, language, source)
+    before = wait_ready(client, language)
+    answer = check(client, language, source)
+    assert answer["status"] == "ok" and [d["code"] for d in answer["diagnostics"]] == [code]
+    # the sandbox that answered is ended and another started in its place: one check per sandbox
+    after = wait_ready(client, language, starts=before["starts"] + 1)
+    assert after["hits"] == before["hits"] + 1
+    assert after["ready"][language] <= after["per_language"]
+
+
+@pytest.mark.parametrize(
+    "language, bomb",
+    [("python", "x = " + "(" * 30_000 + ")" * 30_000 + "\n"), ("javascript", "let x = " + "[" * 30_000 + "]" * 30_000 + ";\n")],
+    ids=["python", "javascript"],
+)
+def test_a_linter_bomb_in_a_pre_started_sandbox_is_an_empty_answer_and_the_pool_recovers(client, language, bomb):
+    check(client, language, "x = 1\n")
+    before = wait_ready(client, language)
+    answer = check(client, language, bomb)
+    assert answer["status"] in {"ok", "failed", "timeout"}
+    if answer["status"] != "ok":
+        assert answer["diagnostics"] == []
+    assert wait_ready(client, language)["hits"] == before["hits"] + 1
+    # the next check gets a fresh sandbox and a real answer
+    assert check(client, language, "x = (\n" if language == "python" else "let = ;\n")["diagnostics"]
+
+
+class TestPoolTurnedOff:
+    @pytest.fixture
+    def config(self, config):
+        config.update(DIAGNOSTICS_WARM_SANDBOXES=0)
+        return config
+
+    def test_checks_start_cold_and_health_says_so(self, client):
+        assert check(client, "python", "import os\n")["diagnostics"][0]["code"] == "F401"
+        assert client.get("/health").json["diagnostics"] == {
+            "enabled": False, "started": False, "cold_slots_machine_wide": 2, "warm": None,
+        }
+
+
+def pool_of(sandbox: Sandbox, tmp_path, linter: Linter) -> LintPool:
+    from app.slots import SlotPool
+
+    pool = LintPool(sandbox, SlotPool(tmp_path / "slots", 1, first=2092), {"python": linter}, per_language=1)
+    pool.start()
+    return pool
+
+
+def take_when_ready(pool: LintPool, language: str = "python"):
+    deadline = time.monotonic() + 20
+    while (ready := pool.take(language)) is None:
+        assert time.monotonic() < deadline, pool.describe()
+        time.sleep(0.02)
+    return ready
+
+
+def test_a_pre_started_linter_that_hangs_or_crashes_is_an_empty_answer(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    for warm_run, status in [(("/bin/sleep", "10"), TIMEOUT), (("/bin/sh", "-c", "cat; kill -SEGV $$"), FAILED)]:
+        hostile = tool(warm_run)
+        hostile = Linter("python", "fake", hostile.command, parse_ruff, hostile.limits, warm_command=hostile.command)
+        pool = pool_of(sandbox, tmp_path, hostile)
+        try:
+            ready = take_when_ready(pool)
+            try:
+                result = lint(lambda *args, pool=pool, ready=ready: pool.run(ready, b"x = 1\n"), hostile, "x = 1\n")
+            finally:
+                pool.finished(ready)
+            assert (result.status, result.diagnostics) == (status, [])
+            # a hostile check takes its sandbox with it; the pool starts another
+            pool.finished(take_when_ready(pool))
+        finally:
+            pool.shutdown()
+        assert pool.describe()["ready"] == {"python": 0}
+        if sandbox.slot_user(2092) is not None:
+            # shutdown ended every sandbox it had started: nothing runs as the slot's uid
+            assert not [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == sandbox.slot_user(2092)]
+
+
+def test_each_check_gets_a_sandbox_of_its_own(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    # a linter that leaves a file and reports what it found: a second check in the same sandbox would see it
+    run = ("/bin/sh", "-c", "cat > main.py; ls /tmp; touch /tmp/left-behind")
+    spy = Linter("python", "spy", tool(run).command, lambda out, err, src: [out], warm_command=tool(run).command)
+    pool = pool_of(sandbox, tmp_path, spy)
+    try:
+        seen = []
+        for _ in range(2):
+            ready = take_when_ready(pool)
+            try:
+                seen.append(pool.run(ready, b"x\n").stdout)
+            finally:
+                pool.finished(ready)
+        assert seen == ["", ""]
+    finally:
+        pool.shutdown()
+
+
+SAME_ANSWER_SOURCES = {
+    "python": ['s = "😀"; x = (1,\n', 'x = "😀😀"; import os\n', "def f(:\n  pass\nx = [\n", "import sys, os\nprint(undefined_name)\n", ""],
+    "javascript": ['const x = "😀😀"; debugger;\n', "function f( {\n", "let a = 1;\nif (a = 2) { debugger }\n", ""],
+}
+
+
+def by_position(diagnostic: Diagnostic) -> tuple:
+    return diagnostic.line, diagnostic.column, diagnostic.code or ""
+
+
+@pytest.mark.parametrize("language", ["python", "javascript"])
+def test_a_pre_started_language_server_answers_as_the_cold_command_line_tool(tmp_path, language):
+    # the language servers are other front ends of the same tools: positions, codes, severities and
+    # messages must not depend on which one answered
+    from app.sandbox.linters import linters
+    from app.slots import SlotPool
+
+    sandbox = sandboxed(tmp_path)
+    linter = linters()[language]
+    pool = LintPool(sandbox, SlotPool(tmp_path / "slots", 1, first=2092), {language: linter}, per_language=1)
+    pool.start()
+    try:
+        for source in SAME_ANSWER_SOURCES[language]:
+            cold = lint(lambda *args: sandbox.run(*args, slot=2091), linter, source)
+            ready = take_when_ready(pool, language)
+            try:
+                warm = lint(lambda *args, ready=ready, code=source: pool.run(ready, code.encode()), linter, source, linter.warm_parse())
+            finally:
+                pool.finished(ready)
+            assert (warm.status, warm.tool) == (cold.status, cold.tool) == ("ok", linter.tool), (source, warm, cold)
+            assert sorted(warm.diagnostics, key=by_position) == sorted(cold.diagnostics, key=by_position), source
+    finally:
+        pool.shutdown()
+
+
+def test_a_check_that_finds_no_sandbox_ready_waits_for_the_one_being_started(tmp_path):
+    sandbox = sandboxed(tmp_path)
+    echo = tool(("/bin/cat",))
+    echo = Linter("python", "echo", echo.command, parse_ruff, echo.limits, warm_command=echo.command)
+    pool = pool_of(sandbox, tmp_path, echo)
+    try:
+        first = take_when_ready(pool)
+        # the pool's one slot is taken: nothing can be started until the first is handed back
+        assert pool.take("python", wait_seconds=0.05) is None
+        pool.finished(first)
+        second = pool.take("python", wait_seconds=20)
+        assert second is not None and second is not first
+        pool.finished(second)
+        assert pool.describe()["waits"] == 1
+    finally:
+        pool.shutdown()
+
+
+def test_an_idle_pool_ends_its_sandboxes_and_the_next_check_brings_them_back(tmp_path):
+    from app.slots import SlotPool
+
+    sandbox = sandboxed(tmp_path)
+    echo = tool(("/bin/cat",))
+    echo = Linter("python", "echo", echo.command, parse_ruff, echo.limits, warm_command=echo.command)
+    pool = LintPool(sandbox, SlotPool(tmp_path / "slots", 1, first=2092), {"python": echo}, per_language=1, idle_seconds=0.5)
+    pool.start()
+    try:
+        pool.finished(take_when_ready(pool))
+        uid = sandbox.slot_user(2092)
+
+        def slot_processes() -> list:
+            return [p for p in psutil.process_iter(["uids"]) if uid is not None and p.info["uids"].real == uid]
+
+        deadline = time.monotonic() + 20
+        while pool.describe()["ready"]["python"] or pool.describe()["starts"] < 2 or slot_processes():
+            # the replacement of the check's sandbox is started, then ended (every process of it)
+            # once the pool is idle
+            assert time.monotonic() < deadline, (pool.describe(), slot_processes())
+            time.sleep(0.05)
+        ready = pool.take("python", wait_seconds=20)
+        assert ready is not None
+        pool.finished(ready)
+    finally:
+        pool.shutdown()
+
+
+# a language server that answers its handshake and warm-up, then misbehaves on the check's document
+FAKE_SERVER = r"""
+import json, sys, time
+def read():
+    length = 0
+    while (line := sys.stdin.buffer.readline().strip()):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return json.loads(sys.stdin.buffer.read(length))
+def send(message):
+    body = json.dumps(message).encode()
+    sys.stdout.buffer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    sys.stdout.buffer.flush()
+def diagnostics(uri):
+    send({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {"uri": uri, "diagnostics": []}})
+while True:
+    message = read()
+    if message.get("method") == "initialize":
+        send({"jsonrpc": "2.0", "id": message["id"], "result": {"capabilities": {}}})
+    elif message.get("method") == "textDocument/didOpen":
+        uri = message["params"]["textDocument"]["uri"]
+        if "warm-up" in uri:
+            diagnostics(uri)
+            if sys.argv[1] == "deaf":
+                # reads nothing more: the check's document cannot be sent whole
+                time.sleep(60)
+        elif sys.argv[1] == "hang":
+            time.sleep(60)
+        elif sys.argv[1] == "crash":
+            sys.exit(3)
+        elif sys.argv[1] == "flood":
+            send({"jsonrpc": "2.0", "method": "window/logMessage", "params": {"message": "x" * 2_000_000}})
+        elif sys.argv[1] == "garbage":
+            sys.stdout.buffer.write(b"Content-Length: 5\r\n\r\n{not}")
+            sys.stdout.buffer.flush()
+        elif sys.argv[1] == "fine":
+            diagnostics(uri)
+"""
+
+
+def test_a_pre_started_language_server_that_hangs_crashes_floods_or_babbles_is_an_empty_answer(tmp_path):
+    from app.sandbox.linters import LSP, OK
+
+    sandbox = sandboxed(tmp_path)
+    # 16,000 emoji: 64 KB of UTF-8, three times that as JSON escapes; more than a pipe holds
+    big = "x = '" + "😀" * 16_000 + "'\n"
+    for behaviour, status in [("fine", OK), ("hang", TIMEOUT), ("crash", FAILED), ("flood", FAILED), ("garbage", FAILED), ("deaf", TIMEOUT)]:
+        fake = tool(("/usr/bin/python3", "-c", FAKE_SERVER, behaviour))
+        fake = Linter("python", "fake", fake.command, parse_ruff, fake.limits, warm_command=fake.command, warm_protocol=LSP)
+        pool = pool_of(sandbox, tmp_path, fake)
+        try:
+            ready = take_when_ready(pool)
+            try:
+                result = lint(lambda *args, pool=pool, ready=ready: pool.run(ready, big.encode()), fake, big, fake.warm_parse())
+            finally:
+                pool.finished(ready)
+            assert (behaviour, result.status, result.diagnostics) == (behaviour, status, [])
+            assert result.duration_ms < 5000
+        finally:
+            pool.shutdown()

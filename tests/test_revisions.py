@@ -239,7 +239,15 @@ class TestOnEveryDatabase:
 
 
 def test_another_users_history_answers_404_and_diagnostics_need_a_token(secured):
-    client = create_app({**secured, "RUNNER_ENABLED": False}).test_client()
+    app = create_app({**secured, "RUNNER_ENABLED": False})
+    try:
+        check_history_and_diagnostics_of_another_user(app.test_client())
+    finally:
+        # the pre-started linter sandboxes of its first check end with it
+        app.extensions["engine"].runner.shutdown()
+
+
+def check_history_and_diagnostics_of_another_user(client) -> None:  # noqa: ANN001
     session_id = client.post("/code-sessions", json={"source_code": "print(1)"}, headers=ALICE).json["session_id"]
     for rv in (
         client.get(f"/code-sessions/{session_id}/revisions", headers=BOB),

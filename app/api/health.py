@@ -16,7 +16,7 @@ class Health(Resource):
     @ns.response(503, "Not serving runs (sandbox refused or shutting down)")
     @ns.response(401, "AUTH_PROTECT_HEALTH is on and the bearer token is missing or bad", ERROR)
     def get(self):
-        """Overall health, with the isolation in force (namespaces, cgroups, CPU limits, syscall filter, each language's start path: fork_server, warm or cold, and why), the compile cache, and the live backbone between engine processes (live_backbone: transport postgresql_listen_notify, unix_datagram_sockets or null; state listening, reconnecting or off)."""
+        """Overall health, with the isolation in force (namespaces, cgroups, CPU limits, syscall filter, each language's start path: fork_server, warm or cold, and why), the compile cache, the live backbone between engine processes (live_backbone: transport postgresql_listen_notify, unix_datagram_sockets or null; state listening, reconnecting or off), and the diagnostics' pre-started linter sandboxes."""
         return health.overall()
 
 

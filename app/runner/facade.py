@@ -191,8 +191,8 @@ class Runner:
             self.backbone.close()
         diagnostics = self.app.extensions.get("diagnostics")
         if diagnostics is not None:
-            # the linters' slot files, held open since the first check
-            diagnostics.slots.close()
+            # the pre-started linter sandboxes, and the linters' slot files held open since the first check
+            diagnostics.close()
         self.watcher.close(timeout)
         # the warm sandboxes go last: nothing can take one any more
         self.sandbox.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 # what one answer may hold: a file of errors helps nobody, and the JSON stays small
@@ -114,6 +114,44 @@ def parse_oxlint(stdout: str, stderr: str, source: str) -> list[Diagnostic]:
         if item.get("help"):
             message += f" ({item['help']})"
         found.append(Diagnostic(line, column, end_line, end_column, severity, message, item.get("code"), "oxlint"))
+    return found
+
+
+# LSP's DiagnosticSeverity: 1 error, 2 warning, 3 information, 4 hint
+LSP_SEVERITIES = {1: ERROR, 2: WARNING, 3: INFO}
+LSP_HINT = 4
+# servers append their help text to the message ("...\nhelp: Remove it"); the CLIs give it apart
+LSP_HELP = re.compile(r"\n+help: ")
+
+
+def parse_lsp(stdout: str, stderr: str, source: str, tool: str = "lsp", keep_help: bool = True) -> list[Diagnostic]:
+    """A language server's publishDiagnostics list (lint_lsp.py): 0-based lines, columns already in
+    UTF-16 units (LSP's default position encoding); the help text as the CLI's parse gives it."""
+    found = []
+    for item in json.loads(stdout):
+        if item.get("severity") == LSP_HINT:
+            # a server's copy of another diagnostic's secondary label ("it was last assigned
+            # here"): the command-line tools list it with that diagnostic, not apart
+            continue
+        start, end = item["range"]["start"], item["range"]["end"]
+        message, *help_text = LSP_HELP.split(item["message"], maxsplit=1)
+        if help_text and help_text[0].strip() and keep_help:
+            message += f" ({help_text[0].strip()})"
+        code = item.get("code")
+        found.append(Diagnostic(
+            start["line"] + 1, start["character"] + 1, end["line"] + 1, end["character"] + 1,
+            LSP_SEVERITIES.get(item.get("severity"), WARNING), message, str(code) if code else None, tool,
+        ))
+    return sorted(found, key=lambda diagnostic: (diagnostic.line, diagnostic.column))
+
+
+def parse_ruff_lsp(stdout: str, stderr: str, source: str) -> list[Diagnostic]:
+    """`ruff server`'s diagnostics, told as parse_ruff tells `ruff check`'s (codes, severities, messages)."""
+    found = []
+    for diagnostic in parse_lsp(stdout, stderr, source, "ruff", keep_help=False):
+        syntax = diagnostic.code in RUFF_SYNTAX_CODES
+        severity = ERROR if syntax or diagnostic.code in RUFF_ERROR_CODES else WARNING
+        found.append(replace(diagnostic, code=None if syntax else diagnostic.code, severity=severity))
     return found
 
 

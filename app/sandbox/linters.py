@@ -7,13 +7,14 @@ does not parse gives no diagnostics and a word that says why, never an exception
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import lint_output
 from .languages import JAVA, Language
@@ -26,12 +27,17 @@ log = logging.getLogger(__name__)
 # why an answer has no diagnostics although the code was not checked clean
 OK, UNAVAILABLE, TIMEOUT, FAILED, BUSY = "ok", "unavailable", "timeout", "failed", "busy"
 
+# how a pre-started linter is handed its code (Linter.warm_protocol)
+STDIN, LSP = "stdin", "lsp"
+
 MIB = 1024 * 1024
 LINTER_LIMITS = Limits(
     # ruff and oxlint answer a 64 KiB file in tens of ms of CPU: two seconds of it is only ever a
     # hostile input; the wall clock is longer, for a busy machine (and a first start from a cold disk)
     timeout_seconds=5.0,
     cpu_seconds=2,
+    # (on a host without cgroups this is RLIMIT_AS: the language servers fit in it with one
+    # malloc arena, MALLOC_ARENA_MAX below; each thread's arena would reserve 64 MiB more)
     memory_bytes=256 * MIB,
     # oxlint and ruff start a few threads
     processes=16,
@@ -54,6 +60,18 @@ class Linter:
     parse: Callable[[str, str, str], list[Diagnostic]]
     # a linter needs little: these hold a hostile input (a deeply nested file) to a short, small run
     limits: Limits = field(default_factory=lambda: LINTER_LIMITS)
+    # what a pre-started sandbox runs (lint_pool.py), waiting for its code; None for a tool that
+    # cannot wait for its input (the compilers: they are checked cold)
+    warm_command: Language | None = None
+    # how the code reaches it: STDIN (the tool reads stdin, answers as `parse` reads, and exits) or
+    # LSP (a language server, initialized at its start, told of one document: lint_lsp.py)
+    warm_protocol: str = STDIN
+    # how a language server's answer reads (LSP only)
+    lsp_parse: Callable[[str, str, str], list[Diagnostic]] | None = None
+
+    def warm_parse(self) -> Callable[[str, str, str], list[Diagnostic]]:
+        """How the pre-started sandbox's answer reads."""
+        return self.lsp_parse if self.warm_protocol == LSP and self.lsp_parse else self.parse
 
     def is_installed(self) -> bool:
         return os.access(self.command.run[0], os.X_OK)
@@ -91,6 +109,11 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         version_command=(ruff_path, "--version"),
         extra_binds=(ruff_path,),
     )
+    # a linter's start is most of its time: its language server starts (and builds its rules)
+    # ahead, then lints the one document it is sent (lint_lsp.py). One thread where the tool
+    # takes one per core by default: the sandbox's process limit counts threads
+    one_thread = (("TOKIO_WORKER_THREADS", "1"), ("RAYON_NUM_THREADS", "1"), ("MALLOC_ARENA_MAX", "1"))
+    ruff_warm = replace(ruff_command, run=(ruff_path, "server"), env=one_thread)
     oxlint_command = Language(
         name="oxlint",
         source_file="main.js",
@@ -99,6 +122,7 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         version_command=(oxlint_path, "--version"),
         extra_binds=(oxlint_path,),
     )
+    oxlint_warm = replace(oxlint_command, run=(oxlint_path, "--lsp"), env=one_thread)
     gcc_command = Language(
         name="g++-syntax",
         source_file="main.cpp",
@@ -121,15 +145,27 @@ def linters(ruff: str | None = None, oxlint: str | None = None) -> dict[str, Lin
         extra_binds=JAVA.extra_binds,
     )
     return {
-        "python": Linter("python", "ruff", ruff_command, lint_output.parse_ruff),
-        "javascript": Linter("javascript", "oxlint", oxlint_command, lint_output.parse_oxlint),
+        "python": Linter(
+            "python", "ruff", ruff_command, lint_output.parse_ruff,
+            warm_command=ruff_warm, warm_protocol=LSP, lsp_parse=lint_output.parse_ruff_lsp,
+        ),
+        "javascript": Linter(
+            "javascript", "oxlint", oxlint_command, lint_output.parse_oxlint,
+            warm_command=oxlint_warm, warm_protocol=LSP, lsp_parse=functools.partial(lint_output.parse_lsp, tool="oxlint"),
+        ),
         "cpp": Linter("cpp", "g++", gcc_command, lint_output.parse_gcc, COMPILER_LIMITS),
         "java": Linter("java", "javac", javac_command, lint_output.parse_javac, JAVAC_LIMITS),
     }
 
 
-def lint(run: Callable[[Language, bytes, bytes, Limits], object], linter: Linter | None, source: str) -> LintResult:
-    """Check source with linter through run (a sandbox run bound to a slot); never raises for the tool's failures."""
+def lint(
+    run: Callable[[Language, bytes, bytes, Limits], object],
+    linter: Linter | None,
+    source: str,
+    parse: Callable[[str, str, str], list[Diagnostic]] | None = None,
+) -> LintResult:
+    """Check source with linter through run (a sandbox run bound to a slot, or a pre-started sandbox
+    read by parse); never raises for the tool's failures."""
     started = time.monotonic()
 
     def answer(status: str, diagnostics: list[Diagnostic] | None = None) -> LintResult:
@@ -150,7 +186,7 @@ def lint(run: Callable[[Language, bytes, bytes, Limits], object], linter: Linter
         log.info("%s stopped: %s", linter.tool, result.reason)
         return answer(FAILED)
     try:
-        diagnostics = linter.parse(result.stdout, result.stderr, source)
+        diagnostics = (parse or linter.parse)(result.stdout, result.stderr, source)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         log.warning("%s output did not parse: %s", linter.tool, error)
         return answer(FAILED)

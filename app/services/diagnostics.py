@@ -1,4 +1,8 @@
-"""Diagnostics before running: the language's linter, run in a sandbox slot of the diagnostics' own range."""
+"""Diagnostics before running: the language's linter, run in a sandbox slot of the diagnostics' own range.
+
+ruff and oxlint answer from a pre-started sandbox when one is ready (app/sandbox/lint_pool.py), the
+compilers and a program with other files from a sandbox started for the check (cold).
+"""
 from __future__ import annotations
 
 import threading
@@ -9,6 +13,7 @@ from flask import current_app
 
 from .. import catalog
 from ..sandbox import Language, Limits
+from ..sandbox.lint_pool import LintPool
 from ..sandbox.linters import BUSY, UNAVAILABLE, Linter, LintResult, lint, linters
 from ..slots import DIAGNOSTICS_SLOT_FIRST, SlotPool
 from . import programs
@@ -24,6 +29,14 @@ class Checker:
     linters: dict[str, Linter]
     slots: SlotPool
     cleared: set[int] = field(default_factory=set)
+    # pre-started sandboxes of the linters that can wait for their input; None when turned off
+    pool: LintPool | None = None
+
+    def close(self) -> None:
+        """End the pre-started sandboxes and let go of every slot file (at the engine's shutdown)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+        self.slots.close()
 
 
 _lock = threading.Lock()
@@ -35,11 +48,45 @@ def checker() -> Checker:
     with _lock:
         if "diagnostics" not in extensions:
             config = current_app.config
-            extensions["diagnostics"] = Checker(
+            parts = Checker(
                 linters(config["DIAGNOSTICS_RUFF_PATH"], config["DIAGNOSTICS_OXLINT_PATH"]),
                 SlotPool(config["SLOT_LOCK_DIR"], int(config["DIAGNOSTICS_SLOTS"]), first=DIAGNOSTICS_SLOT_FIRST),
             )
+            parts.pool = _start_pool(parts.linters)
+            extensions["diagnostics"] = parts
         return extensions["diagnostics"]
+
+
+def _start_pool(found: dict[str, Linter]) -> LintPool | None:
+    """The pre-started linter sandboxes, filling from now on; None when turned off or not possible here."""
+    config = current_app.config
+    per_language = int(config["DIAGNOSTICS_WARM_SANDBOXES"])
+    sandbox = engine().sandbox
+    if per_language <= 0 or not sandbox.available:
+        return None
+    # their own range, right after the cold checks' (app.slots.check_ranges counts both)
+    first = DIAGNOSTICS_SLOT_FIRST + int(config["DIAGNOSTICS_SLOTS"])
+    slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["DIAGNOSTICS_WARM_SLOTS"]), first=first)
+    pool = LintPool(sandbox, slots, found, per_language, float(config["DIAGNOSTICS_WARM_IDLE_SECONDS"]))
+    if not pool.linters:
+        pool.slots.close()
+        return None
+    pool.start()
+    return pool
+
+
+def describe() -> dict[str, object]:
+    """The pre-started linter sandboxes, for /health: started with the first check of this process."""
+    config = current_app.config
+    enabled = int(config["DIAGNOSTICS_WARM_SANDBOXES"]) > 0
+    parts = current_app.extensions.get("diagnostics")
+    pool = parts.pool if parts is not None else None
+    return {
+        "enabled": enabled,
+        "started": pool is not None,
+        "cold_slots_machine_wide": int(config["DIAGNOSTICS_SLOTS"]),
+        "warm": pool.describe() if pool is not None else None,
+    }
 
 
 def check(language_name: str, source_code: str, files: dict[str, str] | None = None) -> LintResult:
@@ -53,6 +100,16 @@ def check(language_name: str, source_code: str, files: dict[str, str] | None = N
     sandbox = engine().sandbox
     if linter is None or not sandbox.available:
         return LintResult([], UNAVAILABLE, linter.tool if linter else None, 0)
+    # a pre-started sandbox holds the code alone: with other files beside it, the check starts cold
+    wait = float(current_app.config["DIAGNOSTICS_WARM_WAIT_SECONDS"])
+    ready = parts.pool.take(language.name, wait) if parts.pool is not None and not others else None
+    if ready is not None:
+        pool = parts.pool
+        try:
+            return lint(lambda command, source, stdin, limits: pool.run(ready, source), linter, source_code, linter.warm_parse())
+        finally:
+            # ended and replaced by the pool's thread, off this answer's path
+            pool.finished(ready)
     slot = _acquire(parts.slots, float(current_app.config["DIAGNOSTICS_SLOT_WAIT_SECONDS"]))
     if slot is None:
         return LintResult([], BUSY, linter.tool, 0)

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from ..storage import models
 from ..catalog import default_limits
 from ..storage.database import db
+from . import diagnostics
 from .executions import engine
 
 
@@ -59,6 +60,8 @@ def overall() -> tuple[dict[str, object], int]:
         # compiled artifacts shared by the host's engines: bytes now (those in use may exceed the limit)
         "compile_cache": parts.sandbox.compile_cache.describe(),
         "live_backbone": live_backbone(parts.backbone),
+        # POST /diagnostics: this process's pre-started linter sandboxes (app/sandbox/lint_pool.py)
+        "diagnostics": diagnostics.describe(),
     }, 200 if serving else 503
 
 
