@@ -1,10 +1,9 @@
 """The editor's learner aids in headless Chromium against a real gunicorn: squiggles and problems, history and restore."""
 from __future__ import annotations
 
+from support.browser import OUTPUT, browser, editor_text, page, saved, server, sync_api  # noqa: F401 (fixtures)
 from support.http import call
-
 from support.servers import Server
-from test_editor_browser import OUTPUT, browser, editor_text, page, saved, server, sync_api  # noqa: F401 (fixtures)
 
 
 def open_session(server: Server, page, source: str) -> dict:

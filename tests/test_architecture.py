@@ -128,3 +128,16 @@ def test_no_module_of_the_app_is_longer_than_it_can_be_read():
         if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_tests_share_code_through_support_only():
+    """A test module imports no other test module and not conftest: what tests share is in tests/support/."""
+    tests = Path(__file__).resolve().parent
+    offenders = {}
+    for path in sorted(tests.glob("*.py")):
+        names = {alias.name for node in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module or "" for node in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(node, ast.ImportFrom)}
+        shared = sorted(name for name in names if name == "conftest" or name.startswith(("test_", "tests.")))
+        if shared:
+            offenders[path.name] = shared
+    assert not offenders, f"import what they share from tests/support/ instead: {offenders}"

@@ -12,15 +12,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from support.auth import ALICE, BOB, SECRET, assert_unauthorized, bearer, secured, token  # noqa: F401 (secured is a fixture)
 
 from app import create_app
 
-SECRET = "test-secret-that-is-long-enough-for-hs256!"
 TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT"}
-
-
-def token(sub: str = "alice", key: object = SECRET, algorithm: str = "HS256", expires_in: float = 300, **claims: object) -> str:
-    return jwt.encode({"sub": sub, "exp": int(time.time() + expires_in), **claims}, key, algorithm=algorithm)
 
 
 def hs256_by_hand(claims: dict, key: bytes) -> str:
@@ -39,22 +35,6 @@ def with_header(header: dict, valid: str) -> str:
     return encoded + valid[valid.index("."):]
 
 
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
-
-
-# made when the suite is collected and used by tests that may run many minutes later (other
-# modules import them): good for the length of any suite run
-ALICE = bearer(token("alice", expires_in=6 * 3600))
-BOB = bearer(token("bob", expires_in=6 * 3600))
-
-
-@pytest.fixture
-def secured(config) -> dict:
-    config.update(AUTH_ENABLED=True, AUTH_JWT_SECRET=SECRET, WARM_POOL={})
-    return config
-
-
 def wait_terminal(client, execution_id: str, headers: dict, seconds: float = 30) -> dict:  # noqa: ANN001
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -63,14 +43,6 @@ def wait_terminal(client, execution_id: str, headers: dict, seconds: float = 30)
         if rv.json["status"] in TERMINAL:
             return rv.json
     raise AssertionError(f"execution {execution_id} not terminal after {seconds} s")
-
-
-def assert_unauthorized(rv, invalid: bool = True) -> None:  # noqa: ANN001
-    assert rv.status_code == 401, rv.get_data(as_text=True)
-    assert rv.json["error"] == "unauthorized" and rv.json["message"]
-    challenge = rv.headers["WWW-Authenticate"]
-    assert challenge.startswith("Bearer ")
-    assert ('error="invalid_token"' in challenge) is invalid
 
 
 def test_access_control_is_off_by_default_and_says_so(config, caplog):

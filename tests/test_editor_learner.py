@@ -8,9 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.browser import (  # noqa: F401 (fixtures)
+    OUTPUT,
+    browser,
+    finished,
+    output_text,
+    page,
+    saved,
+    server,
+    wait_for,
+)
 from support.http import call
 from support.servers import Server, gunicorn
-from test_editor_browser import OUTPUT, browser, finished, output_text, page, saved, server, wait_for  # noqa: F401 (fixtures)
 
 # the classic: a while loop that forgot its i += 1; the engine stops it at its output cap
 # (after a pause, so the page's stream is open and the flood comes live, chunk by chunk)

@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
+from support.auth import ALICE, BOB, assert_unauthorized, secured  # noqa: F401 (secured is a fixture)
 from support.client import wait_terminal
 
 from app import create_app
 from app.storage import retention
 from app.storage.database import db
-from test_auth import ALICE, BOB, assert_unauthorized, secured  # noqa: F401 (secured is a fixture)
 
 
 def database(app) -> sqlite3.Connection:
