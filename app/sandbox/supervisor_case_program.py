@@ -1,0 +1,115 @@
+"""The case's own process, in the test supervisor's program text (supervisor_program.SOURCE): what a
+forked case readies once (Python: the program compiled, __main__, argv, path, std streams of a cold
+start), how it runs the learner's program as a cold start would, and how it reads its exit.
+
+Text, not code the engine imports: it is pasted into the supervisor's program between its set-up
+(the names it uses: _BASELINE, PREPARED, SOURCE_NAME, RUN_ARGV, HOME, ENV, FD_BYTES, recv_fds...)
+and its loop, and run by /usr/bin/python3 inside the sandbox.
+"""
+
+CASE_PROCESS = r'''def ready_python():
+    """Once, in this process: what a cold run's `python3 -E -s -u -B main.py` does before the program's
+    first line. Every case is a fork of it, so each gets these fresh; none of it runs the learner's
+    code (compile() only parses; a compile error is kept and raised in each case, as a cold start would)."""
+    for name in [name for name in sys.modules if name not in _BASELINE]:
+        # still referenced by this program's own names: a case imports them afresh, as a cold run does
+        del sys.modules[name]
+    path = os.path.join(HOME, SOURCE_NAME)
+    try:
+        code = compile(PROGRAM, path, "exec", dont_inherit=True)
+    except BaseException as error:
+        # reported as a cold start would, once a case runs: no frame of this supervisor's
+        error.__traceback__ = None
+        code = error
+    main = type(sys)("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
+        __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    sys.modules["__main__"] = main
+    sys.argv[:] = [SOURCE_NAME]
+    # the std streams as `-u` makes them; a case's process swaps its own descriptors in under them
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="strict")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="strict", write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    return main, code, frozenset(sys.modules)
+
+
+def run_python(main, code, modules):
+    """In the case's process: run the program as a cold start would, then exit."""
+    # what this process imported since it readied the interpreter (os.wait4 imports resource
+    # from C) is not in a cold start
+    for name in [name for name in sys.modules if name not in modules]:
+        del sys.modules[name]
+    # the script's folder comes first, as in a cold run; only here, never in the supervisor (its
+    # own imports, even those made from C, must never find what a case wrote there)
+    sys.path.insert(0, HOME)
+    exit_code = 0
+    try:
+        if isinstance(code, BaseException):
+            raise code
+        exec(code, main.__dict__)
+    except SystemExit as stop:
+        exit_code = exit_code_of(stop)
+    except BaseException as error:
+        # the traceback a cold start prints: without this frame
+        error.__traceback__ = error.__traceback__.tb_next
+        sys.excepthook(type(error), error, error.__traceback__)
+        exit_code = 1
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except SystemExit as stop:
+        exit_code = exit_code_of(stop)
+    except BaseException:
+        exit_code = exit_code or 1
+    os._exit(exit_code)
+
+
+def exit_code_of(stop):
+    value = stop.code
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    try:
+        print(value, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def child(intake):
+    """The next case's process, forked before its case arrives: its own group, nothing of the
+    supervisor's; it waits on intake for its std streams and CPU limit, then becomes the case."""
+    try:
+        os.setpgid(0, 0)
+        _signal.set_wakeup_fd(-1)
+        for number in (_signal.SIGCHLD, _signal.SIGXCPU):
+            _signal.signal(number, _signal.SIG_DFL)
+        for fd in (CONTROL.fileno(), WAKE_READ, WAKE_WRITE):
+            os.close(fd)
+        message, fds = recv_fds(intake, 64, 3)
+        if not message or len(fds) != 3:
+            os._exit(0)
+        intake.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        cpu_seconds = int(message)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+        # the case's process is the learner's: dumpable again, as a cold start is; it holds
+        # nothing of other cases
+        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        run_python(*PREPARED)
+    except BaseException as error:
+        try:
+            os.write(2, f"the test could not start: {error}\n".encode())
+        finally:
+            os._exit(127)
+'''
