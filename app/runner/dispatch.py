@@ -19,7 +19,9 @@ from .job import Lane
 log = logging.getLogger(__name__)
 
 # how often the dispatcher looks at the database without being woken: executions queued by
-# another process, or left behind by one that died, are seen within this
+# another process, or left behind by one that died, are seen within this. While the live backbone
+# listens, other processes announce what they queue, and the look is only the slow fallback
+# (BACKBONE_FALLBACK_SECONDS)
 DISPATCH_TICK_SECONDS = 0.5
 REAP_EVERY_SECONDS = 2.0
 # the round-robin forgets clients it served longer ago than this, once it remembers this many
@@ -95,7 +97,7 @@ class Dispatcher:
 
     def __init__(
         self, app: Flask, capacity: Capacity, turns: Turns, hand_over: Callable[[Lane, str, str | None], str],
-        reap: Callable[[], int],
+        reap: Callable[[], int], listening: Callable[[], bool],
     ) -> None:
         self.app = app
         self.capacity = capacity
@@ -103,6 +105,8 @@ class Dispatcher:
         # hand_over(lane, execution_id, owner) -> "started", "busy" (no worker or slot) or "held"
         self._hand_over = hand_over
         self._reap = reap
+        # True while the live backbone hears the other engine processes' "queued" notices
+        self._listening = listening
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
         # True while runs may be QUEUED that this process has not looked at: only then does a
@@ -118,8 +122,9 @@ class Dispatcher:
         self.wakeup.set()
 
     def _dispatch_forever(self) -> None:
+        fallback = float(self.app.config["BACKBONE_FALLBACK_SECONDS"])
         while not self.stopping.is_set():
-            self.wakeup.wait(DISPATCH_TICK_SECONDS)
+            self.wakeup.wait(min(fallback, REAP_EVERY_SECONDS) if self._listening() else DISPATCH_TICK_SECONDS)
             self.wakeup.clear()
             if self.stopping.is_set():
                 break

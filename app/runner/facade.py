@@ -58,7 +58,10 @@ class Runner:
         self._worker = Worker(
             app, sandbox, self._moves, self._capacity, self.controls, self.interactivity, self.instance_id, self._worker_freed
         )
-        self._dispatcher = Dispatcher(app, self._capacity, self._turns, self._hand_over, self.reap_abandoned)
+        self._dispatcher = Dispatcher(
+            app, self._capacity, self._turns, self._hand_over, self.reap_abandoned,
+            listening=lambda: self.backbone is not None and self.backbone.connected,
+        )
         self._worker.stopping = self._dispatcher.stopping.is_set
         # the one watcher of this process (app/live/watcher.py); it also relays the stop and stdin
         # requests other processes stored for the runs in flight here
