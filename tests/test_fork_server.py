@@ -181,6 +181,32 @@ def test_nothing_a_run_leaves_reaches_the_next_run_of_the_slot(sandbox, slot):
     assert found["umask"] == 0o022
 
 
+# forks children that wait, until the process cap refuses one; prints how many it got
+PROCESS_CAP = r"""
+import os, time
+children = []
+while len(children) < 64:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+print(len(children), flush=True)
+"""
+
+
+def test_a_forked_run_may_start_exactly_as_many_processes_as_a_cold_run(sandbox, slot):
+    # the server and the run's init are in the slot too: its caps are raised by exactly those two
+    forked = [run(sandbox, slot, PROCESS_CAP, processes=12) for _ in range(2)]
+    cold = run(Sandbox(Settings(fork_server=False)), slot, PROCESS_CAP, processes=12)
+
+    assert cold.reason is None and 0 < int(cold.stdout) < 12, cold
+    assert [(r.reason, r.stdout) for r in forked] == [(None, cold.stdout)] * 2, forked
+
+
 REACH_THE_SERVER = r'''
 import ctypes, errno, json, os, signal
 libc = ctypes.CDLL(None, use_errno=True)

@@ -17,7 +17,7 @@ from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
 from .compile_cache import Artifact, CompileCache
 from .control import Control, Interactivity, StopOnly
-from .forkserver import FORKABLE, ForkServer
+from .forkserver import FORKABLE, ForkServer, served_limits
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
@@ -57,7 +57,7 @@ class Settings:
     # compiled artifacts, shared by every engine on the host
     # Python runs fork from a per-slot fork server (forkserver.py, docs/security.md) instead of
     # starting a fresh sandbox; off: a fresh sandbox per run (a warm one where the pool has it)
-    fork_server: bool = False
+    fork_server: bool = True
     # a fork server serves this many runs, then a fresh one takes its place
     fork_server_runs: int = 500
     compile_cache_dir: str = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
@@ -387,7 +387,8 @@ class Sandbox:
             return None
         group = server.group
         if group:
-            group.apply(limits.memory_bytes, limits.processes)
+            served = served_limits(limits)
+            group.apply(served.memory_bytes, served.processes)
         before = group.counters() if group else Counters(0, 0)
         over_cpu = _cpu_watchdog(group, limits)
         try:

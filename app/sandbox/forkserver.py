@@ -45,6 +45,17 @@ REPORT_GRACE_SECONDS = STOP_GRACE_SECONDS
 EMPTIED_TIMEOUT_SECONDS = 6.0
 # a prepared run is its init (PID 1 of its namespaces) and its program's process (PID 2)
 PREPARED_PROCESSES = 2
+# what a served run has in its slot beside a cold start's processes (bubblewrap's two and the
+# program): the server itself and the run's init. The slot's pids cap, the run's RLIMIT_NPROC and
+# the server sandbox's RLIMIT_NPROC (its user namespace's ceiling) are raised by exactly this many,
+# so the learner's program may start exactly as many processes as after a cold start. (A server
+# under another uid would not change the pids cgroup, which counts every process in it.)
+SERVER_PROCESSES = 2
+
+
+def served_limits(limits: Limits) -> Limits:
+    """The process limits of a served run's slot: limits.processes for the program, plus the server's own."""
+    return replace(limits, processes=limits.processes + SERVER_PROCESSES)
 
 
 @dataclass
@@ -125,8 +136,9 @@ class ForkServer:
     def _start(self) -> None:
         sandbox = self.sandbox
         sandbox.clear_slot(self.slot)
+        served = served_limits(self.limits)
         if self.group:
-            self.group.apply(self.limits.memory_bytes, self.limits.processes)
+            self.group.apply(served.memory_bytes, served.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         syscall_filter = getattr(sandbox.isolation, "syscall_filter", None)
         filter_fd = _memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
@@ -136,7 +148,7 @@ class ForkServer:
             fds = (source_fd, theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
             step = Step(command=command, extra_fds=fds, fork_server=True)
             launch = self._resources.enter_context(
-                sandbox.isolation.launch(self.language, b"", self.limits, sandbox.slot_user(self.slot), self.group, step)
+                sandbox.isolation.launch(self.language, b"", served, sandbox.slot_user(self.slot), self.group, step)
             )
             self._running = spawn(launch)
         except BaseException:
@@ -193,7 +205,7 @@ class ForkServer:
             "env": {**program_env(language, WORKDIR, step), "PWD": WORKDIR},
             "source_file": language.source_file,
             "disk_bytes": limits.disk_bytes,
-            "rlimits": _rlimits(limits, self.group is not None, language.address_space_limit),
+            "rlimits": _rlimits(served_limits(limits), self.group is not None, language.address_space_limit),
         }
         bundle = _bundle(source, files, args)
         stdin_read, stdin_write = os.pipe()
