@@ -45,7 +45,7 @@ def run(sandbox: Sandbox, slot: int, source: str, stdin: str = "", **kwargs):
 
 
 def served_by_one_server(sandbox: Sandbox, slot: int, runs: int) -> bool:
-    server = sandbox._fork_servers.get(slot)
+    server = sandbox.fork_servers.servers.get(slot)
     return server is not None and server.runs == runs and sandbox.fork_server_starts == 1
 
 
@@ -267,7 +267,7 @@ def test_a_run_cannot_reach_the_server_or_its_init(sandbox, slot):
 
 def test_the_server_is_not_dumpable_and_holds_no_capability_in_a_run(sandbox, slot):
     run(sandbox, slot, 'print("started")')
-    server = sandbox._fork_servers[slot]
+    server = sandbox.fork_servers.servers[slot]
     engine_side = psutil.Process(server._server_pid)
 
     # a non-dumpable process's memory, environment and descriptors belong to root, not to the
@@ -293,7 +293,7 @@ def test_a_process_left_in_the_slot_makes_the_server_start_afresh(sandbox, slot)
 
     assert again.stdout == "two\n"
     assert sandbox.fork_server_starts == 2
-    assert sandbox._fork_servers[slot].runs == 1
+    assert sandbox.fork_servers.servers[slot].runs == 1
 
 
 def test_a_server_serves_its_runs_then_a_fresh_one_takes_over(slot):
@@ -364,7 +364,7 @@ print(len([p for p in os.listdir("/proc") if p.isdigit()]))
 
 def test_a_daemon_is_gone_from_the_host_before_the_next_fork(sandbox, slot):
     result = run(sandbox, slot, DAEMON)
-    server = sandbox._fork_servers[slot]
+    server = sandbox.fork_servers.servers[slot]
     # the server's word comes first (it is awaited before the next fork), then the host's view
     server.settle()
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from .cgroups import SlotGroup
 from .forkserver_program import SOURCE as SERVER_SOURCE
+from .host_processes import children_of, pids_of_user
 from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
@@ -169,8 +170,8 @@ class ForkServer:
             raise SandboxError(f"the fork server did not start; it said: {said or 'nothing'}")
         process = self._running.process
         inner = self._running.inner_pid
-        self._own_pids = frozenset({process.pid, *((inner,) if inner else ()), *_children(inner)})
-        self._server_pid = next(iter(_children(inner)), None)
+        self._own_pids = frozenset({process.pid, *((inner,) if inner else ()), *children_of(inner)})
+        self._server_pid = next(iter(children_of(inner)), None)
 
     @property
     def alive(self) -> bool:
@@ -260,7 +261,7 @@ class ForkServer:
 
     def _check_processes(self) -> None:
         # the server's own processes and the prepared run (its init and program): nothing else
-        prepared = [pid for child in _children(self._server_pid) for pid in (child, *_children(child))]
+        prepared = [pid for child in children_of(self._server_pid) for pid in (child, *children_of(child))]
         if len(prepared) > PREPARED_PROCESSES:
             self.broken = f"the prepared run has {len(prepared)} processes"
             return
@@ -269,7 +270,7 @@ class ForkServer:
             left = set(self.group.pids()) - allowed
         else:
             user = self.sandbox.slot_user(self.slot)
-            left = set(_pids_of(user)) - allowed if user is not None else set()
+            left = set(pids_of_user(user)) - allowed if user is not None else set()
         if left:
             self.broken = f"processes left after a run: {sorted(left)}"
 
@@ -338,25 +339,4 @@ def _rlimits(limits: Limits, cgroup: bool, address_space: bool) -> dict[str, lis
     if address_space and not cgroup:
         values["RLIMIT_AS"] = [limits.memory_bytes] * 2
     return values
-
-
-def _children(pid: int | None) -> list[int]:
-    if pid is None:
-        return []
-    found = []
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as children:
-                found.extend(int(child) for child in children.read().split())
-    return found
-
-
-def _pids_of(uid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-    return found
 
