@@ -346,8 +346,9 @@ class Sandbox:
         on_output: OutputListener | None,
         control: Control | StopOnly | None = None,
     ) -> Result:
-        # an idle fork server would share the cold launch's cgroup: it goes first
-        self.fork_servers.drop(slot)
+        # an idle fork server (this process's, or another engine process's that used the slot
+        # last) would share the cold launch's cgroups and caps: the slot is emptied first
+        self.clear_slot(slot)
         group = self.slot_group(slot)
         if group:
             group.apply(limits.memory_bytes, limits.processes)

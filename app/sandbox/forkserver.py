@@ -24,7 +24,7 @@ from .host_processes import children_of, pids_of_user
 from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
-from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, spawn
+from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, readable_any, spawn
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -47,10 +47,11 @@ EMPTIED_TIMEOUT_SECONDS = 6.0
 # a prepared run is its init (PID 1 of its namespaces) and its program's process (PID 2)
 PREPARED_PROCESSES = 2
 # what a served run has in its slot beside a cold start's processes (bubblewrap's two and the
-# program): the server itself and the run's init. The slot's pids cap, the run's RLIMIT_NPROC and
-# the server sandbox's RLIMIT_NPROC (its user namespace's ceiling) are raised by exactly this many,
-# so the learner's program may start exactly as many processes as after a cold start. (A server
-# under another uid would not change the pids cgroup, which counts every process in it.)
+# program): the server itself and the run's init. The slot's pids cap (or, without cgroups, the
+# run's RLIMIT_NPROC) and the server sandbox's RLIMIT_NPROC (its user namespace's ceiling) are
+# raised by exactly this many, so the learner's program may start exactly as many processes as
+# after a cold start. (A server under another uid would not change the pids cgroup, which counts
+# every process in it, nor a run's uid, which must be the slot's.)
 SERVER_PROCESSES = 2
 
 
@@ -69,6 +70,9 @@ class ForkedProcess:
     stderr: object
     # where the stdin probe starts looking (the server's tree, the run's processes included)
     pid: int
+    # read end of the run's status pipe: its init writes the program's exit code there (one byte);
+    # -1 once read or closed (the init ended without a byte: the server's report says how)
+    status: int = -1
     returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -82,14 +86,27 @@ class ForkedProcess:
         return self.returncode
 
     def _report(self, timeout: float | None) -> bool:
-        report = self.server.receive(timeout)
-        if report is None:
+        """True once the run's end is known: the init's byte, or else the server's report."""
+        ready = self.server.await_end(self.status, timeout)
+        if ready is None:
             return False
-        if "returncode" not in report:
-            self.server.broken = f"an unexpected report: {report}"
-            report = {"returncode": -9}
-        self.returncode = int(report["returncode"])
+        if ready == "status":
+            said = _read_byte(self.status)
+            self._close_status()
+            if said is not None:
+                self.returncode = said
+                return True
+            # the init ended without telling (killed): the server's report says how
+            if not self.server.await_report(timeout):
+                return False
+        self._close_status()
+        self.returncode = self.server.take_returncode()
         return True
+
+    def _close_status(self) -> None:
+        if self.status >= 0:
+            fd, self.status = self.status, -1
+            os.close(fd)
 
 
 @dataclass
@@ -108,6 +125,7 @@ class ForkedRun(Running):
             # the server did not answer: it goes, and its whole sandbox with the run
             self.process.server.broken = "no report after a stop"
             self.process.server.close()
+            self.process._close_status()
             self.process.returncode = -9
 
     def reap(self) -> None:
@@ -132,6 +150,10 @@ class ForkServer:
         self._own_pids: frozenset[int] = frozenset()
         # the server's word that every process of the last run is gone: awaited before the next run
         self._awaiting_emptied = False
+        # that word, once received (its returncode is the run's when the init told none)
+        self._end_report: dict[str, object] | None = None
+        # read end of the prepared run's status pipe, from the server's last report
+        self._status: int = -1
         self._start()
 
     def _start(self) -> None:
@@ -183,15 +205,48 @@ class ForkServer:
     def settle(self) -> None:
         """Before the slot's next fork: the last run's processes are all gone (the server says so, and
         the slot's cgroup or uid agrees), and the next run is prepared and nothing else; else broken."""
-        if self.broken is None and self._awaiting_emptied:
-            report = self.receive(EMPTIED_TIMEOUT_SECONDS)
-            self._awaiting_emptied = False
-            if report is None:
+        if self.broken is None and self._awaiting_emptied and self._end_report is None:
+            if not self.await_report(EMPTIED_TIMEOUT_SECONDS):
                 self.broken = "the last run's processes were not gone in time"
-            elif not report.get("emptied"):
-                self.broken = f"an unexpected report: {report}"
+        report, self._end_report = self._end_report, None
+        self._awaiting_emptied = False
+        if self.broken is None and report is not None and not report.get("emptied"):
+            self.broken = f"an unexpected report: {report}"
+        if self.broken is None and self._status < 0:
+            self.broken = "no prepared run"
         if self.broken is None:
             self._check_processes()
+
+    def await_end(self, status: int, timeout: float | None) -> str | None:
+        """Wait for the run's end: "status" when its init wrote (or closed) the status pipe, "report"
+        when the server's report came first (it always comes: the init was killed, a doubt, the server
+        gone), None after timeout."""
+        if self._end_report is not None or self._control is None:
+            return "report"
+        fds = [*((status,) if status >= 0 else ()), self._control.fileno()]
+        ready = readable_any(fds, timeout)
+        if ready is None:
+            return None
+        if ready == self._control.fileno():
+            return "report" if self.await_report(0.0) else None
+        return "status"
+
+    def await_report(self, timeout: float | None) -> bool:
+        """Receive the server's end-of-run report (and the next prepared run's status pipe); True once it is here."""
+        if self._end_report is not None:
+            return True
+        report = self.receive(timeout)
+        if report is None:
+            return False
+        if "returncode" not in report:
+            self.broken = self.broken or f"an unexpected report: {report}"
+            report = {**report, "returncode": -9}
+        self._end_report = report
+        return True
+
+    def take_returncode(self) -> int:
+        """The run's returncode from the server's report (the init's exit status)."""
+        return int(self._end_report["returncode"]) if self._end_report is not None else -9
 
     def start_run(
         self, source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...], interactive: bool
@@ -206,7 +261,10 @@ class ForkServer:
             "env": {**program_env(language, WORKDIR, step), "PWD": WORKDIR},
             "source_file": language.source_file,
             "disk_bytes": limits.disk_bytes,
-            "rlimits": _rlimits(served_limits(limits), self.group is not None, language.address_space_limit),
+            # with a pids cgroup, RLIMIT_NPROC is a backstop with slack above it (isolation.NPROC_SLACK,
+            # wider than the server's two): the cold run's value; without one it is the limit and
+            # counts the server and the run's init too
+            "rlimits": _rlimits(limits if self.group is not None else served_limits(limits), self.group is not None, language.address_space_limit),
         }
         bundle = _bundle(source, files, args)
         stdin_read, stdin_write = os.pipe()
@@ -225,12 +283,14 @@ class ForkServer:
                 os.close(fd)
         self.runs += 1
         self._awaiting_emptied = True
+        status, self._status = self._status, -1
         process = ForkedProcess(
             self,
             stdin=open(stdin_write, "wb", buffering=0),
             stdout=open(stdout_read, "rb", buffering=0),
             stderr=open(stderr_read, "rb", buffering=0),
             pid=self._running.inner_pid or self._running.process.pid,
+            status=status,
         )
         return ForkedRun(process=process)
 
@@ -248,9 +308,13 @@ class ForkServer:
         if not readable(control.fileno(), timeout):
             return None
         try:
-            message = control.recv(65536)
+            message, fds, _, _ = socket.recv_fds(control, 65536, 1)
         except OSError:
-            message = b""
+            message, fds = b"", []
+        for fd in fds:
+            # the next prepared run's status pipe
+            self._close_status()
+            self._status = fd
         if not message:
             self.broken = "the server went away"
             return {"returncode": -9, "doubt": self.broken}
@@ -279,10 +343,16 @@ class ForkServer:
         if self._control is not None:
             self._control.close()
             self._control = None
+        self._close_status()
         running, self._running = self._running, None
         if running is not None:
             running.end()
         self._resources.close()
+
+    def _close_status(self) -> None:
+        if self._status >= 0:
+            fd, self._status = self._status, -1
+            os.close(fd)
 
     def _stderr(self) -> str:
         process = self._running.process if self._running else None
@@ -292,6 +362,15 @@ class ForkServer:
             if process.poll() is not None or readable(process.stderr.fileno(), 0.2):
                 return process.stderr.read1(4096).decode(errors="replace").strip()
         return ""
+
+
+def _read_byte(fd: int) -> int | None:
+    """The one byte a status pipe holds, or None at its end without one."""
+    try:
+        said = os.read(fd, 1)
+    except OSError:
+        return None
+    return said[0] if said else None
 
 
 def _server_key(limits: Limits) -> Limits:

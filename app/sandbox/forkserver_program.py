@@ -15,9 +15,13 @@ Protocol over the SOCK_SEQPACKET control socket (one message each):
       learner data): only the run's own process does, after the fork, so no learner's bytes are
       ever in the memory the next run is forked from.
   engine -> server: {"kill": true} while a run goes on: its whole PID namespace is killed.
-  server -> engine: {"returncode": int (negative: the signal that ended the run's init),
-      "doubt": str | null} once every process of the run is gone. A doubt (an unexpected child,
-      a failed setup) makes the engine restart the server before the slot's next run.
+  server -> engine: {"ready": true} once started, then after each run {"returncode": int
+      (negative: the signal that ended the run's init), "emptied": true, "doubt": str | null} once
+      every process of the run is gone and the next run is prepared. Each carries (SCM_RIGHTS) the
+      read end of the prepared run's status pipe: its init writes the program's exit code there
+      (one byte, 128+N for signal N) the moment the program ends, straight to the engine, one
+      process wake-up sooner than through this server. A doubt (an unexpected child, a failed
+      setup) makes the engine restart the server before the slot's next run.
 
 Each run: clone() with new PID, mount, IPC, UTS and network namespaces gives the run's init (PID 1
 there); it mounts fresh sized tmpfs on /box, /tmp and /dev/shm and a /proc of the new PID namespace,
@@ -187,8 +191,9 @@ def run_init(run_socket, status_write):
         except ChildProcessError:
             os._exit(126)
         if pid == program:
-            # the way bubblewrap's init tells it; the server hears it before this init's exit
-            # (and the namespaces' teardown) has run, and leaving kills the rest of the namespace
+            # the way bubblewrap's init tells it, straight to the engine (which holds the pipe's
+            # read end), before this init's exit and the namespaces' teardown; leaving kills the
+            # rest of the namespace
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
             with contextlib.suppress(OSError):
                 os.write(4, bytes([code]))
@@ -233,8 +238,10 @@ def kill(pid):
 
 
 def serve_run(prepared, message, fds):
-    """Hand one run to the prepared program and report how it ended; returns a doubt about the server, or None."""
-    pid, run_socket, status_read = prepared
+    """Hand one run to the prepared program and wait for its init to end: (its returncode, a doubt
+    about the server or None). The init tells the engine the program's end itself, on the status
+    pipe the engine was given with the run's preparation: this process is not on that path."""
+    pid, run_socket = prepared
     try:
         socket.send_fds(run_socket, [message], fds)
     except OSError:
@@ -243,28 +250,16 @@ def serve_run(prepared, message, fds):
         for fd in fds:
             os.close(fd)
         run_socket.close()
-    told = False
-    # the init tells the program's end on the status pipe, before its own exit and the
-    # namespaces' teardown: the engine hears it that much sooner
-    listening = True
-    status = None
-    while status is None:
-        done, value = os.waitpid(pid, os.WNOHANG)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            status = value
             break
-        ready, _, _ = select.select([CONTROL, WAKE_READ, *([status_read] if listening else [])], [], [])
+        ready, _, _ = select.select([CONTROL, WAKE_READ], [], [])
         if WAKE_READ in ready:
             try:
                 os.read(WAKE_READ, 4096)
             except BlockingIOError:
                 pass
-        if status_read in ready:
-            said = os.read(status_read, 1)
-            listening = False
-            if said:
-                CONTROL.send(json.dumps({"returncode": said[0]}).encode())
-                told = True
         if CONTROL in ready:
             message = CONTROL.recv(65536)
             if not message:
@@ -272,11 +267,8 @@ def serve_run(prepared, message, fds):
                 os._exit(0)
             if json.loads(message).get("kill"):
                 kill(pid)
-    os.close(status_read)
-    if not told:
-        # the init died without telling (killed): its own status says how
-        returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-        CONTROL.send(json.dumps({"returncode": returncode}).encode())
+    # the code the init told on the status pipe (it exits with it), or the signal that killed it
+    returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
     doubt = None
     try:
         # the run's init was this process's only child: anything else is a reason to start afresh
@@ -285,16 +277,29 @@ def serve_run(prepared, message, fds):
             doubt = f"an unexpected child {other}"
     except ChildProcessError:
         pass
-    return doubt
+    return returncode, doubt
+
+
+def report(message, status_read=None):
+    """Send the engine a report, with the next prepared run's status pipe when there is one."""
+    data = json.dumps(message).encode()
+    if status_read is None:
+        CONTROL.send(data)
+        return
+    try:
+        socket.send_fds(CONTROL, [data], [status_read])
+    finally:
+        os.close(status_read)
 
 
 def serve():
     try:
-        prepared = prepare()
+        pid, run_socket, status_read = prepare()
     except OSError as error:
-        CONTROL.send(json.dumps({"ready": False, "error": str(error)}).encode())
+        report({"ready": False, "error": str(error)})
         return
-    CONTROL.send(b'{"ready": true}')
+    prepared = pid, run_socket
+    report({"ready": True}, status_read)
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(CONTROL, 65536, 4)
@@ -308,16 +313,18 @@ def serve():
         if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
-            CONTROL.send(b'{"returncode": 126}')
-            CONTROL.send(b'{"emptied": true, "doubt": "a run came without its descriptors"}')
+            report({"returncode": 126, "emptied": True, "doubt": "a run came without its descriptors"})
             continue
-        doubt = serve_run(prepared, message, fds)
+        returncode, doubt = serve_run(prepared, message, fds)
+        # the run's end, the next run prepared (and its status pipe): one report
+        status_read = None
         try:
-            prepared = prepare()
+            pid, run_socket, status_read = prepare()
+            prepared = pid, run_socket
         except OSError as error:
             doubt = doubt or str(error)
             prepared = None
-        CONTROL.send(json.dumps({"emptied": True, "doubt": doubt}).encode())
+        report({"returncode": returncode, "emptied": True, "doubt": doubt}, status_read)
         if prepared is None:
             return
 

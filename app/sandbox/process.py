@@ -24,13 +24,14 @@ from .spawn import (
     become_subreaper,
     kill_group,
     readable,
+    readable_any,
     spawn,
 )
 from .stdin_probe import waiting_for_stdin
 
 __all__ = [
     "READ_CHUNK", "STOP_GRACE_SECONDS", "CpuWatchdog", "Launch", "Outcome", "OutputListener", "Running", "SandboxError",
-    "as_user", "become_subreaper", "drive", "execute", "kill_group", "readable", "spawn",
+    "as_user", "become_subreaper", "drive", "execute", "kill_group", "readable", "readable_any", "spawn",
 ]
 
 # how often a run's whole CPU time is compared with its budget (one cgroup file read each time)

@@ -104,6 +104,19 @@ def readable(fd: int, timeout: float | None) -> bool:
             continue
 
 
+def readable_any(fds: list[int], timeout: float | None) -> int | None:
+    """The first of fds (in their order) with something to read (or its end), or None after timeout seconds."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    while True:
+        try:
+            ready = {fd for fd, _ in poller.poll(None if timeout is None else max(0, int(timeout * 1000)))}
+        except InterruptedError:
+            continue
+        return next((fd for fd in fds if fd in ready), None)
+
+
 def become_subreaper() -> bool:
     """Adopt orphaned descendants instead of the host's init.
 
