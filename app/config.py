@@ -148,9 +148,10 @@ class Config:
     # runs one fork server serves before a fresh one takes its place (it is also replaced at
     # once on any doubt: a process left behind, an unexpected child, a report that does not come)
     FORK_SERVER_RUNS = 500
-    # a run slot another engine process released less than this long ago is left to it (its fork
-    # server is there: a run of this process would end it); 0: any free slot (app/slots.py)
-    RUN_SLOT_KEEP_SECONDS = 0.25
+    # > 0: each engine process tries the run slots it used last first, and leaves a slot another
+    # process released less than this long ago to it (its fork server is there: a run of this
+    # process would end it). 0 (the default): any free slot, lowest first (app/slots.py)
+    RUN_SLOT_KEEP_SECONDS = 0.0
     # warm sandboxes kept ready per language in each engine process (0 or {} turns them off),
     # and the machine-wide number of slots they may hold between them
     WARM_POOL = {"python": 2, "javascript": 1}

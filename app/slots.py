@@ -38,11 +38,12 @@ def check_ranges(runs: int, interactive: int, warm: int, diagnostics: int) -> No
 class SlotPool:
     """Slots [first, first + count) of a lock directory.
 
-    keep_seconds > 0: a slot another live process released less than keep_seconds ago is left to
-    it (acquire() passes it by). A Python run's slot holds that process's fork server, which a run
-    of another process there would end: with every process trying the same slots, the servers of
-    a busy engine's processes churned (a new server, about a cold start, for many runs). The run
-    that found no slot stays queued for the other processes' dispatchers (they are told).
+    keep_seconds > 0: a process tries the slots it released last first, and a slot another live
+    process released less than keep_seconds ago is left to it (acquire() passes it by). A Python
+    run's slot holds that process's fork server, which a run of another process there would end
+    (a new server, about a cold start). The run that found no slot stays queued for the other
+    processes' dispatchers. Off by default (RUN_SLOT_KEEP_SECONDS = 0): on a host whose slots other
+    engines also use, one process can then take every run for a while (see docs/fork-server.md).
     """
 
     def __init__(self, directory: str | Path, count: int, first: int = 0, keep_seconds: float = 0.0) -> None:
@@ -54,9 +55,8 @@ class SlotPool:
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
         self._files: dict[int, int] = {}
-        # the slots this process let go of, the latest last: tried first, so that each process
-        # keeps to the slots it used (a slot's fork server is one process's, and another
-        # process's run there ends it: with every process trying slot 0 first, they churn)
+        # with keep_seconds: the slots this process let go of, the latest last, tried first, so
+        # that each process keeps to the slots it used
         self._recent: list[int] = []
         self.keep_seconds = keep_seconds
 
@@ -64,7 +64,9 @@ class SlotPool:
         """A free slot's index, now held by this process, or None when all are taken."""
         with self._lock:
             ordered = range(self.first, self.first + self.count)
-            for index in [*reversed(self._recent), *(i for i in ordered if i not in self._recent)]:
+            if self.keep_seconds > 0:
+                ordered = [*reversed(self._recent), *(i for i in ordered if i not in self._recent)]
+            for index in ordered:
                 if index in self._held:
                     continue
                 fd = self._file(index)

@@ -338,6 +338,18 @@ def test_health_says_which_start_path_is_in_force(config, request):
     assert isolation["start_paths"]["python"] == "fork_server"
     assert isolation["fork_server"]["enabled"] is True
     assert "python" in isolation["fork_server"]["reason"]
+    # and why each language starts the way it does
+    assert "fork server" in isolation["start_path_reasons"]["python"]
+    assert set(isolation["start_path_reasons"]) == set(isolation["start_paths"])
+
+
+def test_the_fork_server_is_on_by_default(tmp_path):
+    from app import create_app
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'e.db'}", "RUNNER_ENABLED": False})
+    isolation = app.test_client().get("/health").json["isolation"]
+
+    assert isolation["start_paths"]["python"] == "fork_server", isolation["fork_server"]
 
 
 def test_the_setting_turns_the_fork_server_off(tmp_path):
@@ -348,6 +360,7 @@ def test_the_setting_turns_the_fork_server_off(tmp_path):
 
     assert isolation["start_paths"]["python"] in {"warm", "cold"}
     assert isolation["fork_server"] == {**isolation["fork_server"], "enabled": False, "reason": "turned off by the FORK_SERVER setting"}
+    assert "turned off by the FORK_SERVER setting" in isolation["start_path_reasons"]["python"]
 
 
 DAEMON = """

@@ -6,6 +6,8 @@ when a slot has one and drives a run through it. Never imports Flask or the data
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import TYPE_CHECKING
 
 from .cgroups import Counters
@@ -24,6 +26,11 @@ log = logging.getLogger(__name__)
 # a host that refuses what a fork server needs (nested mounts, capabilities in the sandbox's user
 # namespace) fails every start: after this many in a row, Python runs start cold, and /health says why
 FORK_SERVER_FAILURES_ALLOWED = 3
+# how often this process collects the sandbox processes of its servers that another engine process
+# ended (it took the slot and emptied it): they are this process's children (and, bubblewrap's
+# init, its orphans: it is their subreaper), zombies until collected, and the other process waits
+# for the slot's uid to own no process before its run
+REAP_SECONDS = 0.02
 
 
 class ForkServers:
@@ -40,6 +47,8 @@ class ForkServers:
         self.last_error: str | None = None
         # starts that failed in a row: past FORK_SERVER_FAILURES_ALLOWED, runs start cold
         self._failures = 0
+        self._reaper: threading.Thread | None = None
+        self._closing = threading.Event()
 
     @property
     def reason(self) -> str | None:
@@ -126,7 +135,28 @@ class ForkServers:
             self._failures = 0
             self.starts += 1
             self.servers[slot] = server
+            self._start_reaper()
         return server
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or not self._reaper.is_alive():
+            self._closing.clear()
+            self._reaper = threading.Thread(target=self._reap_forever, name="fork-server-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap_forever(self) -> None:
+        """Collect the processes of servers another engine process ended, while this one has servers."""
+        while not self._closing.wait(REAP_SECONDS) and self.servers:
+            for server in list(self.servers.values()):
+                running = server.running
+                if running is None or running.process.poll() is None:
+                    continue
+                # bubblewrap's process is collected by poll(); its init, orphaned to us, here
+                if running.inner_pid is not None:
+                    try:
+                        os.waitpid(running.inner_pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
 
     def drop(self, slot: int) -> None:
         """End the slot's fork server and its sandbox, if the slot has one (nothing else of the slot)."""
@@ -136,6 +166,7 @@ class ForkServers:
 
     def close(self) -> None:
         # its own sandboxes only: a slot itself may be another engine's by now
+        self._closing.set()
         for slot in list(self.servers):
             self.drop(slot)
 

@@ -196,6 +196,11 @@ class ForkServer:
         self._server_pid = next(iter(children_of(inner)), None)
 
     @property
+    def running(self) -> Running | None:
+        """The server's sandbox (bubblewrap's process and its init), until closed."""
+        return self._running
+
+    @property
     def alive(self) -> bool:
         return self._control is not None and self._running is not None and self._running.process.poll() is None
 
