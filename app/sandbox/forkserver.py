@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 from .cgroups import SlotGroup
 from .forkserver_program import SOURCE as SERVER_SOURCE
 from .host_processes import children_of, pids_of_user
-from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
+from .isolation import WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
 from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, readable_any, spawn
+from .run_bundle import bundle_of, memfd, read_byte, rlimits, server_key
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -91,7 +92,7 @@ class ForkedProcess:
         if ready is None:
             return False
         if ready == "status":
-            said = _read_byte(self.status)
+            said = read_byte(self.status)
             self._close_status()
             if said is not None:
                 self.returncode = said
@@ -164,8 +165,8 @@ class ForkServer:
             self.group.apply(served.memory_bytes, served.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         syscall_filter = getattr(sandbox.isolation, "syscall_filter", None)
-        filter_fd = _memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
-        source_fd = _memfd("fork-server", SERVER_SOURCE.encode())
+        filter_fd = memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
+        source_fd = memfd("fork-server", SERVER_SOURCE.encode())
         try:
             command = (*SERVER_ARGV, str(source_fd), str(theirs.fileno()), str(filter_fd), str(self.limits.disk_bytes))
             fds = (source_fd, theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
@@ -205,7 +206,7 @@ class ForkServer:
         return self._control is not None and self._running is not None and self._running.process.poll() is None
 
     def usable_for(self, limits: Limits) -> bool:
-        return self.broken is None and self.alive and _server_key(limits) == _server_key(self.limits)
+        return self.broken is None and self.alive and server_key(limits) == server_key(self.limits)
 
     def settle(self) -> None:
         """Before the slot's next fork: the last run's processes are all gone (the server says so, and
@@ -269,9 +270,9 @@ class ForkServer:
             # with a pids cgroup, RLIMIT_NPROC is a backstop with slack above it (isolation.NPROC_SLACK,
             # wider than the server's two): the cold run's value; without one it is the limit and
             # counts the server and the run's init too
-            "rlimits": _rlimits(limits if self.group is not None else served_limits(limits), self.group is not None, language.address_space_limit),
+            "rlimits": rlimits(limits if self.group is not None else served_limits(limits), self.group is not None, language.address_space_limit),
         }
-        bundle = _bundle(source, files, args)
+        bundle = bundle_of(source, files, args)
         stdin_read, stdin_write = os.pipe()
         stdout_read, stdout_write = os.pipe()
         stderr_read, stderr_write = os.pipe()
@@ -367,60 +368,3 @@ class ForkServer:
             if process.poll() is not None or readable(process.stderr.fileno(), 0.2):
                 return process.stderr.read1(4096).decode(errors="replace").strip()
         return ""
-
-
-def _read_byte(fd: int) -> int | None:
-    """The one byte a status pipe holds, or None at its end without one."""
-    try:
-        said = os.read(fd, 1)
-    except OSError:
-        return None
-    return said[0] if said else None
-
-
-def _server_key(limits: Limits) -> Limits:
-    """The limits a server bakes into its runs (rlimits, tmpfs sizes): the wall clock and the
-    output caps are the engine's, per run."""
-    return replace(limits, timeout_seconds=0.0, output_bytes=0)
-
-
-def _memfd(name: str, data: bytes) -> int:
-    fd = os.memfd_create(name, 0)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-def _bundle(source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...]) -> int:
-    """A memfd holding the learner's part of a run: read only by the run's own process."""
-    layout = json.dumps(
-        {"names": [name for name, _ in files], "sizes": [len(source), *(len(content) for _, content in files)], "args": list(args)}
-    ).encode()
-    fd = os.memfd_create("run", 0)
-    with contextlib.ExitStack() as undo:
-        undo.callback(os.close, fd)
-        for part in (len(layout).to_bytes(8, "big"), layout, source, *(content for _, content in files)):
-            view = memoryview(part)
-            while view:
-                view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-        undo.pop_all()
-    return fd
-
-
-def _rlimits(limits: Limits, cgroup: bool, address_space: bool) -> dict[str, list[int]]:
-    """The run's rlimits, as isolation.rlimit_prefix sets them for a cold start."""
-    cpu = max(1, int(limits.cpu_seconds))
-    values = {
-        "RLIMIT_CPU": [cpu, cpu + 1],
-        "RLIMIT_NPROC": [limits.processes + NPROC_SLACK if cgroup else limits.processes] * 2,
-        "RLIMIT_FSIZE": [limits.file_size_bytes] * 2,
-        "RLIMIT_NOFILE": [limits.open_files] * 2,
-        "RLIMIT_CORE": [0, 0],
-    }
-    if address_space and not cgroup:
-        values["RLIMIT_AS"] = [limits.memory_bytes] * 2
-    return values
-
