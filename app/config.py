@@ -169,12 +169,16 @@ class Config:
     # Python runs fork from a fork server per slot (an interpreter started once in the slot's
     # sandbox, each run cloned into fresh namespaces: docs/security.md, "The fork server"); false
     # starts a fresh sandbox per run (a warm one where WARM_POOL has it). /health says which.
-    # Off by default for now: the server's own two processes count in the run's process cap, and
-    # it has had one full-suite run (docs/fork-server.md)
-    FORK_SERVER = False
+    # The slot's process caps are raised by the server's own two processes: a run's program may
+    # start exactly as many processes as after a cold start (docs/fork-server.md)
+    FORK_SERVER = True
     # runs one fork server serves before a fresh one takes its place (it is also replaced at
     # once on any doubt: a process left behind, an unexpected child, a report that does not come)
     FORK_SERVER_RUNS = 500
+    # > 0: each engine process tries the run slots it used last first, and leaves a slot another
+    # process released less than this long ago to it (its fork server is there: a run of this
+    # process would end it). 0 (the default): any free slot, lowest first (app/slots.py)
+    RUN_SLOT_KEEP_SECONDS = 0.0
     # warm sandboxes kept ready per language in each engine process (0 or {} turns them off),
     # and the machine-wide number of slots they may hold between them
     WARM_POOL = {"python": 2, "javascript": 1}

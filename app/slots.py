@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import struct
 import threading
+import time
 from pathlib import Path
 
 
@@ -19,6 +21,9 @@ WARM_SLOT_FIRST = 1000
 DIAGNOSTICS_SLOT_FIRST = 2000
 # the width every range must fit in, past the last one too (a bench engine's private uid buckets)
 RANGE_END = 2048
+# what a release writes at the start of a slot's lock file: the releasing process and when
+# (CLOCK_MONOTONIC, the same for every process of the host)
+LAST_USE = struct.Struct("<qq")
 
 
 def check_ranges(runs: int, interactive: int, warm: int, diagnostics: int) -> None:
@@ -31,7 +36,17 @@ def check_ranges(runs: int, interactive: int, warm: int, diagnostics: int) -> No
 
 
 class SlotPool:
-    def __init__(self, directory: str | Path, count: int, first: int = 0) -> None:
+    """Slots [first, first + count) of a lock directory.
+
+    keep_seconds > 0: a process tries the slots it released last first, and a slot another live
+    process released less than keep_seconds ago is left to it (acquire() passes it by). A Python
+    run's slot holds that process's fork server, which a run of another process there would end
+    (a new server, about a cold start). The run that found no slot stays queued for the other
+    processes' dispatchers. Off by default (RUN_SLOT_KEEP_SECONDS = 0): on a host whose slots other
+    engines also use, one process can then take every run for a while (see docs/fork-server.md).
+    """
+
+    def __init__(self, directory: str | Path, count: int, first: int = 0, keep_seconds: float = 0.0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.count = count
@@ -40,11 +55,18 @@ class SlotPool:
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
         self._files: dict[int, int] = {}
+        # with keep_seconds: the slots this process let go of, the latest last, tried first, so
+        # that each process keeps to the slots it used
+        self._recent: list[int] = []
+        self.keep_seconds = keep_seconds
 
     def acquire(self) -> int | None:
         """A free slot's index, now held by this process, or None when all are taken."""
         with self._lock:
-            for index in range(self.first, self.first + self.count):
+            ordered = range(self.first, self.first + self.count)
+            if self.keep_seconds > 0:
+                ordered = [*reversed(self._recent), *(i for i in ordered if i not in self._recent)]
+            for index in ordered:
                 if index in self._held:
                     continue
                 fd = self._file(index)
@@ -52,13 +74,40 @@ class SlotPool:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue
+                if self.keep_seconds > 0 and self._kept_by_another(fd):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    continue
                 self._held[index] = fd
                 return index
             return None
 
+    def _kept_by_another(self, fd: int) -> bool:
+        """True when another live process released this slot less than keep_seconds ago."""
+        try:
+            pid, released_ns = LAST_USE.unpack(os.pread(fd, LAST_USE.size, 0))
+        except (OSError, struct.error):
+            return False
+        if pid == os.getpid() or time.monotonic_ns() - released_ns > self.keep_seconds * 1e9:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
     def release(self, index: int) -> None:
         with self._lock:
             fd = self._held.pop(index)
+            if index in self._recent:
+                self._recent.remove(index)
+            self._recent.append(index)
+        if self.keep_seconds > 0:
+            try:
+                os.pwrite(fd, LAST_USE.pack(os.getpid(), time.monotonic_ns()), 0)
+            except OSError:
+                pass
         fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:

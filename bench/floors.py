@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -171,9 +172,13 @@ def parallel_spawn(hello: Hello, count: int, parallelism: int, budget_seconds: f
             free.append(slot)
 
     started = time.perf_counter()
+    # the spawned processes' CPU (user + system, counted as each is reaped): the floor in CPU,
+    # which a loaded machine does not distort the way it does wall time
+    children_before = _children_cpu_seconds()
     with ThreadPoolExecutor(parallelism) as pool:
         outcomes = [ok for ok in pool.map(one, range(count)) if ok is not None]
     wall = time.perf_counter() - started
+    children_cpu = _children_cpu_seconds() - children_before
     for scratch in scratches:
         scratch.cleanup()
     done = sum(outcomes)
@@ -183,4 +188,10 @@ def parallel_spawn(hello: Hello, count: int, parallelism: int, budget_seconds: f
         "failures": len(outcomes) - done,
         "wall_s": round(wall, 3),
         "runs_per_s": round(done / wall, 2) if wall else None,
+        "cpu_ms_per_spawn": round(children_cpu * 1000 / len(outcomes), 2) if outcomes else None,
     }
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

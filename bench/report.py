@@ -147,6 +147,10 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         floor = _get(floors, tp["language"], "parallel", "runs_per_s")
         table.append((f"throughput: {tp['runs']} runs, {tp['clients']} clients", _fmt(tp["runs_per_s"], "runs/s"), _fmt(floor, "runs/s"), _fmt(ratio.get("throughput_over_parallel_spawn_rate"), "x")))
         table.append(("throughput: failures / run latency p95", f"{tp['failures']} / {_fmt(tp['latency_ms']['p95'], 'ms')}", "", ""))
+        # CPU per run (engine processes only, sandboxes apart) against a bare spawn's: load-proof
+        engine_cpu, spawn_cpu = tp.get("engine_cpu_ms_per_run"), _get(floors, tp["language"], "parallel", "cpu_ms_per_spawn")
+        if engine_cpu is not None:
+            table.append(("throughput: engine CPU per run (no sandbox)", _fmt(engine_cpu, "ms"), _fmt(spawn_cpu, "ms"), _fmt(_ratio(engine_cpu, spawn_cpu), "x")))
     autosave = results.get("autosave")
     if autosave:
         cap, trivial, editors = autosave["capacity"], autosave["trivial_route"], autosave["editors"]

@@ -193,6 +193,9 @@ async def throughput_section(engine: Server, language: str, counts: Counts) -> d
         "latency_ms": summarize([o.seconds for o in ok]),
         "queue_wait_ms": summarize([w for w in (queue_wait(o.execution) for o in ok) if w is not None]),
         "usage": used,
+        # the engine processes' own CPU (HTTP, database, runner; not the sandboxes) per run: compare
+        # with the floor's cpu_ms_per_spawn, which load does not distort as it does wall time
+        "engine_cpu_ms_per_run": round(used["server_cpu_s"] * 1000 / len(ok), 2) if ok else None,
     }
 
 

@@ -45,7 +45,7 @@ def run(sandbox: Sandbox, slot: int, source: str, stdin: str = "", **kwargs):
 
 
 def served_by_one_server(sandbox: Sandbox, slot: int, runs: int) -> bool:
-    server = sandbox._fork_servers.get(slot)
+    server = sandbox.fork_servers.servers.get(slot)
     return server is not None and server.runs == runs and sandbox.fork_server_starts == 1
 
 
@@ -181,6 +181,32 @@ def test_nothing_a_run_leaves_reaches_the_next_run_of_the_slot(sandbox, slot):
     assert found["umask"] == 0o022
 
 
+# forks children that wait, until the process cap refuses one; prints how many it got
+PROCESS_CAP = r"""
+import os, time
+children = []
+while len(children) < 64:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+print(len(children), flush=True)
+"""
+
+
+def test_a_forked_run_may_start_exactly_as_many_processes_as_a_cold_run(sandbox, slot):
+    # the server and the run's init are in the slot too: its caps are raised by exactly those two
+    forked = [run(sandbox, slot, PROCESS_CAP, processes=12) for _ in range(2)]
+    cold = run(Sandbox(Settings(fork_server=False)), slot, PROCESS_CAP, processes=12)
+
+    assert cold.reason is None and 0 < int(cold.stdout) < 12, cold
+    assert [(r.reason, r.stdout) for r in forked] == [(None, cold.stdout)] * 2, forked
+
+
 REACH_THE_SERVER = r'''
 import ctypes, errno, json, os, signal
 libc = ctypes.CDLL(None, use_errno=True)
@@ -241,7 +267,7 @@ def test_a_run_cannot_reach_the_server_or_its_init(sandbox, slot):
 
 def test_the_server_is_not_dumpable_and_holds_no_capability_in_a_run(sandbox, slot):
     run(sandbox, slot, 'print("started")')
-    server = sandbox._fork_servers[slot]
+    server = sandbox.fork_servers.servers[slot]
     engine_side = psutil.Process(server._server_pid)
 
     # a non-dumpable process's memory, environment and descriptors belong to root, not to the
@@ -267,7 +293,7 @@ def test_a_process_left_in_the_slot_makes_the_server_start_afresh(sandbox, slot)
 
     assert again.stdout == "two\n"
     assert sandbox.fork_server_starts == 2
-    assert sandbox._fork_servers[slot].runs == 1
+    assert sandbox.fork_servers.servers[slot].runs == 1
 
 
 def test_a_server_serves_its_runs_then_a_fresh_one_takes_over(slot):
@@ -312,6 +338,18 @@ def test_health_says_which_start_path_is_in_force(config, request):
     assert isolation["start_paths"]["python"] == "fork_server"
     assert isolation["fork_server"]["enabled"] is True
     assert "python" in isolation["fork_server"]["reason"]
+    # and why each language starts the way it does
+    assert "fork server" in isolation["start_path_reasons"]["python"]
+    assert set(isolation["start_path_reasons"]) == set(isolation["start_paths"])
+
+
+def test_the_fork_server_is_on_by_default(tmp_path):
+    from app import create_app
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'e.db'}", "RUNNER_ENABLED": False})
+    isolation = app.test_client().get("/health").json["isolation"]
+
+    assert isolation["start_paths"]["python"] == "fork_server", isolation["fork_server"]
 
 
 def test_the_setting_turns_the_fork_server_off(tmp_path):
@@ -322,6 +360,7 @@ def test_the_setting_turns_the_fork_server_off(tmp_path):
 
     assert isolation["start_paths"]["python"] in {"warm", "cold"}
     assert isolation["fork_server"] == {**isolation["fork_server"], "enabled": False, "reason": "turned off by the FORK_SERVER setting"}
+    assert "turned off by the FORK_SERVER setting" in isolation["start_path_reasons"]["python"]
 
 
 DAEMON = """
@@ -338,7 +377,7 @@ print(len([p for p in os.listdir("/proc") if p.isdigit()]))
 
 def test_a_daemon_is_gone_from_the_host_before_the_next_fork(sandbox, slot):
     result = run(sandbox, slot, DAEMON)
-    server = sandbox._fork_servers[slot]
+    server = sandbox.fork_servers.servers[slot]
     # the server's word comes first (it is awaited before the next fork), then the host's view
     server.settle()
 

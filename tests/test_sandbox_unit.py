@@ -235,3 +235,36 @@ def test_slot_counts_that_would_share_slots_between_pools_are_refused_at_start(c
     for field, count in (("RUN_SLOTS", 501), ("INTERACTIVE_RUN_SLOTS", 501), ("WARM_SLOTS", 1001), ("DIAGNOSTICS_SLOTS", 49)):
         with pytest.raises(ValueError, match=field):
             create_app({**config, field: count, "RUNNER_ENABLED": False})
+
+
+def test_a_run_slot_another_process_just_released_is_left_to_it(tmp_path):
+    # its fork server is there: taking the slot would end it (the servers of two processes churned)
+    import subprocess
+    import sys
+
+    other = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time; from app.slots import SlotPool\n"
+            f"pool = SlotPool({str(tmp_path)!r}, 2, keep_seconds=0.5)\n"
+            "pool.release(pool.acquire()); print('released', flush=True); time.sleep(30)"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert other.stdout.readline() == "released\n"
+        pool = SlotPool(tmp_path, 2, keep_seconds=0.5)
+        first = pool.acquire()
+        second = pool.acquire()
+        time.sleep(0.6)
+        third = pool.acquire()
+    finally:
+        other.kill()
+        other.wait()
+        other.stdout.close()
+
+    # slot 0 is the other process's for a while, then anyone's; slots this process used come first for it
+    assert (first, second, third) == (1, None, 0)
+    pool.release(1)
+    pool.release(0)
+    assert pool.acquire() == 0
+    pool.close()

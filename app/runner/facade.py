@@ -41,7 +41,7 @@ class Runner:
         self.hub = hub
         config = app.config
         self.workers = int(config["RUN_WORKERS"])
-        self.slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["RUN_SLOTS"]))
+        self.slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["RUN_SLOTS"]), keep_seconds=float(config["RUN_SLOT_KEEP_SECONDS"]))
         interactive_slots = SlotPool(config["SLOT_LOCK_DIR"], int(config["INTERACTIVE_RUN_SLOTS"]), first=INTERACTIVE_SLOT_FIRST)
         self._capacity = Capacity(
             (Lane(False, self.workers, self.slots), Lane(True, int(config["INTERACTIVE_RUN_WORKERS"]), interactive_slots))

@@ -4,7 +4,6 @@ Never imports Flask: usable and testable with plain function calls.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -12,32 +11,30 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from . import limits as reasons
 from .cgroups import Cgroups, Counters, SlotGroup
 from .compile_cache import Artifact, CompileCache
 from .control import Control, Interactivity, StopOnly
-from .forkserver import FORKABLE, ForkServer
+from .fork_servers import ForkServers
+from .forkserver import FORKABLE
+from .host_processes import pids_of_user
 from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
-from .process import CpuWatchdog, Outcome, OutputListener, SandboxError, become_subreaper, drive, execute, spawn
+from .outcomes import cpu_watchdog, result_of
+from .process import OutputListener, SandboxError, become_subreaper, execute
 from .syscall_filter import build_filter
-from .warm import Warm, WarmPool
+from .warm import WarmPool
+from .warm_starts import discard_warm, run_warm, start_warm
 
 __all__ = ["Sandbox", "SandboxError", "Limits", "Result", "Language", "BY_NAME", "installed", "Control", "Interactivity"]
 
 log = logging.getLogger(__name__)
 
-DISK_FULL_MARKERS = ("No space left on device", "ENOSPC")
-# what runtimes say when a new process or thread is refused (rlimit mode has no cgroup counter)
-PROCESS_LIMIT_MARKERS = ("can't start new thread", "Resource temporarily unavailable", "EAGAIN", "unable to create native thread")
-FILE_TOO_LARGE_MARKERS = ("File too large", "EFBIG")
 LEFTOVER_KILL_SECONDS = 2.0
 SELF_TEST_ATTEMPTS = 3
-# a host that refuses what a fork server needs (nested mounts, capabilities in the sandbox's user
-# namespace) fails every start: after this many in a row, Python runs start cold, and /health says why
-FORK_SERVER_FAILURES_ALLOWED = 3
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class Settings:
     # compiled artifacts, shared by every engine on the host
     # Python runs fork from a per-slot fork server (forkserver.py, docs/security.md) instead of
     # starting a fresh sandbox; off: a fresh sandbox per run (a warm one where the pool has it)
-    fork_server: bool = False
+    fork_server: bool = True
     # a fork server serves this many runs, then a fresh one takes its place
     fork_server_runs: int = 500
     compile_cache_dir: str = os.path.join(tempfile.gettempdir(), "live-code-engine-cache")
@@ -95,28 +92,16 @@ class Sandbox:
         self._groups: dict[int, SlotGroup] = {}
         self.compile_cache = CompileCache(self.settings.compile_cache_dir, self.settings.compile_cache_bytes)
         self.warm_pool: WarmPool | None = None
-        # each slot's fork server, while it has one (a slot's runs are one at a time: no lock needed
-        # per slot; the dict itself is shared by the worker threads)
-        self._fork_servers: dict[int, ForkServer] = {}
-        self.fork_server_starts = 0
-        self.fork_server_last_error: str | None = None
-        # fork server starts that failed in a row: past FORK_SERVER_FAILURES_ALLOWED, runs start cold
-        self._fork_server_failures = 0
+        # each slot's fork server, while it has one (fork_servers.py)
+        self.fork_servers = ForkServers(self)
 
     @property
-    def fork_server_reason(self) -> str | None:
-        """Why runs do not fork from a fork server here, or None when forkable languages do."""
-        if not self.settings.fork_server:
-            return "turned off by the FORK_SERVER setting"
-        if not self.available or self.isolation.name != "bubblewrap":
-            return "needs bubblewrap isolation"
-        if self._fork_server_failures >= FORK_SERVER_FAILURES_ALLOWED:
-            return f"it failed to start {self._fork_server_failures} times in a row: {self.fork_server_last_error}"
-        return None
+    def fork_server_starts(self) -> int:
+        return self.fork_servers.starts
 
     def forks(self, language: Language) -> bool:
         """True when language's runs fork from the slot's fork server."""
-        return self.fork_server_reason is None and language.name in FORKABLE
+        return self.fork_servers.forks(language)
 
     def start_warm_pool(self, slots: object, sizes: dict[str, int], limits_for: Callable[[Language], Limits]) -> None:
         """Keep sizes[language] warm sandboxes ready, each in a slot taken from slots (a SlotPool)."""
@@ -124,16 +109,14 @@ class Sandbox:
         sizes = {name: size for name, size in sizes.items() if not (name in BY_NAME and self.forks(BY_NAME[name]))}
         if not self.available or not any(sizes.values()):
             return
-        self.warm_pool = WarmPool(self._start_warm, self._discard_warm, slots, sizes, limits_for)
+        self.warm_pool = WarmPool(partial(start_warm, self), partial(discard_warm, self), slots, sizes, limits_for)
         self.warm_pool.start()
 
     def close(self) -> None:
         """Stop the warm pool and the fork servers, and end their sandboxes."""
         if self.warm_pool is not None:
             self.warm_pool.shutdown()
-        # its own sandbox only: the slot itself may be another engine's by now
-        for slot in list(self._fork_servers):
-            self._drop_fork_server(slot)
+        self.fork_servers.close()
 
     @property
     def available(self) -> bool:
@@ -188,16 +171,24 @@ class Sandbox:
             # how each installed language's runs start: "fork_server" (forked from the slot's
             # started interpreter), "warm" (a warm sandbox when ready, else cold) or "cold"
             "start_paths": {language.name: self._start_path(language) for language in installed()},
-            "fork_server": {
-                "enabled": self.fork_server_reason is None,
-                "reason": self.fork_server_reason
-                or f"forks runs of {', '.join(sorted(FORKABLE))}: the other runtimes cannot fork once started",
-                "servers": len(self._fork_servers),
-                "runs_per_server": self.settings.fork_server_runs,
-                "starts": self.fork_server_starts,
-                "last_error": self.fork_server_last_error,
-            },
+            # why each language starts the way it does
+            "start_path_reasons": {language.name: self._start_path_reason(language) for language in installed()},
+            "fork_server": self.fork_servers.describe(),
         }
+
+    def _start_path_reason(self, language: Language) -> str:
+        path = self._start_path(language)
+        if path == "fork_server":
+            return "forked from the slot's fork server, an interpreter started once"
+        if language.name in FORKABLE:
+            why = f"the fork server is off here: {self.fork_servers.reason}"
+        elif language.compile:
+            why = "compiled: its cached build runs in a fresh sandbox (not forked from a fork server)"
+        else:
+            why = "only Python runs fork from a fork server (docs/fork-server.md)"
+        if path == "warm":
+            return f"{why}; a warm sandbox when one is ready, else cold"
+        return why
 
     def _start_path(self, language: Language) -> str:
         if self.forks(language):
@@ -223,14 +214,14 @@ class Sandbox:
         RLIMIT_NPROC, and a dead engine may have left a whole run behind.
         """
         # its fork server is one of those processes: the slot has none from now on
-        self._drop_fork_server(slot)
+        self.fork_servers.drop(slot)
         group = self.slot_group(slot)
         user = self.slot_user(slot)
         deadline = time.monotonic() + LEFTOVER_KILL_SECONDS
         while time.monotonic() < deadline:
             leftovers = set(group.pids()) if group else set()
             if user is not None:
-                leftovers.update(_pids_of_user(user))
+                leftovers.update(pids_of_user(user))
             if not leftovers:
                 return
             if group:
@@ -269,7 +260,7 @@ class Sandbox:
         interactive = control is not None and control.interactive
         program = tuple(sorted((files or {}).items()))
         if self.forks(language):
-            result = self._run_forked(language, source, stdin, limits, slot, on_output, program, tuple(args), control)
+            result = self.fork_servers.run(language, source, stdin, limits, slot, on_output, program, tuple(args), control)
             if result is not None:
                 return result
         # a warm sandbox holds the entry file alone and runs it without arguments; an interactive
@@ -277,7 +268,7 @@ class Sandbox:
         # its slot) that quick runs would otherwise take
         warm = self.warm_pool.take(language, limits) if self.warm_pool and not files and not args and not interactive else None
         if warm is not None:
-            result = self._run_warm(warm, source, stdin, limits, on_output, control)
+            result = run_warm(self, warm, source, stdin, limits, on_output, control)
             if result is not None:
                 return result
         if not language.compile:
@@ -355,223 +346,17 @@ class Sandbox:
         on_output: OutputListener | None,
         control: Control | StopOnly | None = None,
     ) -> Result:
-        # an idle fork server would share the cold launch's cgroup: it goes first
-        self._drop_fork_server(slot)
+        # an idle fork server (this process's, or another engine process's that used the slot
+        # last) would share the cold launch's cgroups and caps: the slot is emptied first
+        self.clear_slot(slot)
         group = self.slot_group(slot)
         if group:
             group.apply(limits.memory_bytes, limits.processes)
         before = group.counters() if group else Counters(0, 0)
-        over_cpu = _cpu_watchdog(group, limits)
+        over_cpu = cpu_watchdog(group, limits)
         try:
             with self.isolation.launch(language, source, limits, self.slot_user(slot), group, step) as launch:
                 outcome = execute(launch, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
         finally:
             self.clear_slot(slot)
-        return _result(language, outcome, before, group)
-
-    def _run_forked(
-        self,
-        language: Language,
-        source: bytes,
-        stdin: bytes,
-        limits: Limits,
-        slot: int,
-        on_output: OutputListener | None,
-        files: tuple[tuple[str, bytes], ...],
-        args: tuple[str, ...],
-        control: Control | None,
-    ) -> Result | None:
-        """Fork the run from the slot's fork server (started if need be); None if it cannot (run cold instead)."""
-        server = self._fork_server(language, limits, slot)
-        if server is None:
-            return None
-        group = server.group
-        if group:
-            group.apply(limits.memory_bytes, limits.processes)
-        before = group.counters() if group else Counters(0, 0)
-        over_cpu = _cpu_watchdog(group, limits)
-        try:
-            try:
-                run = server.start_run(source, files, args, control is not None and control.interactive)
-            except SandboxError as error:
-                log.warning("a fork server refused a run (%s); running cold", error)
-                return None
-            outcome = drive(run, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
-            return _result(language, outcome, before, group)
-        finally:
-            if server.broken is not None or server.runs >= self.settings.fork_server_runs:
-                if server.broken is not None:
-                    log.warning("fork server of slot %s restarted: %s", slot, server.broken)
-                self._discard_fork_server(slot)
-
-    def _fork_server(self, language: Language, limits: Limits, slot: int) -> ForkServer | None:
-        """The slot's fork server for language with exactly these limits, started if need be."""
-        server = self._fork_servers.get(slot)
-        if server is not None:
-            # every process of the last run is gone before the slot's next fork, or the server goes
-            server.settle()
-            if server.broken is not None:
-                log.warning("fork server of slot %s restarted: %s", slot, server.broken)
-        if server is not None and (server.language is not language or not server.usable_for(limits)):
-            self._discard_fork_server(slot)
-            server = None
-        if server is None:
-            try:
-                server = ForkServer(self, language, limits, slot)
-            except SandboxError as error:
-                self.fork_server_last_error = str(error)
-                self._fork_server_failures += 1
-                log.warning("could not start a fork server in slot %s (%s); running cold", slot, error)
-                return None
-            self._fork_server_failures = 0
-            self.fork_server_starts += 1
-            self._fork_servers[slot] = server
-        return server
-
-    def _drop_fork_server(self, slot: int) -> None:
-        server = self._fork_servers.pop(slot, None)
-        if server is not None:
-            server.close()
-
-    def _discard_fork_server(self, slot: int) -> None:
-        """End the slot's fork server and whatever its sandbox held."""
-        self.clear_slot(slot)
-
-    def _start_warm(self, language: Language, limits: Limits, slot: int) -> Warm:
-        """Start language's bootstrap in a fresh sandbox in slot; it waits for its program."""
-        group = self.slot_group(slot)
-        self.clear_slot(slot)
-        if group:
-            group.apply(limits.memory_bytes, limits.processes)
-        control_read, control_write = os.pipe()
-        resources = contextlib.ExitStack()
-        try:
-            launch = resources.enter_context(
-                self.isolation.launch(language, b"", limits, self.slot_user(slot), group, Step(control_fd=control_read))
-            )
-            running = spawn(launch)
-        except BaseException:
-            resources.close()
-            os.close(control_write)
-            raise
-        finally:
-            os.close(control_read)
-        return Warm(language, limits, slot, running, control_write, resources)
-
-    def _discard_warm(self, warm: Warm) -> None:
-        warm.close_control()
-        warm.running.end()
-        warm.resources.close()
-        self.clear_slot(warm.slot)
-
-    def _run_warm(
-        self,
-        warm: Warm,
-        source: bytes,
-        stdin: bytes,
-        limits: Limits,
-        on_output: OutputListener | None,
-        control: Control | None = None,
-    ) -> Result | None:
-        """Hand source to a warm sandbox and drive it; None if the sandbox died waiting (run cold instead)."""
-        # read now, not when the sandbox started: its start-up's own limit hits are not the run's
-        group = self.slot_group(warm.slot)
-        before = group.counters() if group else Counters(0, 0)
-        try:
-            try:
-                warm.send(source)
-            except OSError:
-                log.warning("a warm %s sandbox died before its run; running cold", warm.language.name)
-                return None
-            over_cpu = _cpu_watchdog(group, limits)
-            outcome = drive(warm.running, stdin, limits.timeout_seconds, limits.output_bytes, on_output, over_cpu, control)
-            # read the slot's counters before the sandbox goes back: its slot may be reused at once
-            return _result(warm.language, outcome, before, group)
-        finally:
-            self.warm_pool.finished(warm)
-
-
-def _cpu_watchdog(group: SlotGroup | None, limits: Limits) -> CpuWatchdog | None:
-    """True once the slot's processes together used limits.cpu_seconds since now; None without cpuacct."""
-    start_ns = group.cpu_used_ns() if group is not None and group.counts_cpu else None
-    if start_ns is None:
-        return None
-    budget_ns = limits.cpu_seconds * 1_000_000_000
-
-    def over_cpu() -> bool:
-        used_ns = group.cpu_used_ns()
-        # a reading that fails says nothing: RLIMIT_CPU and the wall clock still hold the run
-        if used_ns is None or used_ns - start_ns <= budget_ns:
-            return False
-        log.info("run in %s stopped: %.2f s of CPU, over its %s s", group.cpuacct_dir, (used_ns - start_ns) / 1e9, limits.cpu_seconds)
-        return True
-
-    return over_cpu
-
-
-def _pids_of_user(uid: int) -> list[int]:
-    """Processes whose /proc entry belongs to uid (zombies included): a stat per process, no reads."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-            except FileNotFoundError:
-                continue
-    return found
-
-
-def _result(language: Language, outcome: Outcome, before: Counters, group: SlotGroup | None) -> Result:
-    """Interpret what a run did: its exit, its output, and the limits it hit."""
-    after = group.counters() if group else Counters(0, 0)
-    stderr = outcome.stderr.decode("utf-8", errors="replace")
-    returncode = outcome.returncode
-    if returncode is not None and returncode < 0:
-        # a signal, told the way a shell and bubblewrap tell it
-        returncode = 128 - returncode
-    reason = outcome.stopped_by or _why_it_stopped(language, returncode, stderr, outcome, before, after)
-    return Result(
-        exit_code=returncode,
-        stdout=outcome.stdout.decode("utf-8", errors="replace"),
-        stderr=stderr,
-        stdout_truncated=outcome.stdout_truncated,
-        stderr_truncated=outcome.stderr_truncated,
-        duration_ms=outcome.duration_ms,
-        reason=reason,
-    )
-
-
-def _why_it_stopped(
-    language: Language,
-    returncode: int | None,
-    stderr: str,
-    outcome: Outcome,
-    before: Counters,
-    after: Counters,
-) -> str | None:
-    if outcome.cpu_exceeded:
-        return reasons.CPU_TIME_LIMIT
-    if outcome.timed_out:
-        return reasons.TIMEOUT
-    if outcome.output_exceeded:
-        return reasons.OUTPUT_LIMIT
-    if after.oom_kills > before.oom_kills:
-        return reasons.MEMORY_LIMIT
-    if returncode == 128 + signal.SIGXCPU:
-        return reasons.CPU_TIME_LIMIT
-    if returncode == 0:
-        return None
-    tail = stderr[-2000:]
-    if any(marker in tail for marker in language.memory_error_markers):
-        return reasons.MEMORY_LIMIT
-    if returncode == 128 + signal.SIGXFSZ or any(marker in tail for marker in FILE_TOO_LARGE_MARKERS):
-        return reasons.FILE_SIZE_LIMIT
-    if any(marker in tail for marker in DISK_FULL_MARKERS):
-        return reasons.DISK_LIMIT
-    if after.pids_max_hits > before.pids_max_hits or any(marker in tail for marker in PROCESS_LIMIT_MARKERS):
-        return reasons.PROCESS_LIMIT
-    # 128+N for signal N; PHP's fatal errors exit 255, which is no signal
-    if returncode is not None and 128 < returncode <= 128 + signal.SIGRTMAX:
-        return reasons.SIGNAL
-    return reasons.NONZERO_EXIT
+        return result_of(language, outcome, before, group)

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 
 from .cgroups import SlotGroup
 from .forkserver_program import SOURCE as SERVER_SOURCE
-from .isolation import NPROC_SLACK, WORKDIR, Step, program_env
+from .host_processes import children_of, pids_of_user
+from .isolation import WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
-from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, spawn
+from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, readable_any, spawn
+from .run_bundle import bundle_of, memfd, read_byte, rlimits, server_key
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -45,6 +47,18 @@ REPORT_GRACE_SECONDS = STOP_GRACE_SECONDS
 EMPTIED_TIMEOUT_SECONDS = 6.0
 # a prepared run is its init (PID 1 of its namespaces) and its program's process (PID 2)
 PREPARED_PROCESSES = 2
+# what a served run has in its slot beside a cold start's processes (bubblewrap's two and the
+# program): the server itself and the run's init. The slot's pids cap (or, without cgroups, the
+# run's RLIMIT_NPROC) and the server sandbox's RLIMIT_NPROC (its user namespace's ceiling) are
+# raised by exactly this many, so the learner's program may start exactly as many processes as
+# after a cold start. (A server under another uid would not change the pids cgroup, which counts
+# every process in it, nor a run's uid, which must be the slot's.)
+SERVER_PROCESSES = 2
+
+
+def served_limits(limits: Limits) -> Limits:
+    """The process limits of a served run's slot: limits.processes for the program, plus the server's own."""
+    return replace(limits, processes=limits.processes + SERVER_PROCESSES)
 
 
 @dataclass
@@ -57,6 +71,9 @@ class ForkedProcess:
     stderr: object
     # where the stdin probe starts looking (the server's tree, the run's processes included)
     pid: int
+    # read end of the run's status pipe: its init writes the program's exit code there (one byte);
+    # -1 once read or closed (the init ended without a byte: the server's report says how)
+    status: int = -1
     returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -70,14 +87,27 @@ class ForkedProcess:
         return self.returncode
 
     def _report(self, timeout: float | None) -> bool:
-        report = self.server.receive(timeout)
-        if report is None:
+        """True once the run's end is known: the init's byte, or else the server's report."""
+        ready = self.server.await_end(self.status, timeout)
+        if ready is None:
             return False
-        if "returncode" not in report:
-            self.server.broken = f"an unexpected report: {report}"
-            report = {"returncode": -9}
-        self.returncode = int(report["returncode"])
+        if ready == "status":
+            said = read_byte(self.status)
+            self._close_status()
+            if said is not None:
+                self.returncode = said
+                return True
+            # the init ended without telling (killed): the server's report says how
+            if not self.server.await_report(timeout):
+                return False
+        self._close_status()
+        self.returncode = self.server.take_returncode()
         return True
+
+    def _close_status(self) -> None:
+        if self.status >= 0:
+            fd, self.status = self.status, -1
+            os.close(fd)
 
 
 @dataclass
@@ -96,6 +126,7 @@ class ForkedRun(Running):
             # the server did not answer: it goes, and its whole sandbox with the run
             self.process.server.broken = "no report after a stop"
             self.process.server.close()
+            self.process._close_status()
             self.process.returncode = -9
 
     def reap(self) -> None:
@@ -120,23 +151,28 @@ class ForkServer:
         self._own_pids: frozenset[int] = frozenset()
         # the server's word that every process of the last run is gone: awaited before the next run
         self._awaiting_emptied = False
+        # that word, once received (its returncode is the run's when the init told none)
+        self._end_report: dict[str, object] | None = None
+        # read end of the prepared run's status pipe, from the server's last report
+        self._status: int = -1
         self._start()
 
     def _start(self) -> None:
         sandbox = self.sandbox
         sandbox.clear_slot(self.slot)
+        served = served_limits(self.limits)
         if self.group:
-            self.group.apply(self.limits.memory_bytes, self.limits.processes)
+            self.group.apply(served.memory_bytes, served.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         syscall_filter = getattr(sandbox.isolation, "syscall_filter", None)
-        filter_fd = _memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
-        source_fd = _memfd("fork-server", SERVER_SOURCE.encode())
+        filter_fd = memfd("seccomp", syscall_filter) if syscall_filter is not None else -1
+        source_fd = memfd("fork-server", SERVER_SOURCE.encode())
         try:
             command = (*SERVER_ARGV, str(source_fd), str(theirs.fileno()), str(filter_fd), str(self.limits.disk_bytes))
             fds = (source_fd, theirs.fileno(), *((filter_fd,) if filter_fd >= 0 else ()))
             step = Step(command=command, extra_fds=fds, fork_server=True)
             launch = self._resources.enter_context(
-                sandbox.isolation.launch(self.language, b"", self.limits, sandbox.slot_user(self.slot), self.group, step)
+                sandbox.isolation.launch(self.language, b"", served, sandbox.slot_user(self.slot), self.group, step)
             )
             self._running = spawn(launch)
         except BaseException:
@@ -157,28 +193,66 @@ class ForkServer:
             raise SandboxError(f"the fork server did not start; it said: {said or 'nothing'}")
         process = self._running.process
         inner = self._running.inner_pid
-        self._own_pids = frozenset({process.pid, *((inner,) if inner else ()), *_children(inner)})
-        self._server_pid = next(iter(_children(inner)), None)
+        self._own_pids = frozenset({process.pid, *((inner,) if inner else ()), *children_of(inner)})
+        self._server_pid = next(iter(children_of(inner)), None)
+
+    @property
+    def running(self) -> Running | None:
+        """The server's sandbox (bubblewrap's process and its init), until closed."""
+        return self._running
 
     @property
     def alive(self) -> bool:
         return self._control is not None and self._running is not None and self._running.process.poll() is None
 
     def usable_for(self, limits: Limits) -> bool:
-        return self.broken is None and self.alive and _server_key(limits) == _server_key(self.limits)
+        return self.broken is None and self.alive and server_key(limits) == server_key(self.limits)
 
     def settle(self) -> None:
         """Before the slot's next fork: the last run's processes are all gone (the server says so, and
         the slot's cgroup or uid agrees), and the next run is prepared and nothing else; else broken."""
-        if self.broken is None and self._awaiting_emptied:
-            report = self.receive(EMPTIED_TIMEOUT_SECONDS)
-            self._awaiting_emptied = False
-            if report is None:
+        if self.broken is None and self._awaiting_emptied and self._end_report is None:
+            if not self.await_report(EMPTIED_TIMEOUT_SECONDS):
                 self.broken = "the last run's processes were not gone in time"
-            elif not report.get("emptied"):
-                self.broken = f"an unexpected report: {report}"
+        report, self._end_report = self._end_report, None
+        self._awaiting_emptied = False
+        if self.broken is None and report is not None and not report.get("emptied"):
+            self.broken = f"an unexpected report: {report}"
+        if self.broken is None and self._status < 0:
+            self.broken = "no prepared run"
         if self.broken is None:
             self._check_processes()
+
+    def await_end(self, status: int, timeout: float | None) -> str | None:
+        """Wait for the run's end: "status" when its init wrote (or closed) the status pipe, "report"
+        when the server's report came first (it always comes: the init was killed, a doubt, the server
+        gone), None after timeout."""
+        if self._end_report is not None or self._control is None:
+            return "report"
+        fds = [*((status,) if status >= 0 else ()), self._control.fileno()]
+        ready = readable_any(fds, timeout)
+        if ready is None:
+            return None
+        if ready == self._control.fileno():
+            return "report" if self.await_report(0.0) else None
+        return "status"
+
+    def await_report(self, timeout: float | None) -> bool:
+        """Receive the server's end-of-run report (and the next prepared run's status pipe); True once it is here."""
+        if self._end_report is not None:
+            return True
+        report = self.receive(timeout)
+        if report is None:
+            return False
+        if "returncode" not in report:
+            self.broken = self.broken or f"an unexpected report: {report}"
+            report = {**report, "returncode": -9}
+        self._end_report = report
+        return True
+
+    def take_returncode(self) -> int:
+        """The run's returncode from the server's report (the init's exit status)."""
+        return int(self._end_report["returncode"]) if self._end_report is not None else -9
 
     def start_run(
         self, source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...], interactive: bool
@@ -193,9 +267,12 @@ class ForkServer:
             "env": {**program_env(language, WORKDIR, step), "PWD": WORKDIR},
             "source_file": language.source_file,
             "disk_bytes": limits.disk_bytes,
-            "rlimits": _rlimits(limits, self.group is not None, language.address_space_limit),
+            # with a pids cgroup, RLIMIT_NPROC is a backstop with slack above it (isolation.NPROC_SLACK,
+            # wider than the server's two): the cold run's value; without one it is the limit and
+            # counts the server and the run's init too
+            "rlimits": rlimits(limits if self.group is not None else served_limits(limits), self.group is not None, language.address_space_limit),
         }
-        bundle = _bundle(source, files, args)
+        bundle = bundle_of(source, files, args)
         stdin_read, stdin_write = os.pipe()
         stdout_read, stdout_write = os.pipe()
         stderr_read, stderr_write = os.pipe()
@@ -212,12 +289,14 @@ class ForkServer:
                 os.close(fd)
         self.runs += 1
         self._awaiting_emptied = True
+        status, self._status = self._status, -1
         process = ForkedProcess(
             self,
             stdin=open(stdin_write, "wb", buffering=0),
             stdout=open(stdout_read, "rb", buffering=0),
             stderr=open(stderr_read, "rb", buffering=0),
             pid=self._running.inner_pid or self._running.process.pid,
+            status=status,
         )
         return ForkedRun(process=process)
 
@@ -235,9 +314,13 @@ class ForkServer:
         if not readable(control.fileno(), timeout):
             return None
         try:
-            message = control.recv(65536)
+            message, fds, _, _ = socket.recv_fds(control, 65536, 1)
         except OSError:
-            message = b""
+            message, fds = b"", []
+        for fd in fds:
+            # the next prepared run's status pipe
+            self._close_status()
+            self._status = fd
         if not message:
             self.broken = "the server went away"
             return {"returncode": -9, "doubt": self.broken}
@@ -248,7 +331,7 @@ class ForkServer:
 
     def _check_processes(self) -> None:
         # the server's own processes and the prepared run (its init and program): nothing else
-        prepared = [pid for child in _children(self._server_pid) for pid in (child, *_children(child))]
+        prepared = [pid for child in children_of(self._server_pid) for pid in (child, *children_of(child))]
         if len(prepared) > PREPARED_PROCESSES:
             self.broken = f"the prepared run has {len(prepared)} processes"
             return
@@ -257,7 +340,7 @@ class ForkServer:
             left = set(self.group.pids()) - allowed
         else:
             user = self.sandbox.slot_user(self.slot)
-            left = set(_pids_of(user)) - allowed if user is not None else set()
+            left = set(pids_of_user(user)) - allowed if user is not None else set()
         if left:
             self.broken = f"processes left after a run: {sorted(left)}"
 
@@ -266,10 +349,16 @@ class ForkServer:
         if self._control is not None:
             self._control.close()
             self._control = None
+        self._close_status()
         running, self._running = self._running, None
         if running is not None:
             running.end()
         self._resources.close()
+
+    def _close_status(self) -> None:
+        if self._status >= 0:
+            fd, self._status = self._status, -1
+            os.close(fd)
 
     def _stderr(self) -> str:
         process = self._running.process if self._running else None
@@ -279,72 +368,3 @@ class ForkServer:
             if process.poll() is not None or readable(process.stderr.fileno(), 0.2):
                 return process.stderr.read1(4096).decode(errors="replace").strip()
         return ""
-
-
-def _server_key(limits: Limits) -> Limits:
-    """The limits a server bakes into its runs (rlimits, tmpfs sizes): the wall clock and the
-    output caps are the engine's, per run."""
-    return replace(limits, timeout_seconds=0.0, output_bytes=0)
-
-
-def _memfd(name: str, data: bytes) -> int:
-    fd = os.memfd_create(name, 0)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-def _bundle(source: bytes, files: tuple[tuple[str, bytes], ...], args: tuple[str, ...]) -> int:
-    """A memfd holding the learner's part of a run: read only by the run's own process."""
-    layout = json.dumps(
-        {"names": [name for name, _ in files], "sizes": [len(source), *(len(content) for _, content in files)], "args": list(args)}
-    ).encode()
-    fd = os.memfd_create("run", 0)
-    with contextlib.ExitStack() as undo:
-        undo.callback(os.close, fd)
-        for part in (len(layout).to_bytes(8, "big"), layout, source, *(content for _, content in files)):
-            view = memoryview(part)
-            while view:
-                view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-        undo.pop_all()
-    return fd
-
-
-def _rlimits(limits: Limits, cgroup: bool, address_space: bool) -> dict[str, list[int]]:
-    """The run's rlimits, as isolation.rlimit_prefix sets them for a cold start."""
-    cpu = max(1, int(limits.cpu_seconds))
-    values = {
-        "RLIMIT_CPU": [cpu, cpu + 1],
-        "RLIMIT_NPROC": [limits.processes + NPROC_SLACK if cgroup else limits.processes] * 2,
-        "RLIMIT_FSIZE": [limits.file_size_bytes] * 2,
-        "RLIMIT_NOFILE": [limits.open_files] * 2,
-        "RLIMIT_CORE": [0, 0],
-    }
-    if address_space and not cgroup:
-        values["RLIMIT_AS"] = [limits.memory_bytes] * 2
-    return values
-
-
-def _children(pid: int | None) -> list[int]:
-    if pid is None:
-        return []
-    found = []
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as children:
-                found.extend(int(child) for child in children.read().split())
-    return found
-
-
-def _pids_of(uid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-    return found
-

@@ -15,18 +15,26 @@ Protocol over the SOCK_SEQPACKET control socket (one message each):
       learner data): only the run's own process does, after the fork, so no learner's bytes are
       ever in the memory the next run is forked from.
   engine -> server: {"kill": true} while a run goes on: its whole PID namespace is killed.
-  server -> engine: {"returncode": int (negative: the signal that ended the run's init),
-      "doubt": str | null} once every process of the run is gone. A doubt (an unexpected child,
-      a failed setup) makes the engine restart the server before the slot's next run.
+  server -> engine: {"ready": true} once started, then after each run {"returncode": int
+      (negative: the signal that ended the run's init), "emptied": true, "doubt": str | null} once
+      every process of the run is gone and the next run is prepared. Each carries (SCM_RIGHTS) the
+      read end of the prepared run's status pipe: its init writes the program's exit code there
+      (one byte, 128+N for signal N) the moment the program ends, straight to the engine, one
+      process wake-up sooner than through this server. A doubt (an unexpected child, a failed
+      setup) makes the engine restart the server before the slot's next run.
 
 Each run: clone() with new PID, mount, IPC, UTS and network namespaces gives the run's init (PID 1
 there); it mounts fresh sized tmpfs on /box, /tmp and /dev/shm and a /proc of the new PID namespace,
 brings the new loopback up, drops every capability (bounding set and ambient too), sets
 no_new_privs, loads the syscall filter, and forks the program (PID 2, as under bubblewrap's init).
 When the program ends the init exits and the kernel kills whatever else is left in the namespace.
+
+The program's own part (PID 2, the only code that reads a learner's bytes) is forkserver_run_program.py.
 """
 
-SOURCE = r'''
+from .forkserver_run_program import SOURCE as RUN_PROGRAM
+
+_SERVER = r'''
 import sys
 _BASELINE = frozenset(sys.modules)
 import os, json, signal, socket, select, resource, ctypes, io, importlib.machinery, fcntl, struct, gc, contextlib
@@ -137,28 +145,6 @@ def drop_privileges():
                 raise OSError(f"a capability is left: {line.strip()}")
 
 
-def read_bundle(fd):
-    """The learner's part of the run, read only here, after the fork: {"names", "sizes", "args"} and contents."""
-    with open(fd, "rb") as file:
-        data = file.read()
-    length = int.from_bytes(data[:8], "big")
-    layout = json.loads(data[8 : 8 + length])
-    offset = 8 + length
-    contents = []
-    for size in layout["sizes"]:
-        contents.append(data[offset : offset + size])
-        offset += size
-    return layout, contents
-
-
-def write_program(header, layout, contents):
-    names = [header["source_file"], *layout["names"]]
-    for name, content in zip(names, contents):
-        path = os.path.join(WORKDIR, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as file:
-            file.write(content)
-    return contents[0]
 
 
 def run_init(run_socket, status_write):
@@ -205,113 +191,15 @@ def run_init(run_socket, status_write):
         except ChildProcessError:
             os._exit(126)
         if pid == program:
-            # the way bubblewrap's init tells it; the server hears it before this init's exit
-            # (and the namespaces' teardown) has run, and leaving kills the rest of the namespace
+            # the way bubblewrap's init tells it, straight to the engine (which holds the pipe's
+            # read end), before this init's exit and the namespaces' teardown; leaving kills the
+            # rest of the namespace
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
             with contextlib.suppress(OSError):
                 os.write(4, bytes([code]))
             os._exit(code)
 
 
-def run_program(run_socket):
-    """PID 2: waits, unprivileged, for its run; then runs the learner's program exactly as a cold start does."""
-    try:
-        LIBC.prctl(PR_SET_NAME, b"run-ready", 0, 0, 0)
-        prepared = prepare_python()
-        # the server hands out no run before its run is known to be ready
-        run_socket.send(b"ready")
-        message, fds, _, _ = socket.recv_fds(run_socket, 65536, 4)
-        run_socket.close()
-        if not message or len(fds) != 4:
-            os._exit(126)
-        header = json.loads(message)
-        stdin, stdout, stderr, bundle = fds
-        for target, fd in enumerate((stdin, stdout, stderr)):
-            os.dup2(fd, target)
-        for fd in (stdin, stdout, stderr):
-            os.close(fd)
-        layout, contents = read_bundle(bundle)
-        source = write_program(header, layout, contents)
-        for name, (soft, hard) in header["rlimits"].items():
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-        # the program's process is the learner's: dumpable, as after any exec, and named as
-        # the interpreter a cold start execs
-        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-        LIBC.prctl(PR_SET_NAME, b"python3", 0, 0, 0)
-        os.environ.clear()
-        os.environ.update(header["env"])
-        if header["mode"] == "python":
-            run_python(prepared, header["source_file"], layout["args"], source)
-        argv = [*header["argv"], *layout["args"]]
-        os.execve(argv[0], argv, header["env"])
-    except BaseException as error:
-        try:
-            os.write(2, f"the program could not start: {error}\n".encode())
-        finally:
-            os._exit(127)
-
-
-def prepare_python():
-    """What a cold start has before the program's first line, done while the run is not yet there."""
-    for name in [name for name in sys.modules if name not in _BASELINE]:
-        del sys.modules[name]
-    # the dispositions a starting interpreter sets
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    main = type(sys)("__main__")
-    # -c put "" first on sys.path; a cold start puts the script's directory
-    sys.path[0] = WORKDIR
-    gc.unfreeze()
-    return main
-
-
-def run_python(main, source_file, args, source):
-    """Run source as `python3 -E -s -u -B main.py args...` would, then exit."""
-    path = os.path.join(WORKDIR, source_file)
-    main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
-        __loader__=importlib.machinery.SourceFileLoader("__main__", path))
-    sys.modules["__main__"] = main
-    sys.argv[:] = [source_file, *args]
-    sys.orig_argv[:] = [*COLD_FLAGS, source_file, *args]
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding=STDIN_ENCODING, errors=STDIN_ERRORS, line_buffering=False)
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=STDOUT_ENCODING, errors=STDOUT_ERRORS, write_through=True)
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=STDOUT_ENCODING, errors="backslashreplace", write_through=True)
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    code = 0
-    try:
-        exec(compile(source, path, "exec"), main.__dict__)
-    except SystemExit as stop:
-        code = exit_code_of(stop)
-    except BaseException as error:
-        # the traceback a cold start prints: without this frame
-        error.__traceback__ = error.__traceback__.tb_next
-        sys.excepthook(type(error), error, error.__traceback__)
-        code = 1
-    try:
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading._shutdown()
-        import atexit
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except SystemExit as stop:
-        code = exit_code_of(stop)
-    except BaseException:
-        code = code or 1
-    os._exit(code)
-
-
-def exit_code_of(stop):
-    value = stop.code
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    try:
-        print(value, file=sys.stderr)
-    except BaseException:
-        pass
-    return 1
 
 
 def prepare():
@@ -350,8 +238,10 @@ def kill(pid):
 
 
 def serve_run(prepared, message, fds):
-    """Hand one run to the prepared program and report how it ended; returns a doubt about the server, or None."""
-    pid, run_socket, status_read = prepared
+    """Hand one run to the prepared program and wait for its init to end: (its returncode, a doubt
+    about the server or None). The init tells the engine the program's end itself, on the status
+    pipe the engine was given with the run's preparation: this process is not on that path."""
+    pid, run_socket = prepared
     try:
         socket.send_fds(run_socket, [message], fds)
     except OSError:
@@ -360,28 +250,16 @@ def serve_run(prepared, message, fds):
         for fd in fds:
             os.close(fd)
         run_socket.close()
-    told = False
-    # the init tells the program's end on the status pipe, before its own exit and the
-    # namespaces' teardown: the engine hears it that much sooner
-    listening = True
-    status = None
-    while status is None:
-        done, value = os.waitpid(pid, os.WNOHANG)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            status = value
             break
-        ready, _, _ = select.select([CONTROL, WAKE_READ, *([status_read] if listening else [])], [], [])
+        ready, _, _ = select.select([CONTROL, WAKE_READ], [], [])
         if WAKE_READ in ready:
             try:
                 os.read(WAKE_READ, 4096)
             except BlockingIOError:
                 pass
-        if status_read in ready:
-            said = os.read(status_read, 1)
-            listening = False
-            if said:
-                CONTROL.send(json.dumps({"returncode": said[0]}).encode())
-                told = True
         if CONTROL in ready:
             message = CONTROL.recv(65536)
             if not message:
@@ -389,11 +267,8 @@ def serve_run(prepared, message, fds):
                 os._exit(0)
             if json.loads(message).get("kill"):
                 kill(pid)
-    os.close(status_read)
-    if not told:
-        # the init died without telling (killed): its own status says how
-        returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-        CONTROL.send(json.dumps({"returncode": returncode}).encode())
+    # the code the init told on the status pipe (it exits with it), or the signal that killed it
+    returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
     doubt = None
     try:
         # the run's init was this process's only child: anything else is a reason to start afresh
@@ -402,16 +277,29 @@ def serve_run(prepared, message, fds):
             doubt = f"an unexpected child {other}"
     except ChildProcessError:
         pass
-    return doubt
+    return returncode, doubt
+
+
+def report(message, status_read=None):
+    """Send the engine a report, with the next prepared run's status pipe when there is one."""
+    data = json.dumps(message).encode()
+    if status_read is None:
+        CONTROL.send(data)
+        return
+    try:
+        socket.send_fds(CONTROL, [data], [status_read])
+    finally:
+        os.close(status_read)
 
 
 def serve():
     try:
-        prepared = prepare()
+        pid, run_socket, status_read = prepare()
     except OSError as error:
-        CONTROL.send(json.dumps({"ready": False, "error": str(error)}).encode())
+        report({"ready": False, "error": str(error)})
         return
-    CONTROL.send(b'{"ready": true}')
+    prepared = pid, run_socket
+    report({"ready": True}, status_read)
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(CONTROL, 65536, 4)
@@ -425,23 +313,31 @@ def serve():
         if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
-            CONTROL.send(b'{"returncode": 126}')
-            CONTROL.send(b'{"emptied": true, "doubt": "a run came without its descriptors"}')
+            report({"returncode": 126, "emptied": True, "doubt": "a run came without its descriptors"})
             continue
-        doubt = serve_run(prepared, message, fds)
+        returncode, doubt = serve_run(prepared, message, fds)
+        # the run's end, the next run prepared (and its status pipe): one report
+        status_read = None
         try:
-            prepared = prepare()
+            pid, run_socket, status_read = prepare()
+            prepared = pid, run_socket
         except OSError as error:
             doubt = doubt or str(error)
             prepared = None
-        CONTROL.send(json.dumps({"emptied": True, "doubt": doubt}).encode())
+        report({"returncode": returncode, "emptied": True, "doubt": doubt}, status_read)
         if prepared is None:
             return
 
 
+'''
+
+_START = r'''
 STDIN_ENCODING, STDIN_ERRORS = sys.stdin.encoding, sys.stdin.errors
 STDOUT_ENCODING, STDOUT_ERRORS = sys.stdout.encoding, sys.stdout.errors
 # the server's own objects stay out of the runs' collections: fewer pages copied after each fork
 gc.freeze()
 serve()
 '''
+
+# one program: the server's definitions, the run's program's, then the server starts
+SOURCE = _SERVER + RUN_PROGRAM + _START

@@ -19,7 +19,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 # the result's interpretation and the CPU watchdog are the cold path's own, shared on purpose
-from . import Sandbox, _cpu_watchdog, _result, lint_lsp
+from . import Sandbox, lint_lsp
+from .outcomes import cpu_watchdog, result_of
 from .cgroups import Counters
 from .isolation import Step
 from .limits import Result
@@ -152,7 +153,7 @@ class LintPool:
         group = self.sandbox.slot_group(ready.slot)
         # read now, not when the sandbox started: its start's own counts are not this check's
         before = group.counters() if group else Counters(0, 0)
-        over_cpu = _cpu_watchdog(group, limits)
+        over_cpu = cpu_watchdog(group, limits)
         if ready.died():
             raise SandboxError(f"the pre-started {linter.tool} sandbox died before its check")
         if linter.warm_protocol == LSP:
@@ -161,7 +162,7 @@ class LintPool:
             return lint_lsp.ask(ready.channel, ready.running, code.decode(), limits, over_cpu, linter.language, linter.warm_command.source_file)
         outcome = drive(ready.running, code, limits.timeout_seconds, limits.output_bytes, None, over_cpu)
         # read before finished(): the slot is reused once the sandbox is ended
-        return _result(linter.warm_command, outcome, before, group)
+        return result_of(linter.warm_command, outcome, before, group)
 
     def shutdown(self) -> None:
         """End every sandbox of the pool and let go of its slots."""

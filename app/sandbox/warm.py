@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from .host_processes import children_of
 from .languages import BY_NAME, Language
 from .limits import Limits
 from .process import Running
@@ -217,11 +218,16 @@ class WarmPool:
 
 
 def _tree_rss(pids: list[int]) -> int:
+    """Resident memory of the processes and all their descendants: each tree walked through
+    /proc/<pid>/task/*/children, not by reading every process of the host (the metrics ask each second)."""
     total = 0
     for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            total += sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-        except psutil.Error:
-            continue
+        tree = [pid]
+        while tree:
+            current = tree.pop()
+            try:
+                total += psutil.Process(current).memory_info().rss
+            except psutil.Error:
+                continue
+            tree.extend(children_of(current))
     return total
