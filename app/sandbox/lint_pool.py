@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 # the result's interpretation and the CPU watchdog are the cold path's own, shared on purpose
 from . import Sandbox, lint_lsp
-from .outcomes import cpu_watchdog, result_of
 from .cgroups import Counters
 from .isolation import Step
 from .limits import Result
 from .linters import LSP, Linter
+from .outcomes import cpu_watchdog, result_of
 from .process import Running, SandboxError, drive, spawn
 
 log = logging.getLogger(__name__)
