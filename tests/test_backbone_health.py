@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from postgres import query
-from servers import LiveServer, wait_until
+from support.postgres import query
+from support.servers import LiveServer
+from support.wait import wait_until
 
 
 def test_one_process_over_sqlite_has_no_backbone_and_says_why(client):
