@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-
 # each pool of slots takes a range of its own (a slot owns uid SANDBOX_UID_BASE + slot and the
 # cgroup slot-N, so two pools must never share one): runs from 0, then these; a count that would
 # run into the next range is refused at start (check_ranges)
@@ -98,17 +97,21 @@ class SlotPool:
         return True
 
     def release(self, index: int) -> None:
+        # all under the lock, the unlock before the slot leaves _held: a thread of this process that
+        # took it between the two (same file, so its flock succeeds) would hold a slot whose lock
+        # this thread then drops, and another process could take it while a run is in it
         with self._lock:
-            fd = self._held.pop(index)
+            fd = self._held[index]
+            if self.keep_seconds > 0:
+                try:
+                    os.pwrite(fd, LAST_USE.pack(os.getpid(), time.monotonic_ns()), 0)
+                except OSError:
+                    pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            del self._held[index]
             if index in self._recent:
                 self._recent.remove(index)
             self._recent.append(index)
-        if self.keep_seconds > 0:
-            try:
-                os.pwrite(fd, LAST_USE.pack(os.getpid(), time.monotonic_ns()), 0)
-            except OSError:
-                pass
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Let go of every lock file (and so of any slot still held): for a pool no longer used."""

@@ -133,7 +133,8 @@ def profile(count: int, slot: int = PROFILE_SLOT) -> dict[str, dict[str, dict[st
     from app.sandbox import Sandbox, Settings
     from app.sandbox.isolation import Step
     from app.sandbox.lint_pool import LintPool
-    from app.sandbox.process import drive, spawn
+    from app.sandbox.process import drive
+    from app.sandbox.spawn import spawn
     from app.slots import SlotPool
 
     found = linters()

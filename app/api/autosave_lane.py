@@ -84,8 +84,8 @@ class AutosaveLane:
                 refusal = errors.expected(error)
                 if refusal is None or refusal.code != "database_busy":
                     return None
-                body = (json.dumps({"error": refusal.code, "message": refusal.message, **refusal.details}) + "\n").encode()
-                return self._answered(refusal.status, body, refusal.headers, environ, started)
+                body, status, headers = errors.as_json(refusal)
+                return self._answered(status, (json.dumps(body) + "\n").encode(), headers, environ, started)
             return self._answered(200, session_json(saved), {"ETag": f'"{saved.version}"'}, environ, started)
 
     def _answered(

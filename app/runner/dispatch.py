@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 # how often the dispatcher looks at the database without being woken: executions queued by
 # another process, or left behind by one that died, are seen within this. While the live backbone
-# listens, other processes announce what they queue, and the look is only the slow fallback
-# (BACKBONE_FALLBACK_SECONDS)
+# listens, other processes announce what they queue, and the look is only the slow fallback: every
+# REAP_EVERY_SECONDS, with the reaper (or BACKBONE_FALLBACK_SECONDS if that is shorter)
 DISPATCH_TICK_SECONDS = 0.5
 REAP_EVERY_SECONDS = 2.0
 # the round-robin forgets clients it served longer ago than this, once it remembers this many
@@ -141,6 +141,9 @@ class Dispatcher:
                     db.session.remove()
 
     def dispatch(self) -> None:
+        # set while it looks: a worker that frees up meanwhile wakes it for one more look, instead
+        # of reading the last pass's "nothing waits" and leaving a run to the next tick
+        self.backlog = True
         # both lanes, always: a lane with nothing to pick must not stop the other
         waiting = [self._dispatch_lane(lane) for lane in self.capacity.lanes]
         self.backlog = any(waiting)

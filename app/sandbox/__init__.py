@@ -24,7 +24,9 @@ from .isolation import Bubblewrap, Step, Unconfined
 from .languages import BY_NAME, Language, installed
 from .limits import Limits, Result
 from .outcomes import cpu_watchdog, result_of
-from .process import OutputListener, SandboxError, become_subreaper, execute
+from .process import execute
+from .run_io import OutputListener
+from .spawn import SandboxError, become_subreaper
 from .syscall_filter import build_filter
 from .warm import WarmPool
 from .warm_starts import discard_warm, run_warm, start_warm

@@ -6,7 +6,6 @@ when a slot has one and drives a run through it. Never imports Flask or the data
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,9 @@ from .forkserver import FORKABLE, ForkServer, served_limits
 from .languages import Language
 from .limits import Limits, Result
 from .outcomes import cpu_watchdog, result_of
-from .process import OutputListener, SandboxError, drive
+from .process import drive
+from .run_io import OutputListener
+from .spawn import SandboxError
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -47,7 +48,10 @@ class ForkServers:
         self.last_error: str | None = None
         # starts that failed in a row: past FORK_SERVER_FAILURES_ALLOWED, runs start cold
         self._failures = 0
-        self._reaper: threading.Thread | None = None
+        # the reaper thread runs while this process has servers; the lock makes "no servers left,
+        # it ends" and "a server was added, is it running?" one decision each
+        self._reaper_lock = threading.Lock()
+        self._reaper_running = False
         self._closing = threading.Event()
 
     @property
@@ -139,24 +143,28 @@ class ForkServers:
         return server
 
     def _start_reaper(self) -> None:
-        if self._reaper is None or not self._reaper.is_alive():
+        with self._reaper_lock:
+            if self._reaper_running:
+                return
+            self._reaper_running = True
             self._closing.clear()
-            self._reaper = threading.Thread(target=self._reap_forever, name="fork-server-reaper", daemon=True)
-            self._reaper.start()
+        threading.Thread(target=self._reap_forever, name="fork-server-reaper", daemon=True).start()
 
     def _reap_forever(self) -> None:
         """Collect the processes of servers another engine process ended, while this one has servers."""
-        while not self._closing.wait(REAP_SECONDS) and self.servers:
+        while not self._closing.wait(REAP_SECONDS):
+            with self._reaper_lock:
+                if not self.servers:
+                    self._reaper_running = False
+                    return
             for server in list(self.servers.values()):
                 running = server.running
                 if running is None or running.process.poll() is None:
                     continue
                 # bubblewrap's process is collected by poll(); its init, orphaned to us, here
-                if running.inner_pid is not None:
-                    try:
-                        os.waitpid(running.inner_pid, os.WNOHANG)
-                    except ChildProcessError:
-                        pass
+                running.collect_inner()
+        with self._reaper_lock:
+            self._reaper_running = False
 
     def drop(self, slot: int) -> None:
         """End the slot's fork server and its sandbox, if the slot has one (nothing else of the slot)."""

@@ -24,8 +24,15 @@ from .host_processes import children_of, pids_of_user
 from .isolation import WORKDIR, Step, program_env
 from .languages import Language
 from .limits import Limits
-from .process import STOP_GRACE_SECONDS, Running, SandboxError, readable, readable_any, spawn
 from .run_bundle import bundle_of, memfd, read_byte, rlimits, server_key
+from .spawn import (
+    STOP_GRACE_SECONDS,
+    Running,
+    SandboxError,
+    readable,
+    readable_any,
+    spawn,
+)
 
 if TYPE_CHECKING:
     from . import Sandbox

@@ -24,7 +24,8 @@ from .cgroups import Counters
 from .isolation import BUILD_DIR, Step
 from .languages import Language
 from .limits import Limits
-from .process import READ_CHUNK, Running, SandboxError, spawn
+from .run_io import READ_CHUNK
+from .spawn import Running, SandboxError, spawn
 from .supervisor_program import SOURCE as SUPERVISOR_SOURCE
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from pathlib import Path
 from .cgroups import SlotGroup
 from .languages import Language
 from .limits import Limits
-from .process import Launch, SandboxError, readable
+from .spawn import Launch, SandboxError, readable
 
 WORKDIR = "/box"
 BUILD_DIR = "/build"

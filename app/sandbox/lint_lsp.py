@@ -15,7 +15,8 @@ import time
 
 from . import limits as reasons
 from .limits import Limits, Result
-from .process import CPU_CHECK_SECONDS, CpuWatchdog, Running, readable
+from .process import CPU_CHECK_SECONDS, CpuWatchdog
+from .spawn import Running
 
 READ_CHUNK = 64 * 1024
 HEADER_END = b"\r\n\r\n"
@@ -77,10 +78,17 @@ class Channel:
             if over_cpu is not None and over_cpu():
                 raise _OverCpu
             wait = min(deadline - now, CPU_CHECK_SECONDS) if over_cpu is not None else deadline - now
-            if self.stderr_open and readable(self.stderr, 0):
-                self._drain_stderr()
-            if readable(self.stdout, wait):
-                self._take(_read(self.stdout))
+            # stderr is watched with stdout: a server that fills its log pipe before it answers
+            # would otherwise wait for us while we wait for it
+            poller = select.poll()
+            poller.register(self.stdout, select.POLLIN)
+            if self.stderr_open:
+                poller.register(self.stderr, select.POLLIN)
+            for fd, _ in poller.poll(max(1, int(wait * 1000))):
+                if fd == self.stdout:
+                    self._take(_read(fd))
+                elif fd == self.stderr:
+                    self._drain_stderr()
         return message
 
     def _take(self, chunk: bytes | None) -> None:

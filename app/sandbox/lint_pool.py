@@ -25,7 +25,8 @@ from .isolation import Step
 from .limits import Result
 from .linters import LSP, Linter
 from .outcomes import cpu_watchdog, result_of
-from .process import Running, SandboxError, drive, spawn
+from .process import drive
+from .spawn import Running, SandboxError, spawn
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,10 @@ REFILL_TICK_SECONDS = 1.0
 # after a failed start, the language's checks start cold this long before the pool tries again
 RETRY_AFTER_FAILURE_SECONDS = 5.0
 # a host that refuses what the tool needs fails every start: after this many in a row the pool
-# stops trying for that language (its checks start cold) and describe() says why
+# gives the language up (its checks start cold, describe() says why) and tries again only this
+# seldom (a few slow starts on a loaded host must not end warm checks for the process's life)
 FAILURES_ALLOWED = 3
+RETRY_AFTER_GIVING_UP_SECONDS = 60.0
 # a check's answer is still being parsed and sent for a few ms after its linter exits: starting the
 # replacement at once takes the CPU from it. The refill waits this long, unless a language has no
 # ready sandbox left (then the next check would start cold: better to hurry)
@@ -267,7 +270,8 @@ class LintPool:
 
     def _spawn_missing(self, language: str) -> list[Ready]:
         """Sandboxes started for what language lacks (as many as there are free slots), not yet ready."""
-        if language in self.given_up or time.monotonic() - self._failed_at.get(language, -1e9) < RETRY_AFTER_FAILURE_SECONDS:
+        pause = RETRY_AFTER_GIVING_UP_SECONDS if language in self.given_up else RETRY_AFTER_FAILURE_SECONDS
+        if time.monotonic() - self._failed_at.get(language, -1e9) < pause:
             return []
         linter = self.linters[language]
         with self._lock:
@@ -304,6 +308,7 @@ class LintPool:
                 self._failed(linter.language, error)
                 return
         self._failures[linter.language] = 0
+        self.given_up.discard(linter.language)
         self.starts += 1
         self._start_seconds.append(time.monotonic() - ready.spawned_at)
         with self._ready_changed:

@@ -20,7 +20,7 @@ from . import lint_output
 from .languages import JAVA, Language
 from .limits import Limits
 from .lint_output import Diagnostic
-from .process import SandboxError
+from .spawn import SandboxError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 """Run one prepared command: feed stdin, read both streams under caps, enforce the wall clock.
 
-Starting it is spawn.py's, the streams and clocks run_io.py's; their names are re-exported here,
-where the sandbox's other modules have always found them.
+Starting it is spawn.py's, the streams and clocks run_io.py's.
 """
 from __future__ import annotations
 
@@ -15,24 +14,8 @@ from dataclasses import dataclass
 from . import limits as reasons
 from .control import Control, StopOnly
 from .run_io import READ_CHUNK, Clock, OutputListener, Probe, Stdin, Stream, reading
-from .spawn import (
-    STOP_GRACE_SECONDS,
-    Launch,
-    Running,
-    SandboxError,
-    as_user,
-    become_subreaper,
-    kill_group,
-    readable,
-    readable_any,
-    spawn,
-)
+from .spawn import Launch, Running, spawn
 from .stdin_probe import waiting_for_stdin
-
-__all__ = [
-    "READ_CHUNK", "STOP_GRACE_SECONDS", "CpuWatchdog", "Launch", "Outcome", "OutputListener", "Running", "SandboxError",
-    "as_user", "become_subreaper", "drive", "execute", "kill_group", "readable", "readable_any", "spawn",
-]
 
 # how often a run's whole CPU time is compared with its budget (one cgroup file read each time)
 CPU_CHECK_SECONDS = 0.05

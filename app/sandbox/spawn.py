@@ -78,14 +78,25 @@ class Running:
             return
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while True:
-            try:
-                pid, _ = os.waitpid(self.inner_pid, os.WNOHANG)
-            except ChildProcessError:
-                # not ours (no subreaper) or already collected
-                return
-            if pid or time.monotonic() > deadline:
+            if self.collect_inner() or time.monotonic() > deadline:
                 return
             time.sleep(0.001)
+
+    def collect_inner(self) -> bool:
+        """Collect the sandbox's init if it has ended, without waiting; True once it is collected.
+
+        Its pid is forgotten then: the number may soon be another child's of this process, and a
+        later wait on it would take that child's exit status."""
+        if self.inner_pid is None:
+            return True
+        try:
+            pid, _ = os.waitpid(self.inner_pid, os.WNOHANG)
+        except ChildProcessError:
+            # not ours (no subreaper) or already collected
+            pid = self.inner_pid
+        if pid:
+            self.inner_pid = None
+        return bool(pid)
 
 
 

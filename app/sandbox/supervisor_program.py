@@ -197,7 +197,11 @@ def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
         # it died waiting (nothing of a case had run in it): a fresh one takes the case
         waiting.discard()
         waiting = Next()
-        waiting.start(cpu_seconds, fds)
+        if not waiting.start(cpu_seconds, fds):
+            # twice: something is wrong with this sandbox, and a case that never started must
+            # not read as a clean exit; the engine goes on in a fresh one
+            waiting.discard()
+            os._exit(70)
     pid = waiting.pid
     handed = time.monotonic()
     for fd in fds:

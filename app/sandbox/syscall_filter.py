@@ -5,7 +5,7 @@ import functools
 import subprocess
 from pathlib import Path
 
-from .process import SandboxError
+from .spawn import SandboxError
 
 # libseccomp's own Python bindings (Debian python3-seccomp) exist for the system interpreter only
 SYSTEM_PYTHON = "/usr/bin/python3"

@@ -22,7 +22,7 @@ import psutil
 from .host_processes import children_of
 from .languages import BY_NAME, Language
 from .limits import Limits
-from .process import Running
+from .spawn import Running
 
 log = logging.getLogger(__name__)
 

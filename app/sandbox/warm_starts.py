@@ -15,7 +15,9 @@ from .isolation import Step
 from .languages import Language
 from .limits import Limits, Result
 from .outcomes import cpu_watchdog, result_of
-from .process import OutputListener, drive, spawn
+from .process import drive
+from .run_io import OutputListener
+from .spawn import spawn
 from .warm import Warm
 
 if TYPE_CHECKING:

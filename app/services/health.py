@@ -66,7 +66,7 @@ def overall() -> tuple[dict[str, object], int]:
 
 
 def live_backbone(backbone: object | None) -> dict[str, object]:
-    """How this process hears other engine processes' run events, ends, stops and stdin (app/backbone.py).
+    """How this process hears other engine processes' run events, ends, stops and stdin (app/live/backbone.py).
 
     transport: postgresql_listen_notify (instances over one PostgreSQL), unix_datagram_sockets (the
     workers of one box over one SQLite file), or null: none, and then the database is read every

@@ -128,7 +128,7 @@ def _read_version(command: tuple[str, ...], pattern: str) -> str | None:
 # the families import Language from here: imported last, and re-exported for the callers
 from .data import SQL  # noqa: E402
 from .managed import CSHARP, JAVA  # noqa: E402
-from .native import C, CPP, GO, RUST  # noqa: E402
+from .native import CPP, GO, RUST, C  # noqa: E402
 from .scripting import BASH, JAVASCRIPT, PHP, PYTHON, RUBY, TYPESCRIPT  # noqa: E402
 
 ALL: tuple[Language, ...] = (
