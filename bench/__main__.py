@@ -152,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["ratios"] = report.ratios(results)
-    report.print_table(results)
+    # written first: a figure the table cannot show is still kept
     path = report.write(results, args.out)
+    report.print_table(results)
     print(f"\nJSON: {path}")
     if results.get("failed_sections"):
         print(f"bench: sections failed: {', '.join(results['failed_sections'])}", file=sys.stderr)

@@ -109,7 +109,7 @@ def unavailable(install: bool) -> str | None:
 def start(workdir: Path) -> Peer:
     """A private PostgreSQL and the peer over it, answering on a free loopback port."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from postgres import PostgresServer  # noqa: PLC0415 (the tests' private server)
+    from support.postgres import PostgresServer  # noqa: PLC0415 (the tests' private server)
 
     database = PostgresServer().start()
     port = free_port()

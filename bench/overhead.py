@@ -21,7 +21,8 @@ def sandbox_overhead(language_name: str, count: int) -> dict[str, object]:
     """Median and p95 of a bare spawn and of a cold sandboxed run (no warm pool), and their difference."""
     language = BY_NAME[language_name]
     source = HELLO[language_name]
-    sandbox = Sandbox(Settings(cgroup_name="live-code-engine-bench"))
+    # a cold start each time: the fork server (on by default) would be another figure
+    sandbox = Sandbox(Settings(cgroup_name="live-code-engine-bench", fork_server=False))
     limits = Limits()
     with tempfile.TemporaryDirectory(prefix="bench-bare-") as scratch:
         (Path(scratch) / language.source_file).write_text(source)

@@ -276,7 +276,11 @@ def print_table(results: dict) -> None:
     m = results["machine"]
     print(f"\nLive Code Execution Engine bench, {results['date']}")
     print(f"{m['logical_cores']} cores ({m['cpu_model']}), {m['ram_gib']} GiB, {m['kernel']}, Python {m['python']}, load {m['load_average_at_start']}")
-    table = [("figure", "value", "floor", "ratio"), *rows(results), *interactive.rows(results), *usage_rows(results)]
+    # a section that failed has only its error: it gets one row saying so, not a table crash
+    failed = {name: value["error"] for name, value in results.items() if isinstance(value, dict) and set(value) == {"error"}}
+    shown = {name: value for name, value in results.items() if name not in failed}
+    errors = [(f"{name}: FAILED", error[:120], "", "") for name, error in failed.items()]
+    table = [("figure", "value", "floor", "ratio"), *rows(shown), *interactive.rows(shown), *usage_rows(shown), *errors]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for index, row in enumerate(table):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

@@ -48,9 +48,10 @@ int main() {
 
 
 def _sandboxes() -> dict[str, Sandbox]:
+    # cold starts, both: with the fork server (on by default) the two would take turns ending each other's
     return {
-        "filtered": Sandbox(Settings(cgroup_name="live-code-engine-bench")),
-        "unfiltered": Sandbox(Settings(cgroup_name="live-code-engine-bench", syscall_filter=False)),
+        "filtered": Sandbox(Settings(cgroup_name="live-code-engine-bench", fork_server=False)),
+        "unfiltered": Sandbox(Settings(cgroup_name="live-code-engine-bench", syscall_filter=False, fork_server=False)),
     }
 
 
