@@ -5,8 +5,9 @@ uses the server's LIBC, WORKDIR, COLD_FLAGS, _BASELINE and stream encodings). It
 that reads a learner's bytes (the run's bundle), and only after the fork, unprivileged: it prepares
 what a cold start has before the program's first line while the run is not there yet, then writes
 the program, sets the run's rlimits and environment and runs it as `python3 -E -s -u -B main.py`
-would, or execs the run's command.
+would, or execs the run's command (running it as a cold start would: python_main_program.py).
 """
+from .python_main_program import RUN_AS_MAIN
 
 SOURCE = r'''
 def read_bundle(fd):
@@ -98,42 +99,7 @@ def run_python(main, source_file, args, source):
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=STDOUT_ENCODING, errors=STDOUT_ERRORS, write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=STDOUT_ENCODING, errors="backslashreplace", write_through=True)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    code = 0
-    try:
-        exec(compile(source, path, "exec"), main.__dict__)
-    except SystemExit as stop:
-        code = exit_code_of(stop)
-    except BaseException as error:
-        # the traceback a cold start prints: without this frame
-        error.__traceback__ = error.__traceback__.tb_next
-        sys.excepthook(type(error), error, error.__traceback__)
-        code = 1
-    try:
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading._shutdown()
-        import atexit
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except SystemExit as stop:
-        code = exit_code_of(stop)
-    except BaseException:
-        code = code or 1
-    os._exit(code)
+    run_as_main(main, compiled(source, path))
 
 
-def exit_code_of(stop):
-    value = stop.code
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    try:
-        print(value, file=sys.stderr)
-    except BaseException:
-        pass
-    return 1
-
-
-'''
+''' + RUN_AS_MAIN

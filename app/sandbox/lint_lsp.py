@@ -58,16 +58,7 @@ class Channel:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            poller = select.poll()
-            poller.register(self.stdin, select.POLLOUT)
-            poller.register(self.stdout, select.POLLIN)
-            if self.stderr_open:
-                poller.register(self.stderr, select.POLLIN)
-            for fd, _ in poller.poll(max(1, int(left * 1000))):
-                if fd == self.stdout:
-                    self._take(_read(fd))
-                elif fd == self.stderr:
-                    self._drain_stderr()
+            self._pump(left, writing=True)
 
     def receive(self, deadline: float, over_cpu: CpuWatchdog | None = None) -> dict[str, object]:
         """The next message; raises TimeoutError past deadline, LspError on the server's end or garbage."""
@@ -78,18 +69,24 @@ class Channel:
             if over_cpu is not None and over_cpu():
                 raise _OverCpu
             wait = min(deadline - now, CPU_CHECK_SECONDS) if over_cpu is not None else deadline - now
-            # stderr is watched with stdout: a server that fills its log pipe before it answers
-            # would otherwise wait for us while we wait for it
-            poller = select.poll()
-            poller.register(self.stdout, select.POLLIN)
-            if self.stderr_open:
-                poller.register(self.stderr, select.POLLIN)
-            for fd, _ in poller.poll(max(1, int(wait * 1000))):
-                if fd == self.stdout:
-                    self._take(_read(fd))
-                elif fd == self.stderr:
-                    self._drain_stderr()
+            self._pump(wait, writing=False)
         return message
+
+    def _pump(self, seconds: float, writing: bool) -> None:
+        """Wait up to seconds for the server (for room on its stdin too, when writing), taking what
+        it says on stdout and dropping its log: stderr is always watched, or a server that fills
+        its log pipe before it reads or answers would wait for us while we wait for it."""
+        poller = select.poll()
+        if writing:
+            poller.register(self.stdin, select.POLLOUT)
+        poller.register(self.stdout, select.POLLIN)
+        if self.stderr_open:
+            poller.register(self.stderr, select.POLLIN)
+        for fd, _ in poller.poll(max(1, int(seconds * 1000))):
+            if fd == self.stdout:
+                self._take(_read(fd))
+            elif fd == self.stderr:
+                self._drain_stderr()
 
     def _take(self, chunk: bytes | None) -> None:
         if chunk == b"":

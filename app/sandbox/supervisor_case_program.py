@@ -4,8 +4,10 @@ start), how it runs the learner's program as a cold start would, and how it read
 
 Text, not code the engine imports: it is pasted into the supervisor's program between its set-up
 (the names it uses: _BASELINE, PREPARED, SOURCE_NAME, RUN_ARGV, HOME, ENV, FD_BYTES, recv_fds...)
-and its loop, and run by /usr/bin/python3 inside the sandbox.
+and its loop, and run by /usr/bin/python3 inside the sandbox. Running the program as a cold start
+would is python_main_program.py's, shared with the fork server.
 """
+from .python_main_program import RUN_AS_MAIN
 
 CASE_PROCESS = r'''def ready_python():
     """Once, in this process: what a cold run's `python3 -E -s -u -B main.py` does before the program's
@@ -15,12 +17,8 @@ CASE_PROCESS = r'''def ready_python():
         # still referenced by this program's own names: a case imports them afresh, as a cold run does
         del sys.modules[name]
     path = os.path.join(HOME, SOURCE_NAME)
-    try:
-        code = compile(PROGRAM, path, "exec", dont_inherit=True)
-    except BaseException as error:
-        # reported as a cold start would, once a case runs: no frame of this supervisor's
-        error.__traceback__ = None
-        code = error
+    # a compile error is reported as a cold start would, once a case runs
+    code = compiled(PROGRAM, path)
     main = type(sys)("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__, __annotations__={},
         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
@@ -43,44 +41,7 @@ def run_python(main, code, modules):
     # the script's folder comes first, as in a cold run; only here, never in the supervisor (its
     # own imports, even those made from C, must never find what a case wrote there)
     sys.path.insert(0, HOME)
-    exit_code = 0
-    try:
-        if isinstance(code, BaseException):
-            raise code
-        exec(code, main.__dict__)
-    except SystemExit as stop:
-        exit_code = exit_code_of(stop)
-    except BaseException as error:
-        # the traceback a cold start prints: without this frame
-        error.__traceback__ = error.__traceback__.tb_next
-        sys.excepthook(type(error), error, error.__traceback__)
-        exit_code = 1
-    try:
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading._shutdown()
-        import atexit
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except SystemExit as stop:
-        exit_code = exit_code_of(stop)
-    except BaseException:
-        exit_code = exit_code or 1
-    os._exit(exit_code)
-
-
-def exit_code_of(stop):
-    value = stop.code
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    try:
-        print(value, file=sys.stderr)
-    except BaseException:
-        pass
-    return 1
+    run_as_main(main, code)
 
 
 def child(intake):
@@ -112,4 +73,4 @@ def child(intake):
             os.write(2, f"the test could not start: {error}\n".encode())
         finally:
             os._exit(127)
-'''
+''' + RUN_AS_MAIN
