@@ -3,7 +3,7 @@
 The peer is what a team would write first: one Node process, Express's JSON body parser, a `pg` pool
 and one conditional UPDATE ... RETURNING per save, no sandbox, no history, no log line, no metrics.
 It is installed from npm (`npm ci` into bench/peer/node_modules) and runs over a private PostgreSQL
-(tests/postgres.py's throwaway server: initdb in a temp directory, never the system service). When
+(tests/support/postgres.py's throwaway server: initdb in a temp directory, never the system service). When
 node, npm, the packages or PostgreSQL are not there, the bench says so and skips the peer.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from .server import HOST, free_port
+from .server import HOST, cpu_seconds_of, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_DIR = Path(__file__).resolve().parent / "peer"
@@ -57,14 +57,7 @@ class Peer:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of node and every PostgreSQL process so far."""
-        total = 0.0
-        for proc in self._processes():
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_seconds_of(self._processes())
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -83,14 +83,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the master and workers have used so far, runs excluded."""
-        total = 0.0
-        for proc in self.processes():
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_seconds_of(self.processes())
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -108,6 +101,18 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         return self.process.returncode
+
+
+def cpu_seconds_of(processes: list[psutil.Process]) -> float:
+    """CPU time (user + system) these processes have used so far; one that has gone counts nothing."""
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def start(name: str, target: str, workdir: Path, env: dict[str, str], health_path: str = "/health", timeout: float = 60.0) -> Server:
