@@ -8,15 +8,18 @@ long-poll answered. One run at a time: the figure is the path, not the client's 
 """
 from __future__ import annotations
 
+import http.client
 import json
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 
 from . import server
-from .interactive import Events
+from .interactive import Events, call, start
 from .load import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,30 +76,14 @@ def backbone_section(workdir: Path, runs: int) -> dict[str, object]:
 
 
 def _submit(engine: server.Server) -> str:
-    import http.client
-
-    connection = http.client.HTTPConnection(server.HOST, engine.port, timeout=30)
-    try:
-        body = json.dumps({"language": "python", "source_code": STAMPED})
-        connection.request("POST", "/executions", body=body, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        created = json.loads(response.read())
-        assert response.status == 202, created
-        return created["execution_id"]
-    finally:
-        connection.close()
+    with _connection(engine) as connection:
+        return start(connection, STAMPED, interactive=False)
 
 
 def _long_poll(engine: server.Server, execution_id: str, answered: list[float]) -> None:
-    import http.client
-
     while True:
-        connection = http.client.HTTPConnection(server.HOST, engine.port, timeout=40)
-        try:
-            connection.request("GET", f"/executions/{execution_id}?wait=30")
-            body = json.loads(connection.getresponse().read())
-        finally:
-            connection.close()
+        with _connection(engine, timeout=40) as connection:
+            _, body = call(connection, "GET", f"/executions/{execution_id}?wait=30")
         if body["status"] in ("COMPLETED", "FAILED", "TIMEOUT"):
             answered.append(time.time())
             return
@@ -104,14 +91,17 @@ def _long_poll(engine: server.Server, execution_id: str, answered: list[float]) 
 
 def _first_line(events: Events, execution_id: str, engine: server.Server) -> float:
     # the first stdout event's text was read by until(); the final event has the whole stdout
-    final_at = events.until("final")
-    del final_at
-    import http.client
+    events.until("final")
+    with _connection(engine) as connection:
+        _, body = call(connection, "GET", f"/executions/{execution_id}")
+    return float(body["stdout"].splitlines()[0])
 
-    connection = http.client.HTTPConnection(server.HOST, engine.port, timeout=30)
+
+@contextmanager
+def _connection(engine: server.Server, timeout: float = 30) -> Iterator[http.client.HTTPConnection]:
+    """A connection of its own for one request: the long-poll runs beside the events stream."""
+    connection = http.client.HTTPConnection(server.HOST, engine.port, timeout=timeout)
     try:
-        connection.request("GET", f"/executions/{execution_id}")
-        body = json.loads(connection.getresponse().read())
+        yield connection
     finally:
         connection.close()
-    return float(body["stdout"].splitlines()[0])
