@@ -76,6 +76,11 @@ def query_number(name: str, default: float, minimum: float, maximum: float, inte
     return value
 
 
+def page() -> tuple[int, int]:
+    """(limit, offset) of a paged list: limit 1..100 (default 20), offset from 0 (default 0); else a 400."""
+    return int(query_number("limit", 20, 1, 100, integer=True)), int(query_number("offset", 0, 0, 10**9, integer=True))
+
+
 def query_choice(name: str, allowed: tuple[str, ...]) -> str | None:
     """A query parameter that must be one of allowed (absent or empty is None), or a 400 naming them."""
     raw = request.args.get(name)

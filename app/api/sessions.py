@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import Response, request
 from flask_restx import Namespace, Resource
 
 from ..services import sessions
 from . import payload
-from .responses import errors
 from .request_bodies import (
     GRADE_REQUEST,
     GRADE_REQUEST_MODEL,
@@ -21,6 +21,7 @@ from .request_bodies import (
     SESSION_PATCH,
     SESSION_PATCH_MODEL,
 )
+from .responses import errors
 from .schemas import ERROR, EXECUTION, REVISION, REVISION_DETAIL, SESSION, session_body
 
 PATH = "/code-sessions"
@@ -105,16 +106,20 @@ class SessionItem(Resource):
         return "", 204
 
 
+def paged(method: Callable) -> Callable:
+    """The query parameters of a paged list, documented (payload.page() reads them)."""
+    method = ns.param("offset", "rows to skip (default 0)", type=int)(method)
+    return ns.param("limit", "page size, 1..100 (default 20)", type=int)(method)
+
+
 @ns.route("/<string:session_id>/executions")
 class SessionExecutions(Resource):
-    @ns.param("limit", "page size, 1..100 (default 20)", type=int)
-    @ns.param("offset", "rows to skip (default 0)", type=int)
+    @paged
     @ns.response(200, "Executions, newest first; X-Total-Count has the total", [EXECUTION])
     @errors(ns, 400, 404)
     def get(self, session_id: str):
         """List a session's executions, newest first."""
-        limit = int(payload.query_number("limit", 20, 1, 100, integer=True))
-        offset = int(payload.query_number("offset", 0, 0, 10**9, integer=True))
+        limit, offset = payload.page()
         page, total = sessions.list_executions(session_id, limit, offset)
         return ns.marshal(page, EXECUTION), 200, {"X-Total-Count": str(total)}
 
@@ -151,14 +156,12 @@ class SessionGrade(Resource):
 
 @ns.route("/<string:session_id>/revisions")
 class SessionRevisions(Resource):
-    @ns.param("limit", "page size, 1..100 (default 20)", type=int)
-    @ns.param("offset", "rows to skip (default 0)", type=int)
+    @paged
     @ns.response(200, "Revisions, newest first; X-Total-Count has the total", [REVISION])
     @errors(ns, 400, 404)
     def get(self, session_id: str):
         """List the session's code history, newest first."""
-        limit = int(payload.query_number("limit", 20, 1, 100, integer=True))
-        offset = int(payload.query_number("offset", 0, 0, 10**9, integer=True))
+        limit, offset = payload.page()
         page, total = sessions.list_revisions(session_id, limit, offset)
         return ns.marshal(page, REVISION), 200, {"X-Total-Count": str(total)}
 
