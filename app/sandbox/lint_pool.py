@@ -154,15 +154,16 @@ class LintPool:
         the caller then hands the sandbox back with finished(), used or not."""
         linter, limits = ready.linter, ready.linter.limits
         group = self.sandbox.slot_group(ready.slot)
-        # read now, not when the sandbox started: its start's own counts are not this check's
-        before = group.counters() if group else Counters(0, 0)
         over_cpu = cpu_watchdog(group, limits)
         if ready.died():
             raise SandboxError(f"the pre-started {linter.tool} sandbox died before its check")
         if linter.warm_protocol == LSP:
             if ready.channel is None:
                 raise SandboxError(f"the pre-started {linter.tool} server was never initialized")
+            # the answer is the server's message: no limit counters are read for it
             return lint_lsp.ask(ready.channel, ready.running, code.decode(), limits, over_cpu, linter.language, linter.warm_command.source_file)
+        # read now, not when the sandbox started: its start's own counts are not this check's
+        before = group.counters() if group else Counters(0, 0)
         outcome = drive(ready.running, code, limits.timeout_seconds, limits.output_bytes, None, over_cpu)
         # read before finished(): the slot is reused once the sandbox is ended
         return result_of(linter.warm_command, outcome, before, group)
