@@ -96,19 +96,23 @@ class SlotPool:
             pass
         return True
 
-    def release(self, index: int) -> None:
+    def release(self, index: int, used: bool = True) -> None:
+        """Let go of the slot; used=False for a slot taken and given back with no run in it (it
+        does not count as this process's recent use)."""
         # all under the lock, the unlock before the slot leaves _held: a thread of this process that
         # took it between the two (same file, so its flock succeeds) would hold a slot whose lock
         # this thread then drops, and another process could take it while a run is in it
         with self._lock:
             fd = self._held[index]
-            if self.keep_seconds > 0:
+            if self.keep_seconds > 0 and used:
                 try:
                     os.pwrite(fd, LAST_USE.pack(os.getpid(), time.monotonic_ns()), 0)
                 except OSError:
                     pass
             fcntl.flock(fd, fcntl.LOCK_UN)
             del self._held[index]
+            if not used:
+                return
             if index in self._recent:
                 self._recent.remove(index)
             self._recent.append(index)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select
 
 from ..storage import models, retention
 from ..storage.database import db
@@ -52,57 +52,109 @@ class Turns:
         return self._served.get(owner, 0.0)
 
 
-def pick_next(capacity: Capacity, turns: Turns, interactive: bool) -> Pick | None:
-    """The next run of the lane, fairly: round-robin over the clients (sessions, one-shot addresses).
+# The fair pick's two statements, built once on the table with bound parameters (the ORM's path
+# cost three times the query, profiled): every client's runs RUNNING (both lanes) and oldest run
+# QUEUED per lane, in one grouped read; then the chosen client's oldest QUEUED run of the lane.
+# Runs this process holds are left out (an expanding parameter: the statement stays cached).
+_EXECUTIONS = Execution.__table__
+_NOT_HELD = _EXECUTIONS.c.id.not_in(bindparam("held", expanding=True))
+_CLIENTS = (
+    select(
+        _EXECUTIONS.c.owner,
+        _EXECUTIONS.c.interactive,
+        func.sum(case((_EXECUTIONS.c.status == models.RUNNING, 1), else_=0)),
+        func.min(case((and_(_EXECUTIONS.c.status == models.QUEUED, _NOT_HELD), _EXECUTIONS.c.queued_at))),
+    )
+    .where(_EXECUTIONS.c.status.in_([models.QUEUED, models.RUNNING]))
+    .group_by(_EXECUTIONS.c.owner, _EXECUTIONS.c.interactive)
+)
 
-    The client with the fewest runs RUNNING (or handed to a worker here) goes first; among equals,
-    the one this process served longest ago; each client's runs keep their order. A session that
-    queued fifty runs takes turns with a session that queued one, even when only one slot is free.
-    Runs this process already holds are not picked again.
+
+def _oldest_queued(of_owner: ColumnElement[bool]) -> Select:
+    return (
+        select(_EXECUTIONS.c.id)
+        .where(_EXECUTIONS.c.status == models.QUEUED, of_owner, _EXECUTIONS.c.interactive == bindparam("interactive"), _NOT_HELD)
+        .order_by(_EXECUTIONS.c.queued_at)
+        .limit(1)
+    )
+
+
+_OLDEST_OF_OWNER = _oldest_queued(_EXECUTIONS.c.owner == bindparam("owner"))
+_OLDEST_OF_NO_OWNER = _oldest_queued(_EXECUTIONS.c.owner.is_(None))
+
+
+class Waiting:
+    """One dispatch pass's view of the queue, read once for both lanes: each client's runs
+    RUNNING and, per lane, its oldest run QUEUED. A lane's part is read again after a run of that
+    lane was handed over (the other lane's part still holds: a handover changes only its own lane).
     """
-    of_lane = Execution.interactive.is_(True) if interactive else Execution.interactive.is_(False)
-    held = capacity.held()
-    not_held = [Execution.id.not_in(held)] if held else []
-    try:
-        waiting = db.session.execute(
-            select(Execution.owner, func.min(Execution.queued_at))
-            .where(Execution.status == models.QUEUED, of_lane, *not_held)
-            .group_by(Execution.owner)
-        ).all()
-        if not waiting:
-            return None
-        running = dict(
-            db.session.execute(
-                select(Execution.owner, func.count()).where(Execution.status == models.RUNNING).group_by(Execution.owner)
-            ).all()
-        )
-        for owner, count in capacity.unclaimed_by_owner().items():
-            running[owner] = running.get(owner, 0) + count
-        owner = min(waiting, key=lambda row: (running.get(row[0], 0), turns.last_served(row[0]), row[1]))[0]
-        of_owner = Execution.owner.is_(None) if owner is None else Execution.owner == owner
-        execution_id = db.session.scalar(
-            select(Execution.id)
-            .where(Execution.status == models.QUEUED, of_owner, of_lane, *not_held)
-            .order_by(Execution.queued_at)
-            .limit(1)
-        )
-        return Pick(execution_id, owner) if execution_id is not None else None
-    finally:
-        # no transaction stays open while the worker claims
-        db.session.rollback()
+
+    def __init__(self, capacity: Capacity, turns: Turns) -> None:
+        self.capacity = capacity
+        self.turns = turns
+        self._running: dict[str | None, int] = {}
+        # interactive -> {owner: its oldest QUEUED run's queued_at}; a lane missing is to be read
+        self._queued: dict[bool, dict[str | None, object]] = {}
+
+    def pick(self, interactive: bool) -> Pick | None:
+        """The lane's next run, fairly: round-robin over the clients (sessions, one-shot addresses).
+
+        The client with the fewest runs RUNNING (or handed to a worker here) goes first; among
+        equals, the one this process served longest ago; each client's runs keep their order. A
+        session that queued fifty runs takes turns with a session that queued one, even when only
+        one slot is free. Runs this process already holds are not picked again.
+        """
+        try:
+            if interactive not in self._queued:
+                self._read()
+            waiting = self._queued[interactive]
+            if not waiting:
+                return None
+            running = dict(self._running)
+            for owner, count in self.capacity.unclaimed_by_owner().items():
+                running[owner] = running.get(owner, 0) + count
+            owner = min(waiting, key=lambda o: (running.get(o, 0), self.turns.last_served(o), waiting[o]))
+            params: dict[str, object] = {"interactive": interactive, "held": self.capacity.held()}
+            if owner is None:
+                statement = _OLDEST_OF_NO_OWNER
+            else:
+                statement, params["owner"] = _OLDEST_OF_OWNER, owner
+            execution_id = db.session.connection().execute(statement, params).scalar()
+            return Pick(execution_id, owner) if execution_id is not None else None
+        finally:
+            # no transaction stays open while the worker claims
+            db.session.rollback()
+
+    def handed_over(self, interactive: bool) -> None:
+        """A run of the lane went to a worker (or turned out held here): read the lane again."""
+        self._queued.pop(interactive, None)
+
+    def _read(self) -> None:
+        rows = db.session.connection().execute(_CLIENTS, {"held": self.capacity.held()}).all()
+        self._running = {}
+        self._queued = {False: {}, True: {}}
+        for owner, interactive, running, first_queued in rows:
+            self._running[owner] = self._running.get(owner, 0) + int(running or 0)
+            if first_queued is not None and interactive is not None:
+                self._queued[bool(interactive)][owner] = first_queued
+
+
+def pick_next(capacity: Capacity, turns: Turns, interactive: bool) -> Pick | None:
+    """The lane's next run by the fair rule (Waiting.pick), from a fresh read of the queue."""
+    return Waiting(capacity, turns).pick(interactive)
 
 
 class Dispatcher:
     """The thread that hands queued runs to free workers, and on its way reaps and prunes."""
 
     def __init__(
-        self, app: Flask, capacity: Capacity, turns: Turns, hand_over: Callable[[Lane, str, str | None], str],
+        self, app: Flask, capacity: Capacity, turns: Turns, hand_over: Callable[..., str],
         reap: Callable[[], int], listening: Callable[[], bool],
     ) -> None:
         self.app = app
         self.capacity = capacity
         self.turns = turns
-        # hand_over(lane, execution_id, owner) -> "started", "busy" (no worker or slot) or "held"
+        # hand_over(lane, execution_id, owner, slot) -> "started", "busy" (no worker) or "held"
         self._hand_over = hand_over
         self._reap = reap
         # True while the live backbone hears the other engine processes' "queued" notices
@@ -144,23 +196,32 @@ class Dispatcher:
         # set while it looks: a worker that frees up meanwhile wakes it for one more look, instead
         # of reading the last pass's "nothing waits" and leaving a run to the next tick
         self.backlog = True
-        # both lanes, always: a lane with nothing to pick must not stop the other
-        waiting = [self._dispatch_lane(lane) for lane in self.capacity.lanes]
+        # both lanes, always: a lane with nothing to pick must not stop the other; one read of
+        # the queue serves both
+        queue = Waiting(self.capacity, self.turns)
+        waiting = [self._dispatch_lane(lane, queue) for lane in self.capacity.lanes]
         self.backlog = any(waiting)
 
-    def _dispatch_lane(self, lane: Lane) -> bool:
+    def _dispatch_lane(self, lane: Lane, queue: Waiting) -> bool:
         """Hand the lane's runs to workers while it has workers and slots; True if runs may still be waiting."""
         while not self.stopping.is_set():
             if not self.capacity.has_free_worker(lane):
                 # runs may be waiting: look again as soon as a worker is free
                 return True
-            pick = pick_next(self.capacity, self.turns, lane.interactive)
+            # the slot first: while another engine process holds every slot, a pick would be
+            # read for nothing (profiled: most picks of a busy engine ended "no slot")
+            slot = lane.slots.acquire()
+            if slot is None:
+                return True
+            pick = queue.pick(lane.interactive)
             if pick is None:
+                lane.slots.release(slot, used=False)
                 # nothing waits: a worker that frees up need not wake the dispatcher
                 return False
-            if self._hand_over(lane, pick.execution_id, pick.owner) == "busy":
-                # no worker or no slot: runs wait for one
+            if self._hand_over(lane, pick.execution_id, pick.owner, slot=slot) == "busy":
+                # no worker: runs wait for one
                 return True
+            queue.handed_over(lane.interactive)
         return False
 
     def _prune_if_due(self) -> None:

@@ -110,12 +110,16 @@ class Runner:
         if self._hand_over(lane, execution.id, execution.owner, Job.of(execution)) == "busy":
             self._left_queued()
 
-    def _hand_over(self, lane: Lane, execution_id: str, owner: str | None, job: Job | None = None) -> str:
-        """Give the run a worker and a slot of lane; the worker claims it. "started", "busy" (no
-        worker or slot free) or "held" (this process already handed it to a worker)."""
+    def _hand_over(self, lane: Lane, execution_id: str, owner: str | None, job: Job | None = None, slot: int | None = None) -> str:
+        """Give the run a worker and a slot of lane (slot: one the caller already holds, else one is
+        taken here); the worker claims it. "started", "busy" (no worker or slot free) or "held" (this
+        process already handed it to a worker). A slot the caller passed is let go of unless started."""
         if not self._capacity.take(lane, execution_id, owner):
+            if slot is not None:
+                lane.slots.release(slot, used=False)
             return "held" if self._capacity.holds(execution_id) else "busy"
-        slot = lane.slots.acquire()
+        if slot is None:
+            slot = lane.slots.acquire()
         if slot is None:
             self._capacity.give_back(lane, execution_id)
             return "busy"
@@ -123,7 +127,7 @@ class Runner:
             lane.pool.submit(self._worker.run, Ticket(execution_id, lane, slot, job))
         except RuntimeError:
             # the pool shut down in between: the run stays QUEUED for the next start
-            lane.slots.release(slot)
+            lane.slots.release(slot, used=False)
             self._capacity.give_back(lane, execution_id)
             return "busy"
         self._turns.served(owner)
