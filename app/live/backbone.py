@@ -47,8 +47,9 @@ class Handlers:
     cancel: Callable[[str], None]
     # (execution_id, seq, data, eof): hand a stdin chunk to the run if it is in flight here
     stdin: Callable[[str, int, str, bool], None]
-    # a "queued" notice: wake the dispatcher (a run waits that no worker took at once)
-    queued: Callable[[], None]
+    # a "queued" notice: wake the dispatcher (a run waits that no worker took at once), with the
+    # run's lane (interactive or not; None from a sender that did not say)
+    queued: Callable[[bool | None], None]
     # the listening connection is (back) up after a loss: read the database once for what was missed
     resync: Callable[[], None] = field(default=lambda: None)
 
@@ -150,8 +151,8 @@ class Backbone:
     def stdin(self, execution_id: str, seq: int, data: str, eof: bool) -> None:
         self._outbox.put({"t": "i", "e": execution_id, "s": seq, "d": data, "f": eof})
 
-    def queued(self) -> None:
-        self._outbox.put({"t": "q"})
+    def queued(self, interactive: bool | None = None) -> None:
+        self._outbox.put({"t": "q"} if interactive is None else {"t": "q", "l": int(interactive)})
 
     def _send_forever(self) -> None:
         import psycopg
@@ -241,7 +242,8 @@ class Backbone:
             elif kind == "i":
                 handlers.stdin(message["e"], int(message["s"]), message["d"], bool(message["f"]))
             elif kind == "q":
-                handlers.queued()
+                lane = message.get("l")
+                handlers.queued(None if lane is None else bool(lane))
         except Exception:
             log.exception("backbone: could not handle a notification")
 

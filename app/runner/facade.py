@@ -93,9 +93,10 @@ class Runner:
         self._dispatcher.thread.start()
         self.watcher.start()
 
-    def wake(self) -> None:
-        """Tell the dispatcher there may be work: a run was queued that no worker took at once."""
-        self._dispatcher.wake()
+    def wake(self, interactive: bool | None = None) -> None:
+        """Tell the dispatcher there may be work: a run (of the interactive lane or not; None:
+        either) was queued that no worker took at once."""
+        self._dispatcher.wake(interactive)
 
     def offer(self, execution: Execution, others_waiting: bool) -> None:
         """Start a just-queued execution on a free worker at once, or leave it to the dispatcher.
@@ -105,10 +106,10 @@ class Runner:
         """
         lane = self._capacity.lane(bool(execution.interactive))
         if others_waiting or not self.accepting or not self._dispatcher.thread.is_alive():
-            self._left_queued()
+            self._left_queued(lane.interactive)
             return
         if self._hand_over(lane, execution.id, execution.owner, Job.of(execution)) == "busy":
-            self._left_queued()
+            self._left_queued(lane.interactive)
 
     def _hand_over(self, lane: Lane, execution_id: str, owner: str | None, job: Job | None = None, slot: int | None = None) -> str:
         """Give the run a worker and a slot of lane (slot: one the caller already holds, else one is
@@ -137,17 +138,18 @@ class Runner:
         if outcome != "ran":
             # the run was taken elsewhere ("lost": look again now) or the database failed the
             # claim ("error": the dispatcher's next tick tries again, not a loop of failures)
+            self._dispatcher.news()
             self._dispatcher.backlog = True
             if outcome == "error":
                 return
         if self._dispatcher.backlog:
             self._dispatcher.wakeup.set()
 
-    def _left_queued(self) -> None:
+    def _left_queued(self, interactive: bool) -> None:
         # the other engine processes' dispatchers hear of it at once (the backbone), not on their tick
-        self.wake()
+        self.wake(interactive)
         if self.backbone is not None:
-            self.backbone.queued()
+            self.backbone.queued(interactive)
 
     @property
     def accepting(self) -> bool:
