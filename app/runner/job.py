@@ -5,12 +5,16 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .. import metrics
 from ..sandbox import Limits
 from ..slots import SlotPool
 from ..storage import models
 from ..storage.models import Execution
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,15 @@ class Job:
     test_suite_id: str | None = None
     interactive: bool = False
 
+    # the columns of an execution that of() reads
+    COLUMNS = (
+        "id", "language", "source_code", "stdin", "limits", "session_id", "queued_at", "files", "args", "kind",
+        "test_suite_id", "interactive",
+    )
+
     @classmethod
-    def of(cls, execution: Execution) -> Job:
+    def of(cls, execution: Execution | Row) -> Job:
+        """The job of an execution: the ORM object, or a row of at least COLUMNS."""
         limits = Limits(**json.loads(execution.limits)) if execution.limits else Limits()
         return cls(
             execution.id, execution.language, execution.source_code, execution.stdin, limits,

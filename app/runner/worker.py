@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from flask import Flask
+from sqlalchemy import bindparam, select
 
 from ..controls import Controls
 from ..grading.grader import Graded, Grader, Suite
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 
 # a RUNNING execution whose lease ran out belongs to an engine that died: it ends FAILED
 LEASE_GRACE_SECONDS = 10.0
+
+# the claim's read of a run the dispatcher picked: the columns a Job is made of, on the table (the
+# ORM's whole-object load cost twice as much, profiled); on PostgreSQL the row stays locked until
+# the claim's UPDATE commits, and a worker of another instance skips it
+_EXECUTIONS = Execution.__table__
+_JOB_OF = select(*(_EXECUTIONS.c[name] for name in (*Job.COLUMNS, "status"))).where(_EXECUTIONS.c.id == bindparam("id"))
+_JOB_OF_FOR_UPDATE = _JOB_OF.with_for_update(skip_locked=True)
 
 
 class Worker:
@@ -104,7 +112,8 @@ class Worker:
                 # PostgreSQL: the row stays locked until the claim's UPDATE commits, and a worker of
                 # another instance skips it (FOR UPDATE SKIP LOCKED) instead of queueing behind the lock
                 postgres = db.engine.dialect.name == "postgresql"
-                execution = db.session.get(Execution, ticket.execution_id, with_for_update={"skip_locked": True} if postgres else None)
+                statement = _JOB_OF_FOR_UPDATE if postgres else _JOB_OF
+                execution = db.session.connection().execute(statement, {"id": ticket.execution_id}).first()
                 if execution is None or execution.status != models.QUEUED:
                     db.session.rollback()
                     return None, "lost"
