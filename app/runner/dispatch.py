@@ -15,7 +15,7 @@ from ..storage import models, retention
 from ..storage.database import db
 from ..storage.models import Execution
 from .capacity import Capacity
-from .job import Lane
+from .job import Job, Lane
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ SERVED_FORGET_SECONDS = 600.0
 class Pick:
     execution_id: str
     owner: str | None
+    # the run as the pick read it: its worker's claim need not read it again
+    job: Job | None = None
 
 
 class Turns:
@@ -72,8 +74,9 @@ _CLIENTS = (
 
 
 def _oldest_queued(of_owner: ColumnElement[bool]) -> Select:
+    # the job's columns too (never changed after the insert): the worker's claim is then its UPDATE alone
     return (
-        select(_EXECUTIONS.c.id)
+        select(*(_EXECUTIONS.c[name] for name in Job.COLUMNS))
         .where(_EXECUTIONS.c.status == models.QUEUED, of_owner, _EXECUTIONS.c.interactive == bindparam("interactive"), _NOT_HELD)
         .order_by(_EXECUTIONS.c.queued_at)
         .limit(1)
@@ -120,8 +123,8 @@ class Waiting:
                 statement = _OLDEST_OF_NO_OWNER
             else:
                 statement, params["owner"] = _OLDEST_OF_OWNER, owner
-            execution_id = db.session.connection().execute(statement, params).scalar()
-            return Pick(execution_id, owner) if execution_id is not None else None
+            row = db.session.connection().execute(statement, params).first()
+            return Pick(row.id, owner, Job.of(row)) if row is not None else None
         finally:
             # no transaction stays open while the worker claims
             db.session.rollback()
@@ -244,7 +247,7 @@ class Dispatcher:
                 lane.slots.release(slot, used=False)
                 # nothing waits: a worker that frees up need not wake the dispatcher
                 return False
-            if self._hand_over(lane, pick.execution_id, pick.owner, slot=slot) == "busy":
+            if self._hand_over(lane, pick.execution_id, pick.owner, pick.job, slot=slot) == "busy":
                 # no worker: runs wait for one
                 return True
             queue.handed_over(lane.interactive)
