@@ -10,6 +10,7 @@ becomes a slow fallback.
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import and_, bindparam, or_, select
 
@@ -19,6 +20,10 @@ from .sandbox import Control
 
 # ids per relay query (SQLite allows a few thousand bound parameters)
 RELAY_BATCH = 200
+# stops delivered for a run not (yet) registered here are remembered this long, at most this many:
+# a run registered within that time starts stopped (a stop that came between its claim and its start)
+EARLY_STOP_SECONDS = 60.0
+EARLY_STOPS_MAX = 10_000
 
 # which of these runs a stop was stored for: built once (every run's start reads it once, profiled
 # at a quarter of the worker's own path when built each time through the ORM)
@@ -34,10 +39,16 @@ class Controls:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, Control] = {}
+        # stops that found no run registered here: execution id -> when (time.monotonic())
+        self._early_stops: dict[str, float] = {}
 
     def register(self, execution_id: str, control: Control) -> None:
+        """Track the run's control; a stop delivered here before (between its claim and now) stops it at once."""
         with self._lock:
             self._runs[execution_id] = control
+            stopped_at = self._early_stops.pop(execution_id, None)
+        if stopped_at is not None and time.monotonic() - stopped_at < EARLY_STOP_SECONDS:
+            control.cancel()
 
     def unregister(self, execution_id: str) -> None:
         with self._lock:
@@ -48,12 +59,23 @@ class Controls:
             return len(self._runs)
 
     def deliver_cancel(self, execution_id: str) -> bool:
-        """Stop the run if this process runs it; True if it does."""
-        control = self._get(execution_id)
-        if control is None:
-            return False
+        """Stop the run if this process runs it; True if it does. Otherwise the stop is remembered a
+        while: the run may be claimed here and not yet registered (register() stops it then)."""
+        with self._lock:
+            control = self._runs.get(execution_id)
+            if control is None:
+                self._remember_stop(execution_id)
+                return False
         control.cancel()
         return True
+
+    def _remember_stop(self, execution_id: str) -> None:
+        now = time.monotonic()
+        if len(self._early_stops) >= EARLY_STOPS_MAX:
+            self._early_stops = {i: at for i, at in self._early_stops.items() if now - at < EARLY_STOP_SECONDS}
+            if len(self._early_stops) >= EARLY_STOPS_MAX:
+                self._early_stops.pop(next(iter(self._early_stops)))
+        self._early_stops[execution_id] = now
 
     def deliver_stdin(self, execution_id: str, seq: int, data: str, eof: bool) -> bool:
         """Hand chunk seq to the run if this process runs it; True if it does."""

@@ -123,3 +123,22 @@ def test_the_reaper_ends_a_run_whose_engine_process_is_gone(config, request):
 
     row = _row(app, execution.id)
     assert (row.status, row.error) == (models.FAILED, "interrupted")
+
+
+def test_a_stop_delivered_between_a_claim_and_the_runs_start_stops_it_when_it_starts():
+    # the backbone's stop for a run claimed here but not yet registered (its worker between the
+    # claim and the sandbox): the worker no longer reads the database for it, so it must be kept
+    from app.controls import Controls
+    from app.sandbox import Control
+
+    controls = Controls()
+    assert controls.deliver_cancel("claimed-not-started") is False
+    early, other = Control(), Control()
+    controls.register("claimed-not-started", early)
+    controls.register("never-stopped", other)
+    assert early.cancelled and not other.cancelled
+    # remembered once: a second run of the same id (none exists) would not start stopped
+    controls.unregister("claimed-not-started")
+    again = Control()
+    controls.register("claimed-not-started", again)
+    assert not again.cancelled

@@ -190,8 +190,10 @@ class Worker:
             # claimed as the shutdown began, after it stopped the interactive runs it knew: this
             # one would wait on a learner for minutes while the shutdown waits on it
             control.cancel(INTERRUPTED)
-        if self.backbone is not None:
-            # a stop or stdin notified before the run was registered here went unheard: read it once
+        if self.backbone is not None and (job.interactive or not self.backbone.connected):
+            # a stop or stdin notified before the run was registered here went unheard: read it once.
+            # A batch run takes no stdin, and a stop notified while the backbone listens is remembered
+            # (Controls.register); one lost with a connection is read by the watcher's next tick
             self.controls.relay([job.execution_id])
         try:
             return self.sandbox.run(
