@@ -10,6 +10,8 @@ from sqlalchemy import event
 from support.client import wait_terminal
 from support.wait import wait_until
 
+from app.controls import Controls
+from app.sandbox import Control
 from app.storage import models
 from app.storage.database import db
 from app.storage.models import Execution, utcnow
@@ -128,9 +130,6 @@ def test_the_reaper_ends_a_run_whose_engine_process_is_gone(config, request):
 def test_a_stop_delivered_between_a_claim_and_the_runs_start_stops_it_when_it_starts():
     # the backbone's stop for a run claimed here but not yet registered (its worker between the
     # claim and the sandbox): the worker no longer reads the database for it, so it must be kept
-    from app.controls import Controls
-    from app.sandbox import Control
-
     controls = Controls()
     assert controls.deliver_cancel("claimed-not-started") is False
     early, other = Control(), Control()
