@@ -6,6 +6,7 @@ import os
 import socket
 import time
 import uuid
+from datetime import datetime, timedelta
 
 from flask import Flask
 
@@ -16,13 +17,14 @@ from ..live.watcher import Watcher
 from ..sandbox import Interactivity, Sandbox
 from ..sandbox.limits import INTERRUPTED
 from ..slots import INTERACTIVE_SLOT_FIRST, SlotPool
-from ..storage.models import Execution
+from ..storage import models
+from ..storage.models import Execution, new_id
 from .capacity import Capacity
 from .dispatch import Dispatcher, Turns
-from .job import Job, Lane, Ticket
+from .job import Job, Lane, Reservation, Ticket
 from .moves import Moves
 from .reaper import reap_abandoned
-from .worker import Worker
+from .worker import LEASE_GRACE_SECONDS, Worker
 
 SELF_TEST_SLOT_WAIT_SECONDS = 10.0
 
@@ -110,6 +112,47 @@ class Runner:
             return
         if self._hand_over(lane, execution.id, execution.owner, Job.of(execution)) == "busy":
             self._left_queued(lane.interactive)
+
+    def reserve(self, interactive: bool, owner: str | None) -> Reservation | None:
+        """A worker and a slot for a run about to be queued, or None when none is free: the run may then
+        be inserted RUNNING under this process's claim (claim_fields) and started with start_reserved().
+        Whoever reserves either starts or lets go (unreserve)."""
+        lane = self._capacity.lane(interactive)
+        if not self.accepting or not self._dispatcher.thread.is_alive():
+            return None
+        execution_id = new_id()
+        if not self._capacity.take(lane, execution_id, owner):
+            return None
+        slot = lane.slots.acquire()
+        if slot is None:
+            self._capacity.give_back(lane, execution_id)
+            return None
+        return Reservation(execution_id, lane, slot, owner)
+
+    def claim_fields(self, job: Job, now: datetime) -> dict[str, object]:
+        """The columns of a run inserted RUNNING under this process's claim (as the worker's claim sets them)."""
+        return {
+            "status": models.RUNNING, "started_at": now, "claimed_by": self.instance_id, "attempts": 1,
+            "lease_expires_at": now + timedelta(seconds=self._worker.lease_seconds(job) + LEASE_GRACE_SECONDS),
+        }
+
+    def start_reserved(self, reservation: Reservation, job: Job) -> None:
+        """Start the run inserted RUNNING (claimed) on the reserved worker and slot; announce its start."""
+        self._moves.announce(job.execution_id, models.RUNNING, job, started_at=job.started_at)
+        try:
+            reservation.lane.pool.submit(self._worker.run, Ticket(job.execution_id, reservation.lane, reservation.slot, job, claimed=True))
+        except RuntimeError:
+            # the pool shut down in between: the run is ours and RUNNING with no worker; it ends as
+            # an engine's death would end it
+            self.unreserve(reservation)
+            self._moves.move(job.execution_id, models.FAILED, job, finished_at=models.utcnow(), error=INTERRUPTED, lease_expires_at=None)
+            return
+        self._turns.served(reservation.owner)
+
+    def unreserve(self, reservation: Reservation) -> None:
+        """Let go of a reservation not started (the run was queued, refused, or not inserted)."""
+        reservation.lane.slots.release(reservation.slot, used=False)
+        self._capacity.give_back(reservation.lane, reservation.execution_id)
 
     def _hand_over(self, lane: Lane, execution_id: str, owner: str | None, job: Job | None = None, slot: int | None = None) -> str:
         """Give the run a worker and a slot of lane (slot: one the caller already holds, else one is

@@ -77,9 +77,22 @@ class Lane:
 @dataclass(frozen=True)
 class Ticket:
     """A run handed to a worker: which execution, in which lane and slot. The worker claims it;
-    job is the execution as the picker already read it (a direct start), else the worker reads it."""
+    job is the execution as the picker already read it (a direct start), else the worker reads it.
+    claimed: the run was inserted RUNNING under this process's claim (a reserved start): no claim."""
 
     execution_id: str
     lane: Lane
     slot: int
     job: Job | None = None
+    claimed: bool = False
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A worker and a slot held for a run about to be inserted, so it can be inserted already
+    RUNNING (claimed in its own insert's transaction); execution_id is the id it will have."""
+
+    execution_id: str
+    lane: Lane
+    slot: int
+    owner: str | None

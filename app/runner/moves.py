@@ -26,6 +26,11 @@ class Moves:
         """
         if not models.move(execution_id, to, retry_seconds, only_from, **fields):
             return False
+        self.announce(execution_id, to, job, **fields)
+        return True
+
+    def announce(self, execution_id: str, to: str, job: Job | None = None, **fields: object) -> None:
+        """What follows a move made (by move(), or by an insert already RUNNING): the event, metrics and log line."""
         self.hub.publish(execution_id, "status" if to == models.RUNNING else "final", to)
         known = None
         if job is not None:
@@ -33,4 +38,3 @@ class Moves:
                 job = replace(job, started_at=fields["started_at"])
             known = job.moved(**{name: fields[name] for name in metrics.Moved._fields[4:] if name in fields})
         metrics.execution_moved(execution_id, to, known)
-        return True

@@ -106,6 +106,10 @@ class Worker:
     def _claim(self, ticket: Ticket) -> tuple[Job | None, str]:
         """Move the ticket's run QUEUED -> RUNNING under this process's lease: (job, "ran"), or
         (None, "lost") if another took it, (None, "error") if the database failed the claim."""
+        if ticket.claimed and ticket.job is not None:
+            # inserted RUNNING under this process's claim (a reserved start)
+            self.capacity.claimed(ticket.execution_id)
+            return ticket.job, "ran"
         try:
             job = ticket.job
             if job is None:

@@ -5,6 +5,7 @@ import functools
 import json
 import math
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from flask import current_app, request
@@ -17,6 +18,7 @@ from ..sandbox import Limits
 from ..storage import models
 from ..storage.database import db
 from ..storage.models import Execution, TestSuite
+from ..runner.job import Job
 from ..storage.retry import retrying
 from . import programs, test_suites
 
@@ -85,11 +87,18 @@ def submit(
     limits_json = json.dumps(run_limits.as_dict())
 
     waiting_before = False
+    # a worker and a slot held across the insert: when nothing else waits, the run is inserted
+    # RUNNING under this process's claim (one transaction fewer, and no hand-over to the claim)
+    reservation = parts.runner.reserve(interactive, owner)
+    claimed: Job | None = None
 
     def admit_and_insert() -> Execution:
-        nonlocal waiting_before
+        nonlocal waiting_before, claimed
+        claimed = None
         waiting_before = admit(owner, session_id, user_id) > 0
+        now = models.utcnow()
         execution = Execution(
+            id=reservation.execution_id if reservation is not None else models.new_id(),
             session_id=session_id,
             owner=owner,
             owner_user_id=user_id,
@@ -104,26 +113,42 @@ def submit(
             test_suite_id=test_suite_id,
             interactive=interactive,
             revision=revision,
+            queued_at=now,
         )
+        if reservation is not None and not waiting_before:
+            claimed = replace(Job.of(execution), started_at=now)
+            for name, value in parts.runner.claim_fields(claimed, now).items():
+                setattr(execution, name, value)
         db.session.add(execution)
         db.session.flush()
-        # keep it as inserted: the answer says QUEUED even if a worker claims it a moment later
+        # keep it as queued: the answer says QUEUED (and not started) even when it was inserted
+        # RUNNING, as it would if a worker had claimed it a moment later
         db.session.expunge(execution)
         db.session.commit()
+        execution.status, execution.started_at = models.QUEUED, None
         return execution
 
     # refusals are decided on a plain read first, so an overloaded engine answers 429/503 without
     # queueing for the write lock; an admission is confirmed inside the write transaction
-    retrying(lambda: admit(owner, session_id, user_id, trim=False), writes=False)
     try:
-        execution = retrying(admit_and_insert, immediate=True)
-    except IntegrityError:
-        # the same Idempotency-Key won a race with this request: answer with its execution
-        db.session.rollback()
-        existing = find_by_idempotency_key(session_id, idempotency_key)
-        if existing is None:
-            raise
-        return existing
+        retrying(lambda: admit(owner, session_id, user_id, trim=False), writes=False)
+        try:
+            execution = retrying(admit_and_insert, immediate=True)
+        except IntegrityError:
+            # the same Idempotency-Key won a race with this request: answer with its execution
+            db.session.rollback()
+            existing = find_by_idempotency_key(session_id, idempotency_key)
+            if existing is None:
+                raise
+            return existing
+        if claimed is not None and reservation is not None:
+            reserved, reservation = reservation, None
+            parts.runner.start_reserved(reserved, claimed)
+            return execution
+    finally:
+        if reservation is not None:
+            # not inserted RUNNING (others wait, a refusal, a failure): the worker and slot go back
+            parts.runner.unreserve(reservation)
     parts.runner.offer(execution, others_waiting=waiting_before)
     return execution
 
