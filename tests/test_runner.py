@@ -70,10 +70,11 @@ def test_a_run_offered_twice_goes_to_one_worker(app):
 
 
 def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(app, client):
-    """The reaper runs on the dispatcher's thread while a worker claims a run.
+    """The reaper runs on the dispatcher's thread while a run is claimed.
 
-    It looks the moment the claim is committed: the row is RUNNING and ours, and the run must be
-    known here as held, or the reaper would end it FAILED("interrupted") under the worker.
+    It looks the moment the claim is committed (a direct start's is its insert, already RUNNING; a
+    queued run's is its worker's UPDATE): the row is RUNNING and ours, and the run must be known
+    here as held, or the reaper would end it FAILED("interrupted") under the worker.
     """
     runner = app.extensions["engine"].runner
     reaped: list[int] = []
@@ -86,8 +87,8 @@ def test_the_reaper_never_ends_a_run_this_process_is_just_claiming(app, client):
     reaper = threading.Thread(target=reap)
 
     def on_commit(session):
-        # the first commit on a worker thread is its claim
-        if threading.current_thread().name.startswith("run") and reaper.ident is None:
+        # the first commit of the request is its insert; on a worker thread, its claim
+        if reaper.ident is None:
             reaper.start()
             # a reaper that decides to end the run waits here for this process's SQLite write
             # lock, which the worker holds until its commit returns: give up waiting, let it write
@@ -141,3 +142,17 @@ def test_a_stop_delivered_between_a_claim_and_the_runs_start_stops_it_when_it_st
     again = Control()
     controls.register("claimed-not-started", again)
     assert not again.cancelled
+
+
+def test_a_run_started_directly_is_claimed_in_its_insert_and_answered_as_queued(app, client):
+    runner = app.extensions["engine"].runner
+    rv = client.post("/executions", json={"language": "python", "source_code": "print('direct')"})
+    assert rv.status_code == 202
+    # the answer is the run as queued, whatever its row says a moment later
+    assert (rv.json["status"], rv.json["started_at"]) == ("QUEUED", None)
+    final = wait_terminal(client, rv.json["execution_id"])
+    assert (final["status"], final["stdout"]) == ("COMPLETED", "direct\n"), final
+    row = _row(app, rv.json["execution_id"])
+    # claimed once, by this process, from its insert: started when queued
+    assert (row.attempts, row.claimed_by) == (1, runner.instance_id)
+    assert row.started_at == row.queued_at
