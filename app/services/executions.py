@@ -318,3 +318,6 @@ def wait(execution_id: str, seconds: float) -> Execution:
             finished = False
             while not finished and (left := wake_at - time.monotonic()) > 0:
                 finished = any(event.kind == "final" for event in subscription.take(left))
+            if finished:
+                # "final" is published once the end is committed: the row is terminal
+                return get(execution_id)
