@@ -100,7 +100,10 @@ class ForkServers:
         group = server.group
         if group:
             served = served_limits(limits)
-            group.apply(served.memory_bytes, served.processes)
+            caps = (served.memory_bytes, served.processes)
+            if server.caps_applied != caps:
+                group.apply(*caps)
+                server.caps_applied = caps
         before = group.counters() if group else Counters(0, 0)
         over_cpu = cpu_watchdog(group, limits)
         try:

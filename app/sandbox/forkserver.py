@@ -150,6 +150,9 @@ class ForkServer:
         self.slot = slot
         self.group: SlotGroup | None = sandbox.slot_group(slot)
         self.runs = 0
+        # the slot's memory and process caps as its runs last set them: while the server lives,
+        # only its runs use the slot (any other use ends it first), so they stay set
+        self.caps_applied: tuple[int, int] | None = None
         # why the server must not fork again (a doubt), or None while it may
         self.broken: str | None = None
         self._resources = contextlib.ExitStack()
