@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cgroups import Counters
 from .isolation import BUILD_DIR, Step
 from .languages import Language
 from .limits import Limits
@@ -71,6 +70,54 @@ class SupervisorLost(Exception):
     """The supervisor went away: its sandbox is over, the remaining cases need a fresh one."""
 
 
+@dataclass
+class SentCase:
+    """A case handed to the supervisor, not yet collected: the engine's ends of its output pipes."""
+
+    out_read: int
+    err_read: int
+    timeout_seconds: float
+    output_bytes: int
+    begun: float
+    sending: float = 0.0
+
+    def close(self) -> None:
+        for fd in (self.out_read, self.err_read):
+            if fd >= 0:
+                os.close(fd)
+        self.out_read = self.err_read = -1
+
+
+class OomCounter:
+    """The slot's count of OOM kills, read after every case: its cgroup file kept open and read again
+    from its start (a cgroup file is generated afresh at each read from offset 0), not opened,
+    read and parsed through pathlib twice per case as SlotGroup.counters() does for one run."""
+
+    def __init__(self, group: object) -> None:
+        self._fd = -1
+        if group:
+            name = "memory.oom_control" if group.version == "v1" else "memory.events"
+            with contextlib.suppress(OSError):
+                self._fd = os.open(group.memory_dir / name, os.O_RDONLY | os.O_CLOEXEC)
+
+    def read(self) -> int:
+        if self._fd < 0:
+            return 0
+        try:
+            for line in os.pread(self._fd, 4096, 0).splitlines():
+                name, _, value = line.partition(b" ")
+                if name == b"oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class Supervisor:
     """One sandbox start that runs test cases one after another until closed."""
 
@@ -91,8 +138,10 @@ class Supervisor:
         self.last_marks: dict[str, float] = {}
         self.start_marks: dict[str, float] = {}
         self.started_at = time.monotonic()
+        self._oom = OomCounter(None)
         self._start(source, build_dir)
-        self._counters = self.group.counters() if self.group else Counters(0, 0)
+        self._oom = OomCounter(self.group)
+        self._oom_kills = self._oom.read()
         self.ready_at = time.monotonic()
 
     def _start(self, source: bytes, build_dir: Path | None) -> None:
@@ -141,38 +190,54 @@ class Supervisor:
 
     def run_case(self, index: int, stdin: bytes, timeout_seconds: float, cpu_seconds: int, output_bytes: int) -> CaseOutcome:
         """Run the program once on stdin; SupervisorLost if the sandbox ended under it."""
+        return self.collect(self.send(index, stdin, timeout_seconds, cpu_seconds, output_bytes))
+
+    def send(self, index: int, stdin: bytes, timeout_seconds: float, cpu_seconds: int, output_bytes: int) -> SentCase:
+        """Hand the supervisor one case (it starts at once); collect() waits for its end. Only one
+        case at a time: the case before must have been collected (its end read, so it is swept away
+        before this case's input enters the sandbox). SupervisorLost if the sandbox is gone."""
         if self._control is None:
             raise SupervisorLost()
         begun = time.monotonic()
-        # the counters as the case before left them: nothing else runs in this sandbox in between
-        before = self._counters
         stdin_fd = os.memfd_create("stdin", 0)
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
+        sent = SentCase(out_read, err_read, timeout_seconds, output_bytes, begun)
         try:
             view = memoryview(stdin)
             while view:
                 view = view[os.write(stdin_fd, view) :]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
             header = f"case {int(index)} {float(timeout_seconds)!r} {max(1, int(cpu_seconds))}"
-            sending = time.monotonic()
+            sent.sending = time.monotonic()
             try:
                 socket.send_fds(self._control, [header.encode()], [stdin_fd, out_write, err_write])
             except OSError:
                 raise SupervisorLost() from None
+        except BaseException:
+            sent.close()
+            raise
         finally:
             for fd in (stdin_fd, out_write, err_write):
                 os.close(fd)
+        return sent
+
+    def collect(self, sent: SentCase) -> CaseOutcome:
+        """Wait for the end of the case sent: its output, its report, the cgroup's word on memory."""
+        # the counter as the case before left it: nothing else runs in this sandbox in between
+        before = self._oom_kills
         try:
-            report, stdout, stderr, exceeded, overdue = self._collect(out_read, err_read, timeout_seconds, output_bytes)
+            report, stdout, stderr, exceeded, overdue = self._collect(
+                sent.out_read, sent.err_read, sent.timeout_seconds, sent.output_bytes
+            )
         finally:
-            os.close(out_read)
-            os.close(err_read)
+            sent.close()
         collected = time.monotonic()
-        after = self._counters = self.group.counters() if self.group else Counters(0, 0)
-        oom = after.oom_kills > before.oom_kills
+        after = self._oom_kills = self._oom.read()
+        oom = after > before
+        timeout_seconds = sent.timeout_seconds
         self.last_marks = {
-            "begun": begun, "sending": sending, **((report or {}).get("marks") or {}), "collected": collected,
+            "begun": sent.begun, "sending": sent.sending, **((report or {}).get("marks") or {}), "collected": collected,
             "reported": self._reported_at, "done": time.monotonic(),
         }
         if report is None:
@@ -293,6 +358,7 @@ class Supervisor:
 
     def close(self) -> None:
         """End the sandbox and everything in it, and empty the slot."""
+        self._oom.close()
         if self._control is not None:
             self._control.close()
             self._control = None
