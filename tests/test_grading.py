@@ -479,3 +479,24 @@ def test_with_access_control_only_operators_make_suites_and_see_hidden_cases(con
         assert time.monotonic() < deadline
     assert [t["verdict"] for t in done["grade"]["tests"]] == ["PASSED", "WRONG_ANSWER"]
     assert SECRET_IN not in json.dumps(done) and SECRET_OUT not in json.dumps(done)
+
+
+def test_a_javascript_case_past_its_memory_is_memory_limit_and_the_next_cases_run(client):
+    # a graded node case runs without the heap flag where the slot has a memory cgroup (the flag
+    # costs every start 4-6 ms): the cgroup's OOM kill, not V8's message, must still tell it
+    if "javascript" not in {entry["name"] for entry in client.get("/languages").json["languages"]}:
+        pytest.skip("javascript is not installed")
+    source = (
+        'const word = require("fs").readFileSync(0, "utf8").trim();\n'
+        'if (word === "hog") { const kept = []; for (;;) kept.push(new Array(1 << 20).fill(7)); }\n'
+        "console.log(word.length);\n"
+    )
+    cases = [
+        {"name": "before", "stdin": "ab", "expected_output": "2"},
+        {"name": "hog", "stdin": "hog", "expected_output": "3"},
+        {"name": "after", "stdin": "abcd", "expected_output": "4"},
+    ]
+    done = grade(client, source, suite(client, cases, time_limit_ms=10000, memory_limit_bytes=128 * 1024 * 1024), language="javascript")
+    tests = done["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED", "MEMORY_LIMIT", "PASSED"], tests
+    assert done["grade"]["complete"] is True

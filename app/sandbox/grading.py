@@ -155,7 +155,7 @@ class Supervisor:
             mode = "python" if self.language.name == "python" else "exec"
             confined = sandbox.isolation.name == "bubblewrap"
             build = BUILD_DIR if confined else str(build_dir or ".")
-            run_argv = self.language.run_argv(build, self.limits.memory_bytes)
+            run_argv = self.language.graded_run_argv(build, self.limits.memory_bytes, cgroup=self.group is not None)
             # emptied after every case: the sandbox's own tmpfs mounts (never the host's /tmp)
             scratch = ["/tmp", "/dev/shm"] if confined else []
             # fields joined by US (\x1f): the supervisor parses no JSON (it would import re at every start)
