@@ -81,6 +81,8 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
     throttled: list[float] = []
     engine_cpu: list[float] = []
     case_cpu: list[float] = []
+    # minor faults of the case's process: pages it copied after the fork (Python) or mapped
+    case_faults: list[float] = []
     supervisor_cpu: list[float] = []
     try:
         for _ in range(rounds):
@@ -115,6 +117,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
                 if "done" in previous:
                     between.append(marks["done"] - previous["done"])
                 case_cpu.append(marks["case_cpu"])
+                case_faults.append(marks.get("case_faults", 0) / 1000)
                 if "supervisor_cpu" in previous:
                     supervisor_cpu.append(marks["supervisor_cpu"] - previous["supervisor_cpu"])
                 previous = marks
@@ -147,6 +150,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
     print(f"  per case, CPU of the sandbox        {ms(sandbox_cpu) if sandbox_cpu else '    n/a'}")
     print(f"  per case, held back by the CPU cap  {ms(throttled) if throttled else '    n/a'}")
     print(f"  per case, CPU of the case's process {ms(case_cpu)}")
+    print(f"  per case, faults of the case's process {ms(case_faults)}")
     print(f"  per case, CPU of the supervisor     {ms(supervisor_cpu)}")
     print(f"  per case, CPU of the engine thread  {ms(engine_cpu)}")
     print(f"  close (end the sandbox, clear slot) {ms(ends)}")
