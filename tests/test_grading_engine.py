@@ -65,3 +65,27 @@ def test_each_case_is_published_once_in_order_and_the_sandbox_ends_at_release(sl
     finally:
         sandbox.clear_slot(slot)
         sandbox.close()
+
+
+def test_a_supervisor_gone_between_cases_ends_its_sandbox_so_a_retry_starts_afresh(slot):
+    from app.sandbox.grading import Supervisor, SupervisorLost
+
+    sandbox = Sandbox(Settings(fork_server=False))
+    limits = Limits(timeout_seconds=30.0, cpu_seconds=31)
+    supervisor = Supervisor(sandbox, BY_NAME["python"], limits, slot, b"print(input())\n", None)
+    try:
+        assert supervisor.run_case(0, b"one\n", 2.0, 2, 1000).stdout == b"one\n"
+        # its whole sandbox ended from outside, between two cases
+        supervisor.kill()
+        deadline = time.monotonic() + 5
+        while supervisor._running.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # the socket's other end is closed: the send fails, and the supervisor counts as gone (the
+        # grader's retry then starts a fresh sandbox instead of sending to this one again)
+        with pytest.raises(SupervisorLost):
+            supervisor.send(1, b"two\n", 2.0, 2, 1000)
+        assert not supervisor.alive
+    finally:
+        supervisor.close()
+        sandbox.clear_slot(slot)
+        sandbox.close()

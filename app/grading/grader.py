@@ -218,10 +218,10 @@ class Grader:
                     tests.append(test)
                     self.on_test(public(test))
                     continue
-                supervisor = self._supervisor
-                if index + 1 < len(cases) and supervisor is not None and supervisor.alive:
-                    # a lost supervisor's fresh sandbox starts after this case is published, not before
-                    ahead = self._send(index + 1, cases[index + 1], build_dir, started)
+                if index + 1 < len(cases):
+                    # into this supervisor only: a fresh sandbox (this one died) starts after this
+                    # case is published, at the next case's turn
+                    ahead = self._send(index + 1, cases[index + 1], build_dir, started, fresh=False)
                 if outcome is None:
                     outcome = CaseOutcome(None, signal.SIGKILL, b"", b"", 0, 0, 0, supervisor_lost=True)
                 failed = self._limit_verdict(outcome)
@@ -242,14 +242,17 @@ class Grader:
             self.release()
         return tests, to_check
 
-    def _send(self, index: int, case: Case, build_dir: object, started: float) -> SentCase | str | None:
-        """Hand case to the supervisor (a fresh one if there is none or it died): the case sent, why it
-        is not run (cancelled, out of total time), or None when two sandboxes in a row died before it."""
+    def _send(self, index: int, case: Case, build_dir: object, started: float, fresh: bool = True) -> SentCase | str | None:
+        """Hand case to the supervisor (a fresh one if there is none or it died, when fresh): the case
+        sent, why it is not run (cancelled, out of total time), or None when two sandboxes in a row
+        died before it (or, not fresh, when this one is gone)."""
         remaining = self.total_seconds - (time.monotonic() - started)
         if self.cancelled or remaining <= 0:
             return "the run was cancelled" if self.cancelled else "the suite's total time limit was reached"
         for _ in range(1 + RESTARTS_PER_CASE):
             supervisor = self._supervisor
+            if not fresh and (supervisor is None or not supervisor.alive):
+                return None
             if supervisor is None or not supervisor.alive:
                 if supervisor is not None:
                     supervisor.close()

@@ -213,6 +213,8 @@ class Supervisor:
             try:
                 socket.send_fds(self._control, [header.encode()], [stdin_fd, out_write, err_write])
             except OSError:
+                # gone between cases: its sandbox ends here, so a retry starts a fresh one
+                self.close()
                 raise SupervisorLost() from None
         except BaseException:
             sent.close()
