@@ -500,3 +500,21 @@ def test_a_javascript_case_past_its_memory_is_memory_limit_and_the_next_cases_ru
     tests = done["grade"]["tests"]
     assert [t["verdict"] for t in tests] == ["PASSED", "MEMORY_LIMIT", "PASSED"], tests
     assert done["grade"]["complete"] is True
+
+
+def test_a_case_runs_its_atexit_callbacks_and_has_no_atexit_module_it_did_not_import(client, run_code):
+    # the case's end runs atexit's callbacks through a module the supervisor imported before any
+    # fork (an import at every case's end cost ~50 copied pages); a cold start has no atexit module
+    # until the program imports one, and its callbacks run at the end all the same
+    source = (
+        "import sys\n"
+        "print('atexit' in sys.modules)\n"
+        "import atexit\n"
+        "atexit.register(print, 'bye', sys.stdin.read().strip())\n"
+        "print('main')\n"
+    )
+    cold = run_code(source, stdin="input")["stdout"]
+    assert cold == "False\nmain\nbye input\n", cold
+    suite_id = suite(client, [{"name": n, "stdin": "input", "expected_output": cold} for n in "ab"], checker={"type": "exact"})
+    tests = grade(client, source, suite_id)["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED", "PASSED"], [t["actual_output"] for t in tests]

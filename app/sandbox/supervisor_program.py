@@ -116,10 +116,11 @@ class Next:
         with open(os.path.join(HOME, SOURCE_NAME), "wb") as file:
             file.write(PROGRAM)
         self.intake, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        imported = imported_since_ready()
         self.pid = os.fork()
         if self.pid == 0:
             self.intake.close()
-            child(theirs)
+            child(theirs, imported)
         theirs.close()
         try:
             # set here as well: a kill of its group reaches it even before it has run
