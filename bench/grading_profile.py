@@ -84,6 +84,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
     # minor faults of the case's process: pages it copied after the fork (Python) or mapped
     case_faults: list[float] = []
     supervisor_cpu: list[float] = []
+    supervisor_faults: list[float] = []
     try:
         for _ in range(rounds):
             began = time.monotonic()
@@ -120,6 +121,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
                 case_faults.append(marks.get("case_faults", 0) / 1000)
                 if "supervisor_cpu" in previous:
                     supervisor_cpu.append(marks["supervisor_cpu"] - previous["supervisor_cpu"])
+                    supervisor_faults.append((marks.get("supervisor_faults", 0) - previous.get("supervisor_faults", 0)) / 1000)
                 previous = marks
             all_cases.append(time.monotonic() - first_sent)
             engine_cpu.append((time.thread_time() - thread_before) / len(inputs))
@@ -152,6 +154,7 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
     print(f"  per case, CPU of the case's process {ms(case_cpu)}")
     print(f"  per case, faults of the case's process {ms(case_faults)}")
     print(f"  per case, CPU of the supervisor     {ms(supervisor_cpu)}")
+    print(f"  per case, faults of the supervisor  {ms(supervisor_faults)}")
     print(f"  per case, CPU of the engine thread  {ms(engine_cpu)}")
     print(f"  close (end the sandbox, clear slot) {ms(ends)}")
     print(f"  total                               {ms(totals)}")

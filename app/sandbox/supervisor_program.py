@@ -256,7 +256,7 @@ def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
         "marks": {
             "received": received, "handed": handed, "reaped": reaped, "cleaned": time.monotonic(),
             "supervisor_cpu": time.process_time(), "case_cpu": rusage.ru_utime + rusage.ru_stime,
-            "case_faults": rusage.ru_minflt,
+            "case_faults": rusage.ru_minflt, "supervisor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt,
         },
     }
 
