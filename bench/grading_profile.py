@@ -120,7 +120,10 @@ def profile(language_name: str, rounds: int, isolation: str = "bubblewrap", sysc
                 case_cpu.append(marks["case_cpu"])
                 case_faults.append(marks.get("case_faults", 0) / 1000)
                 if "supervisor_cpu" in previous:
-                    supervisor_cpu.append(marks["supervisor_cpu"] - previous["supervisor_cpu"])
+                    # the supervisor and, for Python, the zygote the cases are forked from
+                    supervisor_cpu.append(
+                        marks["supervisor_cpu"] - previous["supervisor_cpu"] + marks.get("zygote_cpu", 0) - previous.get("zygote_cpu", 0)
+                    )
                     supervisor_faults.append((marks.get("supervisor_faults", 0) - previous.get("supervisor_faults", 0)) / 1000)
                 previous = marks
             all_cases.append(time.monotonic() - first_sent)

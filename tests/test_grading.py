@@ -256,7 +256,10 @@ def test_a_process_that_leaves_its_case_does_not_live_into_the_next(client):
         "        os._exit(0)\n"
         "    os.waitpid(child, 0)\n"
         "    time.sleep(0.2)\n"
-        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getppid(), os.getpid())]\n"
+        # the case's parent (the process cases are forked from) and its parent (the supervisor)
+        "parent = os.getppid()\n"
+        "supervisor = int(open(f'/proc/{parent}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, supervisor, parent, os.getpid())]\n"
         "print(len(others))\n"
     )
     cases = [{"name": "spawn", "stdin": "spawn", "expected_output": "1"}, {"name": "look", "stdin": "", "expected_output": "0"}]
