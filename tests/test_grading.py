@@ -530,3 +530,30 @@ def test_a_case_runs_its_atexit_callbacks_and_has_no_atexit_module_it_did_not_im
     suite_id = suite(client, [{"name": n, "stdin": "input", "expected_output": cold} for n in "ab"], checker={"type": "exact"})
     tests = grade(client, source, suite_id)["grade"]["tests"]
     assert [t["verdict"] for t in tests] == ["PASSED", "PASSED"], [t["actual_output"] for t in tests]
+
+
+FORKS_UNTIL_REFUSED = """\
+import os, time
+children = []
+while len(children) < 500:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    children.append(pid)
+print(len(children))
+for pid in children:
+    os.kill(pid, 9)
+"""
+
+
+def test_a_python_case_may_start_as_many_processes_as_a_cold_run(client, run_code):
+    # the supervisor and the zygote the cases are forked from are counted beside the case: the
+    # slot's process limit is raised by them, so the learner's program gets the cold run's allowance
+    cold = run_code(FORKS_UNTIL_REFUSED)["stdout"].strip()
+    assert cold.isdigit() and 0 < int(cold) < 500, cold
+    tests = grade(client, FORKS_UNTIL_REFUSED, suite(client, [{"name": "n", "stdin": "", "expected_output": cold}]))["grade"]["tests"]
+    assert tests[0]["verdict"] == "PASSED", (cold, tests[0])

@@ -16,7 +16,7 @@ import selectors
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 # the supervisor's interpreter: the one a cold Python run gets, isolated (-I): its sys.path has no
 # folder a program can write, and each Python case puts its own folder first, as a cold run has it
 SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_SOURCE)
+# processes of the sandbox beside a cold run's: the supervisor, and for Python the zygote its
+# cases are forked from (supervisor_program.py)
+SUPERVISOR_PROCESSES = 1
+ZYGOTE_PROCESSES = 1
 # between the fields of one argument of the supervisor's
 FIELD_SEPARATOR = "\x1f"
 # how long the supervisor may take to start before the sandbox counts as broken
@@ -126,7 +130,10 @@ class Supervisor:
     ) -> None:
         self.sandbox = sandbox
         self.language = language
-        self.limits = limits
+        # the slot's process limit counts the supervisor (and, for Python, the zygote) beside the
+        # case: raised by them, so the learner's program may start as many as after a cold start
+        own = SUPERVISOR_PROCESSES + (ZYGOTE_PROCESSES if language.name == "python" else 0)
+        self.limits = replace(limits, processes=limits.processes + own)
         self.slot = slot
         self.group = sandbox.slot_group(slot)
         self._resources = contextlib.ExitStack()
