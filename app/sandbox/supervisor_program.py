@@ -32,17 +32,41 @@ It imports as little as it can (no json, re, enum, socket.py or signal.py): ever
 start-up time for every graded run, and memory that every fork copies.
 """
 from .supervisor_case_program import CASE_PROCESS
+from .supervisor_cleanup_program import CLEANUP
 
 # one program text: the supervisor's set-up, the case's own process (supervisor_case_program.py), its loop
 SOURCE = r'''
 import sys, time
 BEGUN = time.monotonic()
 _BASELINE = frozenset(sys.modules)
-import os, io, gc, _socket, _signal, select, resource, ctypes, importlib.machinery
+import os, io, gc, _socket, _signal, select, resource, _ctypes, importlib.machinery
 IMPORTED = time.monotonic()
 
 PR_SET_DUMPABLE = 4
-LIBC = ctypes.CDLL(None)
+
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class CFunction(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = c_int
+
+
+class Libc:
+    """The C library's functions (prctl, shmctl...), called with int or None arguments. _ctypes
+    alone: the ctypes package would add ~1 ms to every start (its types, struct, its own imports)."""
+
+    _handle = _ctypes.dlopen(None, 0)
+
+    def __getattr__(self, name):
+        function = CFunction((name, self))
+        setattr(self, name, function)
+        return function
+
+
+LIBC = Libc()
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 CONTROL = _socket.socket(fileno=int(sys.argv[1]))
@@ -98,20 +122,7 @@ def recv_fds(sock, size, most):
     return message, fds
 
 
-def wipe(path):
-    """Remove what a case left in a writable place, so the next case starts clean."""
-    for entry in os.scandir(path):
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                wipe(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
-''' + CASE_PROCESS + r'''
+''' + CLEANUP + CASE_PROCESS + r'''
 
 class Next:
     """Python: the next case's process, forked by the zygote (after the case before was swept away,
@@ -289,58 +300,6 @@ def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
             "supervisor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt + zygote_faults,
         },
     }
-
-
-def alive(pid):
-    """False for a zombie (dead, its init collects it) or a process already gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
-
-
-def sweep():
-    """Kill every process of the sandbox but its init and this supervisor, until none is left."""
-    me = os.getpid()
-    for _ in range(SWEEP_ROUNDS):
-        others = [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, me, ZYGOTE_PID) and alive(name)]
-        if not others:
-            return
-        for other in others:
-            try:
-                os.kill(other, _signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.001)
-
-
-IPC_RMID = 0
-
-
-def clear_ipc():
-    """Remove every System V segment, semaphore set and message queue a case made: the cases share
-    this sandbox's IPC namespace, and what a hidden case read must not reach the next case."""
-    removers = (
-        ("shm", lambda ident: LIBC.shmctl(ident, IPC_RMID, None)),
-        ("sem", lambda ident: LIBC.semctl(ident, 0, IPC_RMID)),
-        ("msg", lambda ident: LIBC.msgctl(ident, IPC_RMID, None)),
-    )
-    for kind, remove in removers:
-        try:
-            with open("/proc/sysvipc/" + kind, "rb") as table:
-                rows = table.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            remove(int(row.split()[1]))
-
-
-def kill_group(pid):
-    try:
-        os.killpg(pid, _signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def start_zygote():
