@@ -89,3 +89,20 @@ def test_a_supervisor_gone_between_cases_ends_its_sandbox_so_a_retry_starts_afre
         supervisor.close()
         sandbox.clear_slot(slot)
         sandbox.close()
+
+
+def test_a_supervisor_whose_interpreter_has_other_bytecode_compiles_its_text(slot, monkeypatch):
+    # the engine hands the supervisor's code compiled (marshal) with its text: a sandbox interpreter
+    # of another bytecode version (another magic number) compiles the text instead
+    from app.sandbox import grading
+
+    blob = grading.SUPERVISOR_BLOB
+    monkeypatch.setattr(grading, "SUPERVISOR_BLOB", b"\0\0\0\0" + blob[4:])
+    sandbox = Sandbox(Settings(fork_server=False))
+    limits = Limits(timeout_seconds=30.0, cpu_seconds=31)
+    try:
+        with grading.Supervisor(sandbox, BY_NAME["python"], limits, slot, b"print(input()[::-1])\n", None) as supervisor:
+            assert supervisor.run_case(0, b"abc\n", 2.0, 2, 1000).stdout == b"cba\n"
+    finally:
+        sandbox.clear_slot(slot)
+        sandbox.close()

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 from .isolation import BUILD_DIR, Step
 from .languages import Language
 from .limits import Limits
+from .run_bundle import memfd
 from .run_io import READ_CHUNK
 from .spawn import Running, SandboxError, spawn
-from .supervisor_program import SOURCE as SUPERVISOR_SOURCE
+from .supervisor_program import BLOB as SUPERVISOR_BLOB
+from .supervisor_program import LOADER as SUPERVISOR_LOADER
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -34,7 +36,8 @@ log = logging.getLogger(__name__)
 
 # the supervisor's interpreter: the one a cold Python run gets, isolated (-I): its sys.path has no
 # folder a program can write, and each Python case puts its own folder first, as a cold run has it
-SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_SOURCE)
+# its text comes compiled, in a memfd (supervisor_program.LOADER, BLOB)
+SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_LOADER)
 # processes of the sandbox beside a cold run's: the supervisor, and for Python the zygote its
 # cases are forked from (supervisor_program.py)
 SUPERVISOR_PROCESSES = 1
@@ -157,6 +160,7 @@ class Supervisor:
         if self.group:
             self.group.apply(self.limits.memory_bytes, self.limits.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        program = memfd("supervisor", SUPERVISOR_BLOB)
         self.start_marks["slot_ready"] = time.monotonic()
         try:
             mode = "python" if self.language.name == "python" else "exec"
@@ -168,9 +172,9 @@ class Supervisor:
             # fields joined by US (\x1f): the supervisor parses no JSON (it would import re at every start)
             command = (
                 *SUPERVISOR_ARGV, str(theirs.fileno()), mode, FIELD_SEPARATOR.join(run_argv), self.language.source_file,
-                FIELD_SEPARATOR.join(scratch), "1" if confined else "0",
+                FIELD_SEPARATOR.join(scratch), "1" if confined else "0", str(program),
             )
-            step = Step(build_dir=build_dir, command=command, extra_fds=(theirs.fileno(),))
+            step = Step(build_dir=build_dir, command=command, extra_fds=(theirs.fileno(), program))
             launch = self._resources.enter_context(
                 sandbox.isolation.launch(self.language, source, self.limits, sandbox.slot_user(self.slot), self.group, step)
             )
@@ -182,6 +186,7 @@ class Supervisor:
             raise
         finally:
             theirs.close()
+            os.close(program)
         self._control = ours
         self._running.process.stdin.close()
         try:
