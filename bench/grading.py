@@ -46,7 +46,7 @@ PROGRAMS = {
     "cpp": Program(
         "#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }\n",
         "main.cpp",
-        ("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "main", "main.cpp"),
+        ("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-static-libstdc++", "-static-libgcc", "-o", "main", "main.cpp"),
         ("./main",),
     ),
     "java": Program(

@@ -228,12 +228,20 @@ def test_a_program_that_prints_fake_verdict_markers_gains_nothing(client):
     assert result["passed"] == 0 and result["verdict"] == "RUNTIME_ERROR"
 
 
-def test_a_program_that_kills_its_supervisor_fails_that_case_and_the_rest_go_on(client):
+# a Python case's parent is the zygote it was forked from; the supervisor is the zygote's parent
+PARENTS = {
+    "parent": "os.getppid()",
+    "grandparent": "int(open(f'/proc/{os.getppid()}/stat').read().rsplit(')', 1)[1].split()[1])",
+}
+
+
+@pytest.mark.parametrize("whom", sorted(PARENTS))
+def test_a_program_that_kills_its_supervisor_fails_that_case_and_the_rest_go_on(client, whom):
     source = (
         "import os, signal, sys\n"
         "word = sys.stdin.read().strip()\n"
         "if word == 'kill':\n"
-        "    os.kill(os.getppid(), signal.SIGKILL)\n"
+        f"    os.kill({PARENTS[whom]}, signal.SIGKILL)\n"
         "    import time; time.sleep(5)\n"
         "print(word)\n"
     )
@@ -256,7 +264,10 @@ def test_a_process_that_leaves_its_case_does_not_live_into_the_next(client):
         "        os._exit(0)\n"
         "    os.waitpid(child, 0)\n"
         "    time.sleep(0.2)\n"
-        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getppid(), os.getpid())]\n"
+        # the case's parent (the process cases are forked from) and its parent (the supervisor)
+        "parent = os.getppid()\n"
+        "supervisor = int(open(f'/proc/{parent}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, supervisor, parent, os.getpid())]\n"
         "print(len(others))\n"
     )
     cases = [{"name": "spawn", "stdin": "spawn", "expected_output": "1"}, {"name": "look", "stdin": "", "expected_output": "0"}]
@@ -292,13 +303,14 @@ def test_a_hidden_cases_input_does_not_reach_the_next_case_through_ipc(client):
     assert "mq -1 38" in visible["actual_output"], visible
 
 
-def test_a_program_that_stops_its_supervisor_times_out_and_the_rest_go_on(client):
+@pytest.mark.parametrize("whom", sorted(PARENTS))
+def test_a_program_that_stops_its_supervisor_times_out_and_the_rest_go_on(client, whom):
     # SIGSTOP: the supervisor cannot end the case; the engine's own deadline ends the sandbox
     source = (
         "import os, signal, sys, time\n"
         "word = sys.stdin.read().strip()\n"
         "if word == 'stop':\n"
-        "    os.kill(os.getppid(), signal.SIGSTOP)\n"
+        f"    os.kill({PARENTS[whom]}, signal.SIGSTOP)\n"
         "    time.sleep(10)\n"
         "print(word)\n"
     )
@@ -479,3 +491,69 @@ def test_with_access_control_only_operators_make_suites_and_see_hidden_cases(con
         assert time.monotonic() < deadline
     assert [t["verdict"] for t in done["grade"]["tests"]] == ["PASSED", "WRONG_ANSWER"]
     assert SECRET_IN not in json.dumps(done) and SECRET_OUT not in json.dumps(done)
+
+
+def test_a_javascript_case_past_its_memory_is_memory_limit_and_the_next_cases_run(client):
+    # a graded node case runs without the heap flag where the slot has a memory cgroup (the flag
+    # costs every start 4-6 ms): the cgroup's OOM kill, not V8's message, must still tell it
+    if "javascript" not in {entry["name"] for entry in client.get("/languages").json["languages"]}:
+        pytest.skip("javascript is not installed")
+    source = (
+        'const word = require("fs").readFileSync(0, "utf8").trim();\n'
+        'if (word === "hog") { const kept = []; for (;;) kept.push(new Array(1 << 20).fill(7)); }\n'
+        "console.log(word.length);\n"
+    )
+    cases = [
+        {"name": "before", "stdin": "ab", "expected_output": "2"},
+        {"name": "hog", "stdin": "hog", "expected_output": "3"},
+        {"name": "after", "stdin": "abcd", "expected_output": "4"},
+    ]
+    done = grade(client, source, suite(client, cases, time_limit_ms=10000, memory_limit_bytes=128 * 1024 * 1024), language="javascript")
+    tests = done["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED", "MEMORY_LIMIT", "PASSED"], tests
+    assert done["grade"]["complete"] is True
+
+
+def test_a_case_runs_its_atexit_callbacks_and_has_no_atexit_module_it_did_not_import(client, run_code):
+    # the case's end runs atexit's callbacks through a module the supervisor imported before any
+    # fork (an import at every case's end cost ~50 copied pages); a cold start has no atexit module
+    # until the program imports one, and its callbacks run at the end all the same
+    source = (
+        "import sys\n"
+        "print('atexit' in sys.modules)\n"
+        "import atexit\n"
+        "atexit.register(print, 'bye', sys.stdin.read().strip())\n"
+        "print('main')\n"
+    )
+    cold = run_code(source, stdin="input")["stdout"]
+    assert cold == "False\nmain\nbye input\n", cold
+    suite_id = suite(client, [{"name": n, "stdin": "input", "expected_output": cold} for n in "ab"], checker={"type": "exact"})
+    tests = grade(client, source, suite_id)["grade"]["tests"]
+    assert [t["verdict"] for t in tests] == ["PASSED", "PASSED"], [t["actual_output"] for t in tests]
+
+
+FORKS_UNTIL_REFUSED = """\
+import os, time
+children = []
+while len(children) < 500:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    children.append(pid)
+print(len(children))
+for pid in children:
+    os.kill(pid, 9)
+"""
+
+
+def test_a_python_case_may_start_as_many_processes_as_a_cold_run(client, run_code):
+    # the supervisor and the zygote the cases are forked from are counted beside the case: the
+    # slot's process limit is raised by them, so the learner's program gets the cold run's allowance
+    cold = run_code(FORKS_UNTIL_REFUSED)["stdout"].strip()
+    assert cold.isdigit() and 0 < int(cold) < 500, cold
+    tests = grade(client, FORKS_UNTIL_REFUSED, suite(client, [{"name": "n", "stdin": "", "expected_output": cold}]))["grade"]["tests"]
+    assert tests[0]["verdict"] == "PASSED", (cold, tests[0])

@@ -12,10 +12,10 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..sandbox import Control, Language, Limits, Result, Sandbox, SandboxError
-from ..sandbox.grading import CaseOutcome, Supervisor, SupervisorLost
+from ..sandbox.grading import CaseOutcome, SentCase, Supervisor, SupervisorLost
 from . import checkers, program_checker, verdicts
 from .checkers import Check
 
@@ -85,6 +85,9 @@ class Graded:
     duration_ms: int
     # stopped by POST cancel: the cases not judged by then are SKIPPED
     cancelled: bool = False
+    # ends the learner's sandbox (kept until the final result is written) and lets the compiled
+    # artifact go; idempotent
+    release: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
 
 
 TestListener = Callable[[dict], None]
@@ -119,6 +122,8 @@ class Grader:
         # a cancel arrives here from another thread: it ends the case under way and the rest
         self.control = control
         self._supervisor: Supervisor | None = None
+        # the compiled program, held until release()
+        self._artifact = None
         if control is not None:
             control.when_cancelled(self._stop_now)
         self.language = language
@@ -139,10 +144,20 @@ class Grader:
         self.checker_type = suite.checker.get("type", checkers.DEFAULT)
 
     def grade(self) -> Graded:
-        artifact = None
+        """Grade the program. The learner's sandbox is left open, for the final result to be written
+        first: the caller ends it with the Graded's release() (at once on an error here)."""
+        try:
+            graded = self._grade()
+        except BaseException:
+            self.release()
+            raise
+        return replace(graded, release=self.release)
+
+    def _grade(self) -> Graded:
         compile_ms = None
         if self.language.compile:
             artifact, compile_ms, failure = self.sandbox.compiled(self.language, self.source, self.slot, control=self.control)
+            self._artifact = artifact
             if failure is not None:
                 why = "Not run: the run was cancelled" if self.cancelled else "Not run: the program did not compile"
                 tests = [self._skipped(index, case, why) for index, case in enumerate(self.suite.cases)]
@@ -152,12 +167,7 @@ class Grader:
                     return Graded(self._summary(tests, complete=False), None, compile_ms, 0, cancelled=True)
                 return Graded(self._summary(tests, complete=False), failure, compile_ms, 0)
         started = time.monotonic()
-        try:
-            tests, to_check = self._run_cases(artifact.path if artifact else None, started)
-        finally:
-            if artifact is not None:
-                # eviction may take it from now on
-                artifact.release()
+        tests, to_check = self._run_cases(self._artifact.path if self._artifact else None, started)
         # a program checker needs the slot the learner's sandbox held: it runs once all cases ran
         checking_ends = time.monotonic() + self.checker_total_seconds
         for index, outcome in to_check:
@@ -184,43 +194,34 @@ class Grader:
             supervisor.kill()
 
     def _run_cases(self, build_dir: object, started: float) -> tuple[list[dict], list[tuple[int, CaseOutcome]]]:
+        """Run every case, each judged and published as it ends. The next case is handed to the
+        supervisor as soon as the one before has ended (its report read: the supervisor swept it
+        away before reporting) and before that one is judged and published: the engine's part of a
+        case overlaps the sandbox's part of the next one."""
         tests: list[dict] = []
         to_check: list[tuple[int, CaseOutcome]] = []
-        supervisor: Supervisor | None = None
+        cases = self.suite.cases
+        # the case already handed to the supervisor, or why it was not run; None: not tried yet
+        ahead: SentCase | str | None = None
         try:
-            for index, case in enumerate(self.suite.cases):
-                remaining = self.total_seconds - (time.monotonic() - started)
-                if self.cancelled or remaining <= 0:
-                    why = "the run was cancelled" if self.cancelled else "the suite's total time limit was reached"
-                    test = self._skipped(index, case, f"Not run: {why}")
+            for index, case in enumerate(cases):
+                sent = ahead if ahead is not None else self._send(index, case, build_dir, started)
+                ahead = None
+                if isinstance(sent, str):
+                    test = self._skipped(index, case, f"Not run: {sent}")
                     tests.append(test)
                     self.on_test(public(test))
                     continue
-                outcome = None
-                for _ in range(1 + RESTARTS_PER_CASE):
-                    if supervisor is None or not supervisor.alive:
-                        if supervisor is not None:
-                            supervisor.close()
-                        supervisor = self._supervisor = self._start_supervisor(build_dir)
-                        if self.cancelled:
-                            # the cancel came while it started: nothing killed it
-                            supervisor.kill()
-                    try:
-                        outcome = supervisor.run_case(
-                            index, case.stdin.encode(), min(self.case_seconds, remaining),
-                            math.ceil(self.case_seconds), self.limits.output_bytes,
-                        )
-                        break
-                    except SupervisorLost:
-                        if self.cancelled:
-                            break
-                        # it died between cases (never while this one ran): a fresh sandbox runs it
-                        continue
+                outcome = self._supervisor.collect(sent) if sent is not None else None
                 if self.cancelled:
                     test = self._skipped(index, case, "Not run: the run was cancelled")
                     tests.append(test)
                     self.on_test(public(test))
                     continue
+                if index + 1 < len(cases):
+                    # into this supervisor only: a fresh sandbox (this one died) starts after this
+                    # case is published, at the next case's turn
+                    ahead = self._send(index + 1, cases[index + 1], build_dir, started, fresh=False)
                 if outcome is None:
                     outcome = CaseOutcome(None, signal.SIGKILL, b"", b"", 0, 0, 0, supervisor_lost=True)
                 failed = self._limit_verdict(outcome)
@@ -231,11 +232,58 @@ class Grader:
                 test = self._judged(index, case, outcome, failed)
                 tests.append(test)
                 self.on_test(public(test))
-        finally:
-            self._supervisor = None
+        except BaseException:
+            if isinstance(ahead, SentCase):
+                ahead.close()
+            self.release()
+            raise
+        if self.checker_type == checkers.PROGRAM:
+            # a program checker runs in this slot: the learner's sandbox goes first
+            self.release()
+        return tests, to_check
+
+    def _send(self, index: int, case: Case, build_dir: object, started: float, fresh: bool = True) -> SentCase | str | None:
+        """Hand case to the supervisor (a fresh one if there is none or it died, when fresh): the case
+        sent, why it is not run (cancelled, out of total time), or None when two sandboxes in a row
+        died before it (or, not fresh, when this one is gone)."""
+        remaining = self.total_seconds - (time.monotonic() - started)
+        if self.cancelled or remaining <= 0:
+            return "the run was cancelled" if self.cancelled else "the suite's total time limit was reached"
+        for _ in range(1 + RESTARTS_PER_CASE):
+            supervisor = self._supervisor
+            if not fresh and (supervisor is None or not supervisor.alive):
+                return None
+            if supervisor is None or not supervisor.alive:
+                if supervisor is not None:
+                    supervisor.close()
+                supervisor = self._supervisor = self._start_supervisor(build_dir)
+                if self.cancelled:
+                    # the cancel came while it started: nothing killed it
+                    supervisor.kill()
+            try:
+                return supervisor.send(
+                    index, case.stdin.encode(), min(self.case_seconds, remaining), math.ceil(self.case_seconds),
+                    self.limits.output_bytes,
+                )
+            except SupervisorLost:
+                if self.cancelled:
+                    return "the run was cancelled"
+                # it died between cases (never while this one ran): a fresh sandbox runs it
+                continue
+        return None
+
+    def release(self) -> None:
+        """End the learner's sandbox and let the compiled artifact go (once; any thread that owns the
+        grade). Left open by grade() so that the final result is written first: the worker releases it."""
+        supervisor, self._supervisor = self._supervisor, None
+        try:
             if supervisor is not None:
                 supervisor.close()
-        return tests, to_check
+        finally:
+            artifact, self._artifact = self._artifact, None
+            if artifact is not None:
+                # eviction may take it from now on
+                artifact.release()
 
     def _start_supervisor(self, build_dir: object) -> Supervisor:
         """A fresh sandbox with its supervisor; a start refused once (a busy host) is tried again."""

@@ -249,6 +249,14 @@ class Worker:
             control.close()
 
     def _finish_grade(self, job: Job, graded: Graded) -> None:
+        try:
+            self._end_grade(job, graded)
+        finally:
+            # the learner's sandbox ends after the final result is written and published: its
+            # teardown is off the path to the answer (the slot is still this worker's)
+            graded.release()
+
+    def _end_grade(self, job: Job, graded: Graded) -> None:
         grade = json.dumps(graded.grade.as_dict())
         if graded.cancelled:
             self._end(

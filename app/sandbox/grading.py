@@ -16,17 +16,18 @@ import selectors
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cgroups import Counters
 from .isolation import BUILD_DIR, Step
 from .languages import Language
 from .limits import Limits
+from .run_bundle import memfd
 from .run_io import READ_CHUNK
 from .spawn import Running, SandboxError, spawn
-from .supervisor_program import SOURCE as SUPERVISOR_SOURCE
+from .supervisor_program import BLOB as SUPERVISOR_BLOB
+from .supervisor_program import LOADER as SUPERVISOR_LOADER
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -35,7 +36,12 @@ log = logging.getLogger(__name__)
 
 # the supervisor's interpreter: the one a cold Python run gets, isolated (-I): its sys.path has no
 # folder a program can write, and each Python case puts its own folder first, as a cold run has it
-SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_SOURCE)
+# its text comes compiled, in a memfd (supervisor_program.LOADER, BLOB)
+SUPERVISOR_ARGV = ("/usr/bin/python3", "-I", "-u", "-B", "-c", SUPERVISOR_LOADER)
+# processes of the sandbox beside a cold run's: the supervisor, and for Python the zygote its
+# cases are forked from (supervisor_program.py)
+SUPERVISOR_PROCESSES = 1
+ZYGOTE_PROCESSES = 1
 # between the fields of one argument of the supervisor's
 FIELD_SEPARATOR = "\x1f"
 # how long the supervisor may take to start before the sandbox counts as broken
@@ -71,6 +77,54 @@ class SupervisorLost(Exception):
     """The supervisor went away: its sandbox is over, the remaining cases need a fresh one."""
 
 
+@dataclass
+class SentCase:
+    """A case handed to the supervisor, not yet collected: the engine's ends of its output pipes."""
+
+    out_read: int
+    err_read: int
+    timeout_seconds: float
+    output_bytes: int
+    begun: float
+    sending: float = 0.0
+
+    def close(self) -> None:
+        for fd in (self.out_read, self.err_read):
+            if fd >= 0:
+                os.close(fd)
+        self.out_read = self.err_read = -1
+
+
+class OomCounter:
+    """The slot's count of OOM kills, read after every case: its cgroup file kept open and read again
+    from its start (a cgroup file is generated afresh at each read from offset 0), not opened,
+    read and parsed through pathlib twice per case as SlotGroup.counters() does for one run."""
+
+    def __init__(self, group: object) -> None:
+        self._fd = -1
+        if group:
+            name = "memory.oom_control" if group.version == "v1" else "memory.events"
+            with contextlib.suppress(OSError):
+                self._fd = os.open(group.memory_dir / name, os.O_RDONLY | os.O_CLOEXEC)
+
+    def read(self) -> int:
+        if self._fd < 0:
+            return 0
+        try:
+            for line in os.pread(self._fd, 4096, 0).splitlines():
+                name, _, value = line.partition(b" ")
+                if name == b"oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class Supervisor:
     """One sandbox start that runs test cases one after another until closed."""
 
@@ -79,7 +133,10 @@ class Supervisor:
     ) -> None:
         self.sandbox = sandbox
         self.language = language
-        self.limits = limits
+        # the slot's process limit counts the supervisor (and, for Python, the zygote) beside the
+        # case: raised by them, so the learner's program may start as many as after a cold start
+        own = SUPERVISOR_PROCESSES + (ZYGOTE_PROCESSES if language.name == "python" else 0)
+        self.limits = replace(limits, processes=limits.processes + own)
         self.slot = slot
         self.group = sandbox.slot_group(slot)
         self._resources = contextlib.ExitStack()
@@ -91,8 +148,10 @@ class Supervisor:
         self.last_marks: dict[str, float] = {}
         self.start_marks: dict[str, float] = {}
         self.started_at = time.monotonic()
+        self._oom = OomCounter(None)
         self._start(source, build_dir)
-        self._counters = self.group.counters() if self.group else Counters(0, 0)
+        self._oom = OomCounter(self.group)
+        self._oom_kills = self._oom.read()
         self.ready_at = time.monotonic()
 
     def _start(self, source: bytes, build_dir: Path | None) -> None:
@@ -101,20 +160,21 @@ class Supervisor:
         if self.group:
             self.group.apply(self.limits.memory_bytes, self.limits.processes)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        program = memfd("supervisor", SUPERVISOR_BLOB)
         self.start_marks["slot_ready"] = time.monotonic()
         try:
             mode = "python" if self.language.name == "python" else "exec"
             confined = sandbox.isolation.name == "bubblewrap"
             build = BUILD_DIR if confined else str(build_dir or ".")
-            run_argv = self.language.run_argv(build, self.limits.memory_bytes)
+            run_argv = self.language.graded_run_argv(build, self.limits.memory_bytes, cgroup=self.group is not None)
             # emptied after every case: the sandbox's own tmpfs mounts (never the host's /tmp)
             scratch = ["/tmp", "/dev/shm"] if confined else []
             # fields joined by US (\x1f): the supervisor parses no JSON (it would import re at every start)
             command = (
                 *SUPERVISOR_ARGV, str(theirs.fileno()), mode, FIELD_SEPARATOR.join(run_argv), self.language.source_file,
-                FIELD_SEPARATOR.join(scratch), "1" if confined else "0",
+                FIELD_SEPARATOR.join(scratch), "1" if confined else "0", str(program),
             )
-            step = Step(build_dir=build_dir, command=command, extra_fds=(theirs.fileno(),))
+            step = Step(build_dir=build_dir, command=command, extra_fds=(theirs.fileno(), program))
             launch = self._resources.enter_context(
                 sandbox.isolation.launch(self.language, source, self.limits, sandbox.slot_user(self.slot), self.group, step)
             )
@@ -126,6 +186,7 @@ class Supervisor:
             raise
         finally:
             theirs.close()
+            os.close(program)
         self._control = ours
         self._running.process.stdin.close()
         try:
@@ -141,38 +202,56 @@ class Supervisor:
 
     def run_case(self, index: int, stdin: bytes, timeout_seconds: float, cpu_seconds: int, output_bytes: int) -> CaseOutcome:
         """Run the program once on stdin; SupervisorLost if the sandbox ended under it."""
+        return self.collect(self.send(index, stdin, timeout_seconds, cpu_seconds, output_bytes))
+
+    def send(self, index: int, stdin: bytes, timeout_seconds: float, cpu_seconds: int, output_bytes: int) -> SentCase:
+        """Hand the supervisor one case (it starts at once); collect() waits for its end. Only one
+        case at a time: the case before must have been collected (its end read, so it is swept away
+        before this case's input enters the sandbox). SupervisorLost if the sandbox is gone."""
         if self._control is None:
             raise SupervisorLost()
         begun = time.monotonic()
-        # the counters as the case before left them: nothing else runs in this sandbox in between
-        before = self._counters
         stdin_fd = os.memfd_create("stdin", 0)
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
+        sent = SentCase(out_read, err_read, timeout_seconds, output_bytes, begun)
         try:
             view = memoryview(stdin)
             while view:
                 view = view[os.write(stdin_fd, view) :]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
             header = f"case {int(index)} {float(timeout_seconds)!r} {max(1, int(cpu_seconds))}"
-            sending = time.monotonic()
+            sent.sending = time.monotonic()
             try:
                 socket.send_fds(self._control, [header.encode()], [stdin_fd, out_write, err_write])
             except OSError:
+                # gone between cases: its sandbox ends here, so a retry starts a fresh one
+                self.close()
                 raise SupervisorLost() from None
+        except BaseException:
+            sent.close()
+            raise
         finally:
             for fd in (stdin_fd, out_write, err_write):
                 os.close(fd)
+        return sent
+
+    def collect(self, sent: SentCase) -> CaseOutcome:
+        """Wait for the end of the case sent: its output, its report, the cgroup's word on memory."""
+        # the counter as the case before left it: nothing else runs in this sandbox in between
+        before = self._oom_kills
         try:
-            report, stdout, stderr, exceeded, overdue = self._collect(out_read, err_read, timeout_seconds, output_bytes)
+            report, stdout, stderr, exceeded, overdue = self._collect(
+                sent.out_read, sent.err_read, sent.timeout_seconds, sent.output_bytes
+            )
         finally:
-            os.close(out_read)
-            os.close(err_read)
+            sent.close()
         collected = time.monotonic()
-        after = self._counters = self.group.counters() if self.group else Counters(0, 0)
-        oom = after.oom_kills > before.oom_kills
+        after = self._oom_kills = self._oom.read()
+        oom = after > before
+        timeout_seconds = sent.timeout_seconds
         self.last_marks = {
-            "begun": begun, "sending": sending, **((report or {}).get("marks") or {}), "collected": collected,
+            "begun": sent.begun, "sending": sent.sending, **((report or {}).get("marks") or {}), "collected": collected,
             "reported": self._reported_at, "done": time.monotonic(),
         }
         if report is None:
@@ -293,6 +372,7 @@ class Supervisor:
 
     def close(self) -> None:
         """End the sandbox and everything in it, and empty the slot."""
+        self._oom.close()
         if self._control is not None:
             self._control.close()
             self._control = None

@@ -20,25 +20,56 @@ away (nothing of a case sees the next one's process), and waits on a socket of i
 descriptors and limits. For Python (argv[2] == "python") it is a fork of this interpreter, which
 readied once, at start, what every case needs (the program compiled, not run; a fresh __main__;
 sys.argv, sys.path and the std streams of a cold start): the case only swaps in its descriptors and
-executes the program as a cold start would (the traceback included). For every other language, it
-execs the run argv. The supervisor itself never runs learner code and is not dumpable (no ptrace, no
-/proc/<pid>/fd).
+executes the program as a cold start would (the traceback included). The forks are made by the
+zygote, a copy of this process forked once after it readied the interpreter, which reports each
+case's pid and end (wait4) on a socket of its own; this process forks no case, so its own work while
+a case runs copies no page (a fork write-protects every page of the process that forks). For every
+other language, it execs the run argv. The supervisor and the zygote never run learner code and are
+not dumpable (no ptrace, no /proc/<pid>/fd); a case that kills or stops the zygote ends this sandbox
+as if it had the supervisor (the engine goes on in a fresh one).
 
 It imports as little as it can (no json, re, enum, socket.py or signal.py): every module it loads is
 start-up time for every graded run, and memory that every fork copies.
 """
+import importlib.util
+import marshal
+
 from .supervisor_case_program import CASE_PROCESS
+from .supervisor_cleanup_program import CLEANUP
 
 # one program text: the supervisor's set-up, the case's own process (supervisor_case_program.py), its loop
 SOURCE = r'''
 import sys, time
 BEGUN = time.monotonic()
 _BASELINE = frozenset(sys.modules)
-import os, io, gc, _socket, _signal, select, resource, ctypes, importlib.machinery
+import os, io, gc, _socket, _signal, select, resource, _ctypes, importlib.machinery
 IMPORTED = time.monotonic()
 
 PR_SET_DUMPABLE = 4
-LIBC = ctypes.CDLL(None)
+
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class CFunction(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = c_int
+
+
+class Libc:
+    """The C library's functions (prctl, shmctl...), called with int or None arguments. _ctypes
+    alone: the ctypes package would add ~1 ms to every start (its types, struct, its own imports)."""
+
+    _handle = _ctypes.dlopen(None, 0)
+
+    def __getattr__(self, name):
+        function = CFunction((name, self))
+        setattr(self, name, function)
+        return function
+
+
+LIBC = Libc()
 LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 CONTROL = _socket.socket(fileno=int(sys.argv[1]))
@@ -54,6 +85,8 @@ SCRATCH = (HOME, *[path for path in sys.argv[5].split("\x1f") if path])
 # in a PID namespace of its own, every process but its init and this one belongs to a case
 SWEEP = sys.argv[6] == "1"
 SWEEP_ROUNDS = 50
+# how long a discarded case's process may take to be reported gone by the zygote
+DISCARD_SECONDS = 5.0
 FD_BYTES = 4
 WAKE_READ, WAKE_WRITE = os.pipe()
 os.set_blocking(WAKE_WRITE, False)
@@ -92,23 +125,13 @@ def recv_fds(sock, size, most):
     return message, fds
 
 
-def wipe(path):
-    """Remove what a case left in a writable place, so the next case starts clean."""
-    for entry in os.scandir(path):
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                wipe(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
-''' + CASE_PROCESS + r'''
+''' + CLEANUP + CASE_PROCESS + r'''
 
 class Next:
-    """Python: the next case's process, forked (while the engine judges the case before) and waiting for its case."""
+    """Python: the next case's process, forked by the zygote (after the case before was swept away,
+    while the engine judges it) and waiting for its case."""
+
+    wake_fd = None
 
     def __init__(self):
         # the case runs where a cold run would (so its tracebacks name the same file), in a
@@ -116,16 +139,29 @@ class Next:
         with open(os.path.join(HOME, SOURCE_NAME), "wb") as file:
             file.write(PROGRAM)
         self.intake, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-        self.pid = os.fork()
-        if self.pid == 0:
-            self.intake.close()
-            child(theirs)
-        theirs.close()
         try:
-            # set here as well: a kill of its group reaches it even before it has run
-            os.setpgid(self.pid, self.pid)
-        except OSError:
-            pass
+            send_fds(ZYGOTE, b"fork", [theirs.fileno()])
+            self.pid = int(ZYGOTE.recv(32))
+        except (OSError, ValueError):
+            # the zygote is gone (a case killed it): this sandbox runs no more cases, the engine
+            # goes on in a fresh one
+            os._exit(70)
+        finally:
+            theirs.close()
+        self.wake_fd = ZYGOTE.fileno()
+
+    def ended(self, block):
+        """(status, CPU seconds, max RSS KiB, minor faults, zygote CPU) once the zygote reaped the
+        case; None while it runs (block: wait)."""
+        if not block and not select.select([ZYGOTE], [], [], 0)[0]:
+            return None
+        message = ZYGOTE.recv(128)
+        if not message:
+            # the zygote died with the case: to the engine, a supervisor lost
+            kill_group(self.pid)
+            os._exit(0)
+        status, cpu_us, rss, faults, zygote_cpu_us, zygote_faults = map(int, message.split())
+        return status, cpu_us / 1e6, rss, faults, zygote_cpu_us / 1e6, zygote_faults
 
     def start(self, cpu_seconds, fds):
         """Hand the case its streams and CPU limit: from now on it is the case's process."""
@@ -140,10 +176,10 @@ class Next:
     def discard(self):
         self.intake.close()
         kill_group(self.pid)
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        if select.select([ZYGOTE], [], [], DISCARD_SECONDS)[0]:
+            self.ended(True)
+        else:
+            os._exit(70)
 
 
 class Spawned:
@@ -151,8 +187,16 @@ class Spawned:
     exec: none of this interpreter's pages are copied) in a group of its own, with the signal
     dispositions of a cold start and its own CPU limit."""
 
+    wake_fd = WAKE_READ
+
     def __init__(self):
         self.pid = None
+
+    def ended(self, block):
+        done, status, usage = os.wait4(self.pid, 0 if block else os.WNOHANG)
+        if not done:
+            return None
+        return status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, usage.ru_minflt, 0.0, 0
 
     def start(self, cpu_seconds, fds):
         with open(os.path.join(HOME, SOURCE_NAME), "wb") as file:
@@ -207,19 +251,18 @@ def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
     for fd in fds:
         os.close(fd)
     timed_out = killed = False
-    status = rusage = None
-    while status is None:
-        done, status_value, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            status, rusage = status_value, usage
+    ended = None
+    while ended is None:
+        ended = waiting.ended(False)
+        if ended is not None:
             break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
             kill_group(pid)
-            _, status, rusage = os.wait4(pid, 0)
+            ended = waiting.ended(True)
             break
-        ready, _, _ = select.select([CONTROL, WAKE_READ], [], [], remaining)
+        ready, _, _ = select.select([CONTROL, waiting.wake_fd], [], [], remaining)
         if WAKE_READ in ready:
             try:
                 os.read(WAKE_READ, 4096)
@@ -242,73 +285,35 @@ def run_case(index, timeout_seconds, cpu_seconds, fds, received, waiting):
     for path in SCRATCH:
         wipe(path)
     clear_ipc()
+    status, cpu, rss, faults, zygote_cpu, zygote_faults = ended
     return {
         "index": index,
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "wall_ms": int((reaped - started) * 1000),
-        "cpu_ms": int((rusage.ru_utime + rusage.ru_stime) * 1000),
-        "max_rss_bytes": rusage.ru_maxrss * 1024,
+        "cpu_ms": int(cpu * 1000),
+        "max_rss_bytes": rss * 1024,
         "timed_out": timed_out,
         "killed": killed,
         # CLOCK_MONOTONIC, the engine's clock too (no time namespace): where a case's time goes
         "marks": {
             "received": received, "handed": handed, "reaped": reaped, "cleaned": time.monotonic(),
-            "supervisor_cpu": time.process_time(), "case_cpu": rusage.ru_utime + rusage.ru_stime,
+            "supervisor_cpu": time.process_time(), "zygote_cpu": zygote_cpu, "case_cpu": cpu,
+            "case_faults": faults,
+            "supervisor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt + zygote_faults,
         },
     }
 
 
-def alive(pid):
-    """False for a zombie (dead, its init collects it) or a process already gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
-
-
-def sweep():
-    """Kill every process of the sandbox but its init and this supervisor, until none is left."""
-    me = os.getpid()
-    for _ in range(SWEEP_ROUNDS):
-        others = [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, me) and alive(name)]
-        if not others:
-            return
-        for other in others:
-            try:
-                os.kill(other, _signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.001)
-
-
-IPC_RMID = 0
-
-
-def clear_ipc():
-    """Remove every System V segment, semaphore set and message queue a case made: the cases share
-    this sandbox's IPC namespace, and what a hidden case read must not reach the next case."""
-    removers = (
-        ("shm", lambda ident: LIBC.shmctl(ident, IPC_RMID, None)),
-        ("sem", lambda ident: LIBC.semctl(ident, 0, IPC_RMID)),
-        ("msg", lambda ident: LIBC.msgctl(ident, IPC_RMID, None)),
-    )
-    for kind, remove in removers:
-        try:
-            with open("/proc/sysvipc/" + kind, "rb") as table:
-                rows = table.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            remove(int(row.split()[1]))
-
-
-def kill_group(pid):
-    try:
-        os.killpg(pid, _signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def start_zygote():
+    """Python: the process every case is forked from (zygote(), in the case's program text)."""
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        zygote(theirs)
+    theirs.close()
+    return ours, pid
 
 
 def serve():
@@ -336,5 +341,22 @@ def serve():
 PREPARED = ready_python() if MODE == "python" else None
 # the supervisor's own objects stay out of the cases' collections: fewer pages copied after each fork
 gc.freeze()
+ZYGOTE, ZYGOTE_PID = start_zygote() if PREPARED is not None else (None, 0)
 serve()
 '''
+
+# Its text comes in a memfd (the last argument, which the loader takes off argv), compiled once by
+# the engine: compiling ~20 KB at every start cost ~1.8 ms. The code object is used only when the
+# sandbox's interpreter has the engine's bytecode magic number; else the loader compiles the text.
+# A short loader also keeps the cases' /proc/self/cmdline (theirs is the supervisor's) short.
+LOADER = (
+    "import sys, marshal\n"
+    "exec((lambda blob, size: marshal.loads(blob[8:8 + size])"
+    " if blob[:4] == sys.modules['_frozen_importlib_external'].MAGIC_NUMBER"
+    " else compile(blob[8 + size:], '<string>', 'exec'))"
+    "(*(lambda blob: (blob, int.from_bytes(blob[4:8], 'big')))(open(int(sys.argv.pop()), 'rb').read())))\n"
+)
+_CODE = marshal.dumps(compile(SOURCE, "<string>", "exec"))
+BLOB = (
+    importlib.util.MAGIC_NUMBER + len(_CODE).to_bytes(4, "big") + _CODE + SOURCE.encode()
+)

@@ -23,6 +23,10 @@ class Language:
     # argv that prints the toolchain version, and the pattern that finds it
     version_command: tuple[str, ...]
     version_pattern: str = r"(\d+\.\d+(?:\.\d+)?)"
+    # argv that runs each case of a graded run when the slot has a memory cgroup, if it differs from
+    # `run`: node without its heap flag (any heap size flag costs node 4-6 ms of CPU at every start,
+    # 15%, paid per case; under a cgroup the kernel's OOM kill, counted per case, says MEMORY_LIMIT)
+    graded_run: tuple[str, ...] | None = None
     # argv of a warm sandbox: starts the runtime with a bootstrap that reads the program from
     # {control_fd} and then runs it exactly as `run` would; None when the language has none
     warm: tuple[str, ...] | None = None
@@ -64,6 +68,12 @@ class Language:
 
     def run_argv(self, build: str, memory_bytes: int, args: tuple[str, ...] = ()) -> list[str]:
         return _expand(self.run, self.source_file, build, memory_bytes) + (list(args) if self.takes_args else [])
+
+    def graded_run_argv(self, build: str, memory_bytes: int, cgroup: bool) -> list[str]:
+        """The argv of a graded run's case (it takes no arguments)."""
+        if cgroup and self.graded_run is not None:
+            return _expand(self.graded_run, self.source_file, build, memory_bytes)
+        return _expand(self.run, self.source_file, build, memory_bytes)
 
     def compile_argv(self, build: str, memory_bytes: int, files: tuple[str, ...] = ()) -> list[str]:
         others = sorted(name for name in files if self.source_suffixes and name.endswith(self.source_suffixes))

@@ -35,7 +35,11 @@ C = Language(
 CPP = Language(
     name="cpp",
     source_file="main.cpp",
-    compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "{build}/main", "{sources}"),
+    # libstdc++ and libgcc linked in (libc stays shared, so the LD_PRELOAD of stdbuf still makes
+    # stdout line-buffered): the dynamic loader no longer resolves libstdc++'s symbols at every start,
+    # ~0.5 ms of CPU less per run (1.3 -> 0.8 ms for a+b, measured), which a graded run pays per
+    # case; the compile costs the same (docs/grading.md)
+    compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-static-libstdc++", "-static-libgcc", "-o", "{build}/main", "{sources}"),
     run=("{build}/main",),
     version_command=("/usr/bin/g++", "--version"),
     version_pattern=r"\) (\d+\.\d+(?:\.\d+)?)",
