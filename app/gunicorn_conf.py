@@ -15,6 +15,11 @@ os.environ.setdefault("ENGINE_BACKBONE_LOCAL", "true" if workers > 1 else "false
 worker_class = "gthread"
 # hundreds of long-polls and event streams wait at once; an idle thread costs little memory
 threads = int(os.environ.get("WEB_THREADS", "512"))
+# open connections a worker keeps (gthread answers "Connection: close" once more than
+# worker_connections - threads of them are idle between requests): 1,000 editors holding a keep-alive
+# connection each over two workers needs ~500 idle per worker, and gunicorn's default (1,000 - 512
+# threads = 488) closed one connection in three, each reconnect costing a TCP handshake and accept
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS") or threads + 4096)
 # a long-poll lasts at most 30 s
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 # SIGTERM: runs under way get this long to finish (longer than the default run timeout)
