@@ -1,4 +1,5 @@
 """gunicorn settings: threads, not processes, carry the long-polls (each holds a thread while it waits)."""
+import gc
 import os
 import shutil
 import signal
@@ -43,7 +44,12 @@ def _runner(worker):  # noqa: ANN001, ANN202 (gunicorn objects)
 
 
 def post_worker_init(worker):  # noqa: ANN001 (gunicorn hook)
-    """Tell the runner the moment SIGTERM arrives: it stops claiming before gunicorn drains requests."""
+    """Tell the runner the moment SIGTERM arrives: it stops claiming before gunicorn drains requests.
+
+    Also move the loaded app's objects (~110,000: Flask, SQLAlchemy, the schemas) out of the
+    garbage collector's reach: they live as long as the worker, and a full collection walking them
+    held the GIL ~70 ms (measured) in the middle of whatever requests were under way."""
+    gc.freeze()
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum, frame):  # noqa: ANN001, ANN202
