@@ -159,6 +159,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         table.append((f"editors: {editors['editors']} x 1/{_fmt(editors['interval_s'])} s for {_fmt(editors['seconds'])} s, p50 / p99", f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms", "", ""))
         table.append(("editors: answered / scheduled, errors", f"{editors['requests']} / {editors['scheduled']}, {editors['errors']}", "", ""))
         table.append(("editors: client wake lag p99 (client-side delay)", _fmt(editors["client_lag_ms"]["p99"], "ms"), "", ""))
+        if "latency_from_send_ms" in editors:
+            sent = editors["latency_from_send_ms"]
+            table.append(("editors: p50 / p99 from the send (without the client's lag)", f"{_fmt(sent['median'])} / {_fmt(sent['p99'])} ms", "", ""))
         table += _peer_rows(autosave, ratio)
     live = results.get("backbone")
     if live and "first_chunk_ms" in live:
@@ -247,6 +250,11 @@ def _peer_rows(autosave: dict, ratio: dict) -> list[tuple[str, str, str, str]]:
             f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms",
             f"errors {mine['errors']} / {editors['errors']}",
         ))
+        if "latency_from_send_ms" in mine and "latency_from_send_ms" in editors:
+            rows.append((
+                "editors p99 from the send: engine / peer (target < 25 ms)",
+                _fmt(mine["latency_from_send_ms"]["p99"], "ms"), _fmt(editors["latency_from_send_ms"]["p99"], "ms"), "",
+            ))
     return rows
 
 

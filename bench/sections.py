@@ -270,13 +270,19 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick:
         else:
             peer_figures["skipped"] = why_not
 
-        usage = Usage(engine)
-        editors = await open_loop(HOST, engine.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_session)
-        editor_figures = _editor_figures(editors, counts, usage)
+        # CPU counted from the window's start, once every editor's connection is open
+        usages: list[Usage] = []
+        editors = await open_loop(
+            HOST, engine.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_session,
+            on_start=lambda: usages.append(Usage(engine)),
+        )
+        editor_figures = _editor_figures(editors, counts, usages[-1])
         if peer is not None:
-            usage = Usage(peer)  # type: ignore[arg-type]
-            peer_editors = await open_loop(HOST, peer.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_peer)
-            peer_figures["editors"] = _editor_figures(peer_editors, counts, usage)
+            peer_editors = await open_loop(
+                HOST, peer.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_peer,
+                on_start=lambda: usages.append(Usage(peer)),  # type: ignore[arg-type]
+            )
+            peer_figures["editors"] = _editor_figures(peer_editors, counts, usages[-1])
     finally:
         if peer is not None:
             peer.stop()
@@ -304,6 +310,8 @@ def _editor_figures(editors: LoopResult, counts: Counts, usage: Usage) -> dict[s
         "achieved_per_s": round(len(editors.latencies) / counts.editor_seconds, 1),
         # how late this client woke for sends: if large, the client, not the server, is slow
         "client_lag_ms": summarize(editors.client_lag),
+        # from the moment each request was written: the latency without this client's own lateness
+        "latency_from_send_ms": summarize(editors.from_send),
         "usage": usage.done(),
     })
 
