@@ -248,6 +248,14 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick:
         trivial_figures = _cpu_per_request({**_loop_figures(trivial, True), "route": "PATCH /echo/<id> (plain Flask, JSON body)", "usage": usage.done()})
     finally:
         floor_app.stop()
+    # the HTTP server's own share: the same PATCH answered by a bare WSGI callable under the same gunicorn
+    bare_app = server.start("floor-bare", "bench.floor_app:bare", workdir, {}, health_path="/")
+    try:
+        usage = Usage(bare_app)
+        bare = await closed_loop(HOST, bare_app.port, counts.capacity_clients, counts.capacity_seconds, patch_echo)
+        bare_figures = _cpu_per_request({**_loop_figures(bare, True), "route": "PATCH /echo/<id> (bare WSGI, no framework)", "usage": usage.done()})
+    finally:
+        bare_app.stop()
 
     peer_figures: dict[str, object] = {}
     peer = None
@@ -288,7 +296,10 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick:
             peer.stop()
     if peer is not None:
         peer_figures["what"] = "Express 5 + pg over PostgreSQL (bench/peer/server.js): one Node process, no history, log line or metrics"
-    return {"capacity": capacity_figures, "trivial_route": trivial_figures, "editors": editor_figures, "peer": peer_figures}
+    return {
+        "capacity": capacity_figures, "trivial_route": trivial_figures, "http_server_alone": bare_figures,
+        "editors": editor_figures, "peer": peer_figures,
+    }
 
 
 def _cpu_per_request(figures: dict[str, object]) -> dict[str, object]:
