@@ -174,6 +174,9 @@ def _plain_json_handler() -> StderrHandler | None:
     handler = handlers[0]
     if type(handler) is not StderrHandler or type(handler.formatter) is not JsonFormatter or handler.level > logging.INFO:
         return None
+    # RequestIdFilter adds nothing to a record that carries its request id; any other filter decides
+    if any(type(each) is not RequestIdFilter for each in handler.filters):
+        return None
     return handler
 
 
@@ -196,14 +199,16 @@ def _timestamp(created: float) -> str:
     micro = round((created - second) * 1_000_000)
     if micro >= 1_000_000:
         second, micro = second + 1, micro - 1_000_000
+    global _ts_cache
     cached_second, prefix = _ts_cache
     if second != cached_second:
         prefix = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        _ts_cache[:] = [second, prefix]
+        # one tuple, rebound at once: a thread never reads one second's prefix with another's number
+        _ts_cache = (second, prefix)
     return f"{prefix}.{micro // 1000:03d}Z"
 
 
-_ts_cache: list = [None, ""]
+_ts_cache: tuple[int, str] = (-1, "")
 
 
 def execution_moved(

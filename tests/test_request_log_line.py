@@ -32,6 +32,13 @@ def test_the_direct_line_is_the_formatters_line(app, capsys, monkeypatch):
     logs.log_request("PATCH", "/code-sessions/<string:session_id>", "/code-sessions/x", 200, None, "rid-1", "127.0.0.1")
     through_logging = capsys.readouterr().err
 
+    # a filter of an operator's on our handler: it decides, so the record goes through logging
+    monkeypatch.setattr(root, "handlers", ours)
+    monkeypatch.setattr(ours[0], "filters", [*ours[0].filters, logging.Filter("nothing.matches")])
+    assert logs._plain_json_handler() is None
+    logs.log_request("PATCH", "/code-sessions/<string:session_id>", "/code-sessions/x", 200, None, "rid-1", "127.0.0.1")
+    assert _lines(capsys.readouterr().err) == []
+
     [fast], [slow] = _lines(direct), _lines(through_logging)
     assert direct.endswith("\n") and direct.count("\n") == 1
     assert list(fast) == list(slow)
