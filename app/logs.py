@@ -143,22 +143,72 @@ def log_request(
     if not requests_log.isEnabledFor(logging.INFO):
         return
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
+    fields = {
+        "event": "request",
+        "method": method,
+        "route": route,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+        "request_id": rid,
+        "remote_addr": remote_addr,
+    }
+    handler = _plain_json_handler()
+    if handler is not None:
+        _write_json_line(handler, time.time(), f"{method} {path} {status}", fields)
+        return
     # made and handled directly: Logger.info would first walk the stack for the caller's file and
     # line, which no format here writes (profiled: a third of the line's cost on every request)
-    record = requests_log.makeRecord(
-        requests_log.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None,
-        extra={
-            "event": "request",
-            "method": method,
-            "route": route,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-            "request_id": rid,
-            "remote_addr": remote_addr,
-        },
-    )
+    record = requests_log.makeRecord(requests_log.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None, extra=fields)
     requests_log.handle(record)
+
+
+def _plain_json_handler() -> StderrHandler | None:
+    """Our JSON handler, when it is the only place a request's record would go (the default set-up)."""
+    if requests_log.handlers or requests_log.filters or not requests_log.propagate:
+        return None
+    handlers = logging.getLogger().handlers
+    if len(handlers) != 1:
+        # another handler (a test's log capture, an operator's) gets the record as usual
+        return None
+    handler = handlers[0]
+    if type(handler) is not StderrHandler or type(handler.formatter) is not JsonFormatter or handler.level > logging.INFO:
+        return None
+    # RequestIdFilter adds nothing to a record that carries its request id; any other filter decides
+    if any(type(each) is not RequestIdFilter for each in handler.filters):
+        return None
+    return handler
+
+
+def _write_json_line(handler: StderrHandler, created: float, message: str, fields: dict[str, object]) -> None:
+    """The line JsonFormatter writes for such a record, without the LogRecord, the filters and
+    the formatter (profiled: ~9% of an autosave's CPU in a gunicorn worker went to the log line)."""
+    line = {"ts": _timestamp(created), "level": "INFO", "logger": requests_log.name, "message": message, **fields}
+    text = _LINE_ENCODER.encode(line) + handler.terminator
+    with handler.lock:  # type: ignore[union-attr] (created by Handler.__init__)
+        stream = handler.stream
+        stream.write(text)
+        stream.flush()
+
+
+def _timestamp(created: float) -> str:
+    """As JsonFormatter writes record.created: ISO 8601 UTC with milliseconds; the date and time
+    to the second are formatted once per second."""
+    second = int(created)
+    # as datetime.fromtimestamp: rounded to the microsecond, then cut to the millisecond
+    micro = round((created - second) * 1_000_000)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    global _ts_cache
+    cached_second, prefix = _ts_cache
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        # one tuple, rebound at once: a thread never reads one second's prefix with another's number
+        _ts_cache = (second, prefix)
+    return f"{prefix}.{micro // 1000:03d}Z"
+
+
+_ts_cache: tuple[int, str] = (-1, "")
 
 
 def execution_moved(

@@ -38,7 +38,7 @@ PHASES: dict[str, tuple[tuple[str, str], ...]] = {
         ("app/api/payload.py", "json_body"), ("json/__init__.py", "loads"), ("app/api/sessions.py", "plain_patch"),
     ),
     "autosave: checks + SQL + commit (services.sessions.autosave)": (("app/services/sessions.py", "autosave"),),
-    "  of which the SQLite transaction (group commit)": (("app/group_commit.py", "_commit"),),
+    "  of which the SQLite transaction (group commit)": (("app/storage/group_commit.py", "_commit"),),
     "  of which revision check (revisions.lock_and_decide)": (("app/services/revisions.py", "lock_and_decide"),),
     "answer: body + Response (api.sessions._with_version/session_json)": (
         ("app/api/sessions.py", "_with_version"), ("app/api/sessions.py", "session_json"),

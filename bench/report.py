@@ -74,6 +74,11 @@ def ratios(results: dict) -> dict[str, float | None]:
     out["autosave_over_peer"] = _ratio(
         _get(results, "autosave", "capacity", "requests_per_s"), _get(results, "autosave", "peer", "capacity", "requests_per_s")
     )
+    # the same two comparisons by server CPU per PATCH (what each would serve with equal cores): a
+    # loaded machine gives each loop a different share of the cores, which moves requests per second
+    engine_cpu = _get(results, "autosave", "capacity", "server_cpu_ms_per_request")
+    out["autosave_cpu_trivial_over_engine"] = _ratio(_get(results, "autosave", "trivial_route", "server_cpu_ms_per_request"), engine_cpu)
+    out["autosave_cpu_peer_over_engine"] = _ratio(_get(results, "autosave", "peer", "capacity", "server_cpu_ms_per_request"), engine_cpu)
     return out
 
 
@@ -156,9 +161,13 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         cap, trivial, editors = autosave["capacity"], autosave["trivial_route"], autosave["editors"]
         table.append((f"autosave capacity: {cap['clients']} clients, {_fmt(cap['seconds'])} s", _fmt(cap["requests_per_s"], "req/s"), _fmt(trivial["requests_per_s"], "req/s"), _fmt(ratio.get("autosave_over_trivial_route"), "x")))
         table.append(("autosave capacity: errors / latency p99", f"{cap['errors']} / {_fmt(cap['latency_ms']['p99'], 'ms')}", f"{trivial['errors']} / {_fmt(trivial['latency_ms']['p99'], 'ms')}", ""))
+        table += _cpu_per_patch_rows(autosave)
         table.append((f"editors: {editors['editors']} x 1/{_fmt(editors['interval_s'])} s for {_fmt(editors['seconds'])} s, p50 / p99", f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms", "", ""))
         table.append(("editors: answered / scheduled, errors", f"{editors['requests']} / {editors['scheduled']}, {editors['errors']}", "", ""))
         table.append(("editors: client wake lag p99 (client-side delay)", _fmt(editors["client_lag_ms"]["p99"], "ms"), "", ""))
+        if "latency_from_send_ms" in editors:
+            sent = editors["latency_from_send_ms"]
+            table.append(("editors: p50 / p99 from the send (without the client's lag)", f"{_fmt(sent['median'])} / {_fmt(sent['p99'])} ms", "", ""))
         table += _peer_rows(autosave, ratio)
     live = results.get("backbone")
     if live and "first_chunk_ms" in live:
@@ -227,6 +236,22 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
     return table
 
 
+def _cpu_per_patch_rows(autosave: dict) -> list[tuple[str, str, str, str]]:
+    """Server CPU per PATCH under the 50 clients: the engine's, plain Flask's, gunicorn alone's and the
+    peer's, each from its own loop in this sitting (load-proof where requests per second are not)."""
+    def cpu(*path: str) -> object:
+        return _get(autosave, *path, "server_cpu_ms_per_request")
+
+    engine, flask, bare, peer = cpu("capacity"), cpu("trivial_route"), cpu("http_server_alone"), cpu("peer", "capacity")
+    if engine is None:
+        return []
+    return [(
+        "server CPU per PATCH: engine; plain Flask (gunicorn alone) / peer",
+        _fmt(engine, "ms"), f"{_fmt(flask, 'ms')} ({_fmt(bare, 'ms')}) / {_fmt(peer, 'ms')}",
+        f"{_fmt(_ratio(flask, engine), 'x')} / {_fmt(_ratio(peer, engine), 'x')}",
+    )]
+
+
 def _peer_rows(autosave: dict, ratio: dict) -> list[tuple[str, str, str, str]]:
     """The seed-style peer beside the engine: its capacity as the floor of ours, its editors' latency."""
     peer = autosave.get("peer") or {}
@@ -247,6 +272,11 @@ def _peer_rows(autosave: dict, ratio: dict) -> list[tuple[str, str, str, str]]:
             f"{_fmt(editors['latency_ms']['median'])} / {_fmt(editors['latency_ms']['p99'])} ms",
             f"errors {mine['errors']} / {editors['errors']}",
         ))
+        if "latency_from_send_ms" in mine and "latency_from_send_ms" in editors:
+            rows.append((
+                "editors p99 from the send: engine / peer (target < 25 ms)",
+                _fmt(mine["latency_from_send_ms"]["p99"], "ms"), _fmt(editors["latency_from_send_ms"]["p99"], "ms"), "",
+            ))
     return rows
 
 
@@ -258,7 +288,7 @@ def usage_rows(results: dict) -> list[tuple[str, str, str, str]]:
             found.append((f"latency ({language})", figures["usage"]))
     if results.get("throughput"):
         found.append(("throughput", results["throughput"]["usage"]))
-    for name in ("capacity", "trivial_route", "editors"):
+    for name in ("capacity", "trivial_route", "http_server_alone", "editors"):
         usage = _get(results, "autosave", name, "usage")
         if usage:
             found.append((f"autosave {name}", usage))

@@ -248,6 +248,14 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick:
         trivial_figures = _cpu_per_request({**_loop_figures(trivial, True), "route": "PATCH /echo/<id> (plain Flask, JSON body)", "usage": usage.done()})
     finally:
         floor_app.stop()
+    # the HTTP server's own share: the same PATCH answered by a bare WSGI callable under the same gunicorn
+    bare_app = server.start("floor-bare", "bench.floor_app:bare", workdir, {}, health_path="/")
+    try:
+        usage = Usage(bare_app)
+        bare = await closed_loop(HOST, bare_app.port, counts.capacity_clients, counts.capacity_seconds, patch_echo)
+        bare_figures = _cpu_per_request({**_loop_figures(bare, True), "route": "PATCH /echo/<id> (bare WSGI, no framework)", "usage": usage.done()})
+    finally:
+        bare_app.stop()
 
     peer_figures: dict[str, object] = {}
     peer = None
@@ -270,19 +278,28 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick:
         else:
             peer_figures["skipped"] = why_not
 
-        usage = Usage(engine)
-        editors = await open_loop(HOST, engine.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_session)
-        editor_figures = _editor_figures(editors, counts, usage)
+        # CPU counted from the window's start, once every editor's connection is open
+        usages: list[Usage] = []
+        editors = await open_loop(
+            HOST, engine.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_session,
+            on_start=lambda: usages.append(Usage(engine)),
+        )
+        editor_figures = _editor_figures(editors, counts, usages[-1])
         if peer is not None:
-            usage = Usage(peer)  # type: ignore[arg-type]
-            peer_editors = await open_loop(HOST, peer.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_peer)
-            peer_figures["editors"] = _editor_figures(peer_editors, counts, usage)
+            peer_editors = await open_loop(
+                HOST, peer.port, counts.editors, counts.editor_seconds, counts.editor_interval, patch_peer,
+                on_start=lambda: usages.append(Usage(peer)),  # type: ignore[arg-type]
+            )
+            peer_figures["editors"] = _editor_figures(peer_editors, counts, usages[-1])
     finally:
         if peer is not None:
             peer.stop()
     if peer is not None:
         peer_figures["what"] = "Express 5 + pg over PostgreSQL (bench/peer/server.js): one Node process, no history, log line or metrics"
-    return {"capacity": capacity_figures, "trivial_route": trivial_figures, "editors": editor_figures, "peer": peer_figures}
+    return {
+        "capacity": capacity_figures, "trivial_route": trivial_figures, "http_server_alone": bare_figures,
+        "editors": editor_figures, "peer": peer_figures,
+    }
 
 
 def _cpu_per_request(figures: dict[str, object]) -> dict[str, object]:
@@ -304,6 +321,8 @@ def _editor_figures(editors: LoopResult, counts: Counts, usage: Usage) -> dict[s
         "achieved_per_s": round(len(editors.latencies) / counts.editor_seconds, 1),
         # how late this client woke for sends: if large, the client, not the server, is slow
         "client_lag_ms": summarize(editors.client_lag),
+        # from the moment each request was written: the latency without this client's own lateness
+        "latency_from_send_ms": summarize(editors.from_send),
         "usage": usage.done(),
     })
 

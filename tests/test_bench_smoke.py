@@ -32,7 +32,10 @@ def test_bench_quick_writes_results(tmp_path):
     assert results["hello_latency"]["python"]["paced"]["latency_ms"]["n"] >= 1
     assert results["floors"]["python"]["spawn_paced"]["n"] >= 1
     assert results["ratios"]["python_paced_hello_median_over_paced_spawn_median"] > 0
-    assert {"capacity", "trivial_route", "editors"} <= results["autosave"].keys()
+    assert {"capacity", "trivial_route", "http_server_alone", "editors"} <= results["autosave"].keys()
+    # the editors' connections are opened before the window: none is opened again inside it
+    editors = results["autosave"]["editors"]
+    assert editors["connections_opened"] == editors["editors"] and editors["latency_from_send_ms"]["n"] == editors["requests"]
     assert {"idle_mib", "after_sessions_mib", "flood"} <= results["memory"].keys()
     assert "autosave_over_trivial_route" in results["ratios"]
     # the seed-style peer: measured beside the engine, or skipped with the reason (never a failure)
