@@ -35,6 +35,9 @@ SEND_QUEUE_MAX = 20_000
 # parts of an event wait this long for the rest before they are dropped
 PARTS_TTL_SECONDS = 30.0
 RECONNECT_MAX_SECONDS = 5.0
+# the longest a process keeps its list of the other processes' sockets (LocalBackbone) without
+# reading the directory again; it is read at once when the directory's modification time changes
+PEERS_REFRESH_SECONDS = 1.0
 
 
 @dataclass
@@ -143,16 +146,20 @@ class Backbone:
         """Tell the other processes of an event of a run of this process (never blocks)."""
         if kind in ("stdout", "stderr") and self._outbox.qsize() > SEND_QUEUE_MAX:
             return
-        self._outbox.put({"t": "e", "e": execution_id, "k": kind, "d": data, "s": seq})
+        self._post({"t": "e", "e": execution_id, "k": kind, "d": data, "s": seq})
 
     def cancel(self, execution_id: str) -> None:
-        self._outbox.put({"t": "c", "e": execution_id})
+        self._post({"t": "c", "e": execution_id})
 
     def stdin(self, execution_id: str, seq: int, data: str, eof: bool) -> None:
-        self._outbox.put({"t": "i", "e": execution_id, "s": seq, "d": data, "f": eof})
+        self._post({"t": "i", "e": execution_id, "s": seq, "d": data, "f": eof})
 
     def queued(self, interactive: bool | None = None) -> None:
-        self._outbox.put({"t": "q"} if interactive is None else {"t": "q", "l": int(interactive)})
+        self._post({"t": "q"} if interactive is None else {"t": "q", "l": int(interactive)})
+
+    def _post(self, message: dict) -> None:
+        # the sender thread sends it, in order, on its own connection
+        self._outbox.put(message)
 
     def _send_forever(self) -> None:
         import psycopg
@@ -276,12 +283,53 @@ class LocalBackbone(Backbone):
         super().__init__("", origin, handlers)
         self.directory = directory
         self._path = ""
+        # sent from the publishing thread itself: a non-blocking datagram never waits, and a
+        # sender thread woken for every event cost more than the send (profiled: a tenth of a
+        # run's engine CPU one run at a time)
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self._peers_cache: list[str] = []
+        self._peers_read_at = -PEERS_REFRESH_SECONDS
+        self._peers_changed = -1
 
     def close(self, seconds: float = 2.0) -> None:
         super().close(seconds)
+        self._socket.close()
         if self._path:
             with contextlib.suppress(OSError):
                 os.unlink(self._path)
+
+    def _refresh_peers(self) -> None:
+        """Read the directory again when it changed (a socket came or went), or at least every
+        PEERS_REFRESH_SECONDS (a change within the same tick of its modification time)."""
+        now = time.monotonic()
+        try:
+            changed = os.stat(self.directory).st_mtime_ns
+        except OSError:
+            changed = -1
+        if changed != self._peers_changed or now - self._peers_read_at > PEERS_REFRESH_SECONDS:
+            self._peers_cache, self._peers_read_at, self._peers_changed = self._peers(), now, changed
+
+    def _post(self, message: dict) -> None:
+        if self._stop.is_set():
+            return
+        payloads = [p.encode() for p in split_payloads({**message, "o": self.origin})]
+        self._refresh_peers()
+        for peer in self._peers_cache:
+            for payload in payloads:
+                try:
+                    self._socket.sendto(payload, peer)
+                except BlockingIOError:
+                    # a peer too busy to read: it falls back to the database
+                    break
+                except (ConnectionRefusedError, FileNotFoundError):
+                    # a process that died without removing its socket
+                    with contextlib.suppress(OSError):
+                        os.unlink(peer)
+                    self._peers_read_at = -PEERS_REFRESH_SECONDS
+                    break
+                except OSError:
+                    break
 
     def _send_forever(self) -> None:
         sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

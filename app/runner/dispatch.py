@@ -143,11 +143,6 @@ class Waiting:
                 self._queued[bool(interactive)][owner] = first_queued
 
 
-def pick_next(capacity: Capacity, turns: Turns, interactive: bool) -> Pick | None:
-    """The lane's next run by the fair rule (Waiting.pick), from a fresh read of the queue."""
-    return Waiting(capacity, turns).pick(interactive)
-
-
 class Dispatcher:
     """The thread that hands queued runs to free workers, and on its way reaps and prunes."""
 

@@ -1,5 +1,5 @@
-"""The runner's public face: start, offer, wake, shutdown, counts. It wires the dispatcher, the
-workers, the reaper and the watcher; the one way a run starts is _hand_over()."""
+"""The runner's public face: start, reserve, offer, wake, shutdown, counts. It wires the dispatcher,
+the workers, the reaper and the watcher; a run starts through _hand_over() or start_reserved()."""
 from __future__ import annotations
 
 import os
@@ -32,9 +32,10 @@ SELF_TEST_SLOT_WAIT_SECONDS = 10.0
 class Runner:
     """The bounded run pool: QUEUED executions go to free workers, which drive each to a terminal state.
 
-    Two pickers choose which run goes to a free worker: the direct start (offer(), on the request
-    that queued it, when nothing else waits) and the dispatcher (the fair pick, for everything
-    else). Both go through _hand_over(); the worker always claims.
+    Two pickers choose which run goes to a free worker: the direct start (on the request that
+    queues it, when nothing else waits: reserve() a worker and slot, insert the run RUNNING under
+    this process's claim, start_reserved(); or offer() after a plain insert) and the dispatcher (the
+    fair pick, for everything else, through _hand_over(); its worker claims).
     """
 
     def __init__(self, app: Flask, sandbox: Sandbox, hub: Hub) -> None:

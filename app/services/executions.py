@@ -117,9 +117,11 @@ def submit(
         return execution
 
     # refusals are decided on a plain read first, so an overloaded engine answers 429/503 without
-    # queueing for the write lock; an admission is confirmed inside the write transaction
+    # queueing for the write lock; an admission is confirmed inside the write transaction. With a
+    # worker and slot reserved the engine is not overloaded: the write transaction decides alone
     try:
-        retrying(lambda: admit(owner, session_id, user_id, trim=False), writes=False)
+        if reservation is None:
+            retrying(lambda: admit(owner, session_id, user_id, trim=False), writes=False)
         try:
             execution = retrying(admit_and_insert, immediate=True)
         except IntegrityError:
