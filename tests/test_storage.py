@@ -275,6 +275,35 @@ def test_each_queued_execution_is_claimed_exactly_once(make_app):
         assert {row.status for row in rows} == {RUNNING}
 
 
+def test_a_postgres_claim_skips_a_row_another_claim_holds(config, postgres_database):
+    app = create_app({**config, "SQLALCHEMY_DATABASE_URI": postgres_database, "RUNNER_ENABLED": False, "WARM_POOL": {}})
+    client = app.test_client()
+    queued = client.post("/executions", json={"language": "python", "source_code": "print(1)"}).json["execution_id"]
+    holder = sa.create_engine(postgres_database)
+
+    def claim(claimer: str) -> bool:
+        with app.app_context():
+            try:
+                return move(queued, RUNNING, started_at=utcnow(), claimed_by=claimer)
+            finally:
+                db.session.remove()
+
+    try:
+        with holder.connect() as connection:
+            # another instance's claim under way: the row locked, not yet committed
+            connection.execute(sa.text("SELECT id FROM executions WHERE id = :id FOR UPDATE"), {"id": queued})
+            # SKIP LOCKED: this claim loses at once, where a plain UPDATE would wait for the lock's end
+            assert in_threads(1, lambda _: claim("waiting"), seconds=5) == [False]
+            connection.rollback()
+        # the lock gone, the claim wins, once
+        assert claim("first") and not claim("second")
+    finally:
+        holder.dispose()
+        app.extensions["engine"].runner.shutdown()
+        with app.app_context():
+            db.engine.dispose()
+
+
 def test_retention_prunes_old_runs_and_idle_sessions(make_app):
     app = make_app(RUNNER_ENABLED=False, EXECUTIONS_KEPT_PER_SESSION=3)
     client = app.test_client()

@@ -155,7 +155,7 @@ class Runner:
         reservation.lane.slots.release(reservation.slot, used=False)
         self._capacity.give_back(reservation.lane, reservation.execution_id)
 
-    def _hand_over(self, lane: Lane, execution_id: str, owner: str | None, job: Job | None = None, slot: int | None = None) -> str:
+    def _hand_over(self, lane: Lane, execution_id: str, owner: str | None, job: Job, slot: int | None = None) -> str:
         """Give the run a worker and a slot of lane (slot: one the caller already holds, else one is
         taken here); the worker claims it. "started", "busy" (no worker or slot free) or "held" (this
         process already handed it to a worker). A slot the caller passed is let go of unless started."""

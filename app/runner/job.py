@@ -76,14 +76,14 @@ class Lane:
 
 @dataclass(frozen=True)
 class Ticket:
-    """A run handed to a worker: which execution, in which lane and slot. The worker claims it;
-    job is the execution as the picker already read it (a direct start), else the worker reads it.
-    claimed: the run was inserted RUNNING under this process's claim (a reserved start): no claim."""
+    """A run handed to a worker: which execution (job: as the picker read it), in which lane and slot.
+    The worker claims it (a conditional UPDATE), unless claimed: the run was inserted RUNNING under
+    this process's claim (a reserved start)."""
 
     execution_id: str
     lane: Lane
     slot: int
-    job: Job | None = None
+    job: Job
     claimed: bool = False
 
 

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import bindparam, select
 
 from ..controls import Controls
 from ..grading.grader import Graded, Grader, Suite
@@ -19,7 +18,7 @@ from ..sandbox import BY_NAME, Control, Interactivity, Result, Sandbox, SandboxE
 from ..sandbox.limits import CANCELLED, INTERRUPTED
 from ..storage import models
 from ..storage.database import db
-from ..storage.models import Execution, TestSuite, utcnow
+from ..storage.models import TestSuite, utcnow
 from ..transcript import Transcript
 from .capacity import Capacity
 from .job import Job, Ticket
@@ -29,13 +28,6 @@ log = logging.getLogger(__name__)
 
 # a RUNNING execution whose lease ran out belongs to an engine that died: it ends FAILED
 LEASE_GRACE_SECONDS = 10.0
-
-# the claim's read of a run the dispatcher picked: the columns a Job is made of, on the table (the
-# ORM's whole-object load cost twice as much, profiled); on PostgreSQL the row stays locked until
-# the claim's UPDATE commits, and a worker of another instance skips it
-_EXECUTIONS = Execution.__table__
-_JOB_OF = select(*(_EXECUTIONS.c[name] for name in (*Job.COLUMNS, "status"))).where(_EXECUTIONS.c.id == bindparam("id"))
-_JOB_OF_FOR_UPDATE = _JOB_OF.with_for_update(skip_locked=True)
 
 
 class Worker:
@@ -106,24 +98,14 @@ class Worker:
     def _claim(self, ticket: Ticket) -> tuple[Job | None, str]:
         """Move the ticket's run QUEUED -> RUNNING under this process's lease: (job, "ran"), or
         (None, "lost") if another took it, (None, "error") if the database failed the claim."""
-        if ticket.claimed and ticket.job is not None:
+        if ticket.claimed:
             # inserted RUNNING under this process's claim (a reserved start)
             self.capacity.claimed(ticket.execution_id)
             return ticket.job, "ran"
+        job = ticket.job
         try:
-            job = ticket.job
-            if job is None:
-                # PostgreSQL: the row stays locked until the claim's UPDATE commits, and a worker of
-                # another instance skips it (FOR UPDATE SKIP LOCKED) instead of queueing behind the lock
-                postgres = db.engine.dialect.name == "postgresql"
-                statement = _JOB_OF_FOR_UPDATE if postgres else _JOB_OF
-                execution = db.session.connection().execute(statement, {"id": ticket.execution_id}).first()
-                if execution is None or execution.status != models.QUEUED:
-                    db.session.rollback()
-                    return None, "lost"
-                job = Job.of(execution)
-                if not postgres:
-                    db.session.rollback()
+            # on PostgreSQL the UPDATE finds its row FOR UPDATE SKIP LOCKED (models.move): a claim of
+            # another instance under way makes this one lose at once, not wait on the lock
             now = utcnow()
             lease = now + timedelta(seconds=self.lease_seconds(job) + LEASE_GRACE_SECONDS)
             # the run is held here (Capacity) since it was handed over: the reaper, on another

@@ -199,7 +199,7 @@ def move(
     locked database is retried (app/storage/retry.py) for up to retry_seconds. only_from narrows the
     statuses it may leave (a cancel ends a QUEUED run here; a RUNNING one ends where it runs).
     """
-    statement = _move_statement(to, frozenset(fields), only_from)
+    statement = _move_statement(to, frozenset(fields), only_from, db.engine.dialect.name == "postgresql")
     params = {"execution_id": execution_id, **fields}
 
     def work() -> bool:
@@ -211,24 +211,26 @@ def move(
 
 
 @functools.cache
-def _move_statement(to: str, names: frozenset[str], only_from: str | None = None) -> Update:
+def _move_statement(to: str, names: frozenset[str], only_from: str | None = None, skip_locked: bool = False) -> Update:
     """The conditional UPDATE of move(), built once per target status and set of fields.
 
     On the table with bound parameters: every run moves twice, and the ORM's bulk-update path
     and building the statement cost more than running it (profiled: 290 -> 110 us a move).
+    skip_locked (PostgreSQL): a claim (the move to RUNNING) finds its row through FOR UPDATE SKIP
+    LOCKED, so while another instance's claim holds the row, this one updates nothing at once
+    instead of waiting on the lock to learn it lost.
     """
     allowed_from = [status for status, moves in ALLOWED_MOVES.items() if to in moves and only_from in (None, status)]
     if not allowed_from:
         raise ValueError(f"no status may move to {to}")
     table = Execution.__table__
     values: dict[str, object] = {name: bindparam(name) for name in names}
+    row = table.c.id == bindparam("execution_id")
     if to == RUNNING:
         values["attempts"] = table.c.attempts + 1
-    return (
-        update(table)
-        .where(table.c.id == bindparam("execution_id"), table.c.status.in_(allowed_from))
-        .values(status=to, **values)
-    )
+        if skip_locked:
+            row = table.c.id == select(table.c.id).where(row).with_for_update(skip_locked=True).scalar_subquery()
+    return update(table).where(row, table.c.status.in_(allowed_from)).values(status=to, **values)
 
 
 def active_counts() -> dict[str, int]:
