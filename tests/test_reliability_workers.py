@@ -5,6 +5,7 @@ import threading
 from datetime import datetime, timezone
 
 from support.servers import query
+from support.wait import wait_until
 
 SLOTS = 2
 
@@ -18,9 +19,13 @@ def test_two_workers_run_each_execution_exactly_once(live_server, tmp_path):
     server = live_server(
         workers=2, RUN_SLOTS=SLOTS, RUN_WORKERS=1, ACTIVE_RUNS_PER_SESSION=100, RUNS_PER_MINUTE_PER_SESSION=1000
     )
+    # both processes booting (each joins the local backbone with a socket, then self-tests its sandbox
+    # and starts its runner, which looks at the queue at once): runs of 0.5 s leave a worker that
+    # boots slowly on a loaded machine seconds of queued work to take
+    wait_until(lambda: len(list((tmp_path / "e.db-live").glob("*.sock"))) == 2, 60, "both workers on the backbone")
     session_ids = []
     for n in range(3):
-        status, body, _ = server.call("POST", "/code-sessions", {"source_code": f"import time\ntime.sleep(0.2)\nprint({n})"})
+        status, body, _ = server.call("POST", "/code-sessions", {"source_code": f"import time\ntime.sleep(0.5)\nprint({n})"})
         assert status == 201
         session_ids.append(body["session_id"])
 
