@@ -153,9 +153,11 @@ def test_unknown_execution_and_bad_last_event_id_get_json_errors(client):
     assert rv.json["error"] == "not_found"
 
     execution_id = submit(client, "pass")
-    rv = client.get(f"/executions/{execution_id}/events", headers={"Last-Event-ID": "seven"})
-    assert rv.status_code == 400
-    assert rv.json["error"] == "invalid_parameter"
+    # "¹" and "٣" are digits to str.isdigit(), not to int()
+    for bad in ("seven", "\u00b9", "\u0663"):
+        rv = client.get(f"/executions/{execution_id}/events", headers={"Last-Event-ID": bad})
+        assert rv.status_code == 400
+        assert rv.json["error"] == "invalid_parameter"
 
 
 def test_streams_past_the_limit_get_503_until_one_closes(config, request):

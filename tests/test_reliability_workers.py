@@ -20,8 +20,8 @@ def test_two_workers_run_each_execution_exactly_once(live_server, tmp_path):
         workers=2, RUN_SLOTS=SLOTS, RUN_WORKERS=1, ACTIVE_RUNS_PER_SESSION=100, RUNS_PER_MINUTE_PER_SESSION=1000
     )
     # both processes booting (each joins the local backbone with a socket, then self-tests its sandbox
-    # and starts its runner, which looks at the queue at once): runs of 0.5 s leave a worker that
-    # boots slowly on a loaded machine seconds of queued work to take
+    # and starts its runner): runs of 0.5 s leave a worker that boots slowly on a loaded machine
+    # seconds of queued work to take
     wait_until(lambda: len(list((tmp_path / "e.db-live").glob("*.sock"))) == 2, 60, "both workers on the backbone")
     session_ids = []
     for n in range(3):

@@ -189,9 +189,6 @@ class Dispatcher:
 
     def _dispatch_forever(self) -> None:
         fallback = float(self.app.config["BACKBONE_FALLBACK_SECONDS"])
-        # the first pass at once: runs queued before this process listened were announced to nobody
-        # here, and a tick while the backbone listens is seconds away
-        self.wake()
         while not self.stopping.is_set():
             woken = self.wakeup.wait(min(fallback, REAP_EVERY_SECONDS) if self._listening() else DISPATCH_TICK_SECONDS)
             self.wakeup.clear()

@@ -41,7 +41,8 @@ def parse_last_event_id(value: str | None) -> int:
     if value is None or value.strip() == "":
         return 0
     text = value.strip()
-    if not text.isdigit() or len(text) > 12:
+    # ASCII digits only: str.isdigit() also takes "¹" or "٣", which int() refuses (found by the fuzzer)
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise APIError("invalid_parameter", "Last-Event-ID must be an event id this stream sent (a whole number).", 400)
     return int(text)
 
