@@ -241,21 +241,20 @@ async def autosave_section(engine: Server, workdir: Path, counts: Counts, quick:
         {**_loop_figures(capacity, True), "clients": counts.capacity_clients, "seconds": counts.capacity_seconds, "usage": usage.done()}
     )
 
-    floor_app = server.start_floor_app(workdir)
-    try:
-        usage = Usage(floor_app)
-        trivial = await closed_loop(HOST, floor_app.port, counts.capacity_clients, counts.capacity_seconds, patch_echo)
-        trivial_figures = _cpu_per_request({**_loop_figures(trivial, True), "route": "PATCH /echo/<id> (plain Flask, JSON body)", "usage": usage.done()})
-    finally:
-        floor_app.stop()
+    async def echo_capacity(floor: Server, route: str) -> dict[str, object]:
+        """The 50 clients' loop against a floor server (stopped after), with its CPU per request."""
+        try:
+            usage = Usage(floor)
+            loop = await closed_loop(HOST, floor.port, counts.capacity_clients, counts.capacity_seconds, patch_echo)
+            return _cpu_per_request({**_loop_figures(loop, True), "route": route, "usage": usage.done()})
+        finally:
+            floor.stop()
+
+    trivial_figures = await echo_capacity(server.start_floor_app(workdir), "PATCH /echo/<id> (plain Flask, JSON body)")
     # the HTTP server's own share: the same PATCH answered by a bare WSGI callable under the same gunicorn
-    bare_app = server.start("floor-bare", "bench.floor_app:bare", workdir, {}, health_path="/")
-    try:
-        usage = Usage(bare_app)
-        bare = await closed_loop(HOST, bare_app.port, counts.capacity_clients, counts.capacity_seconds, patch_echo)
-        bare_figures = _cpu_per_request({**_loop_figures(bare, True), "route": "PATCH /echo/<id> (bare WSGI, no framework)", "usage": usage.done()})
-    finally:
-        bare_app.stop()
+    bare_figures = await echo_capacity(
+        server.start("floor-bare", "bench.floor_app:bare", workdir, {}, health_path="/"), "PATCH /echo/<id> (bare WSGI, no framework)"
+    )
 
     peer_figures: dict[str, object] = {}
     peer = None

@@ -12,6 +12,7 @@ from app.storage.database import db
 from support.client import wait_terminal
 from support.postgres import any_database, postgres_database, postgres_server  # noqa: F401 (fixtures, shared by every module)
 from support.servers import live_server  # noqa: F401 (a fixture, shared by every module)
+from support.slots import slot  # noqa: F401 (a fixture, shared by every module)
 
 
 @pytest.fixture

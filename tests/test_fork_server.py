@@ -5,32 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 import psutil
 import pytest
 
-from app.config import Config
 from app.sandbox import BY_NAME, Limits, Sandbox, Settings
-from app.slots import SlotPool
+from support.slots import slot_processes
 
 PYTHON = BY_NAME["python"]
-SLOT_WAIT_SECONDS = 60
-
-
-@pytest.fixture
-def slot():
-    """A machine-wide slot, used by no other engine until the test ends."""
-    pool = SlotPool(Config.SLOT_LOCK_DIR, Config.RUN_SLOTS)
-    deadline = time.monotonic() + SLOT_WAIT_SECONDS
-    index = pool.acquire()
-    while index is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-        index = pool.acquire()
-    assert index is not None, "no slot came free"
-    yield index
-    pool.release(index)
-    pool.close()
 
 
 @pytest.fixture
@@ -384,19 +366,11 @@ def test_a_daemon_is_gone_from_the_host_before_the_next_fork(sandbox, slot):
     assert result.reason is None and int(result.stdout) >= 3, result
     assert server.broken is None
     names = set()
-    for pid in set(_slot_processes(sandbox, slot)) - server._own_pids:
+    for pid in set(slot_processes(sandbox, slot)) - server._own_pids:
         with open(f"/proc/{pid}/comm") as comm:
             names.add(comm.read().strip())
     # only the next run's init and program, prepared and waiting
     assert names <= {"run-init", "run-ready"}, names
-
-
-def _slot_processes(sandbox: Sandbox, slot: int) -> list[int]:
-    group = sandbox.slot_group(slot)
-    if group is not None:
-        return group.pids()
-    uid = sandbox.slot_user(slot)
-    return [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
 
 
 def test_a_host_that_refuses_the_fork_server_runs_cold_and_says_why(slot, monkeypatch):

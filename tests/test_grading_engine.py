@@ -3,38 +3,11 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 
-from app.config import Config
 from app.grading.grader import Case, Grader, Suite
 from app.sandbox import BY_NAME, Limits, Sandbox, Settings
-from app.slots import SlotPool
-
-SLOT_WAIT_SECONDS = 60
-
-
-@pytest.fixture
-def slot():
-    """A machine-wide slot, used by no other engine until the test ends."""
-    pool = SlotPool(Config.SLOT_LOCK_DIR, Config.RUN_SLOTS)
-    deadline = time.monotonic() + SLOT_WAIT_SECONDS
-    index = pool.acquire()
-    while index is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-        index = pool.acquire()
-    assert index is not None, "no slot came free"
-    yield index
-    pool.release(index)
-    pool.close()
-
-
-def slot_processes(sandbox: Sandbox, slot: int) -> list[int]:
-    group = sandbox.slot_group(slot)
-    if group is not None:
-        return group.pids()
-    uid = sandbox.slot_user(slot)
-    return [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+from support.slots import slot_processes
 
 
 def test_each_case_is_published_once_in_order_and_the_sandbox_ends_at_release(slot):
