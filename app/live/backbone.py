@@ -83,6 +83,8 @@ class Backbone:
 
     # what /health calls this backbone's way between processes
     transport = "postgresql_listen_notify"
+    # True: a thread sends what _post() queued, in order, on its own connection
+    sends_from_thread = True
 
     def __init__(self, conninfo: str, origin: str, handlers: Handlers) -> None:
         self.conninfo = conninfo
@@ -95,12 +97,13 @@ class Backbone:
         # for /health: times the listening connection was lost, and when it last came up
         self.losses = 0
         self._up_since: float | None = None
-        self._sender = threading.Thread(target=self._send_forever, name="backbone-send", daemon=True)
-        self._listener = threading.Thread(target=self._listen_forever, name="backbone-listen", daemon=True)
+        listener = threading.Thread(target=self._listen_forever, name="backbone-listen", daemon=True)
+        sender = threading.Thread(target=self._send_forever, name="backbone-send", daemon=True)
+        self._threads = (sender, listener) if self.sends_from_thread else (listener,)
 
     def start(self) -> None:
-        self._sender.start()
-        self._listener.start()
+        for thread in self._threads:
+            thread.start()
 
     @property
     def connected(self) -> bool:
@@ -133,10 +136,10 @@ class Backbone:
         self._connected.clear()
 
     def close(self, seconds: float = 2.0) -> None:
-        """Send what is queued, then stop both threads."""
+        """Send what is queued, then stop its threads."""
         self._stop.set()
         self._outbox.put(None)
-        for thread in (self._sender, self._listener):
+        for thread in self._threads:
             if thread.is_alive():
                 thread.join(seconds)
 
@@ -278,6 +281,8 @@ class LocalBackbone(Backbone):
     """
 
     transport = "unix_datagram_sockets"
+    # _post() sends each datagram from the publishing thread itself
+    sends_from_thread = False
 
     def __init__(self, directory: str, origin: str, handlers: Handlers) -> None:
         super().__init__("", origin, handlers)
@@ -330,33 +335,6 @@ class LocalBackbone(Backbone):
                     break
                 except OSError:
                     break
-
-    def _send_forever(self) -> None:
-        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sender.setblocking(False)
-        try:
-            while True:
-                message = self._outbox.get()
-                if message is None:
-                    break
-                payloads = [p.encode() for p in split_payloads({**message, "o": self.origin})]
-                for peer in self._peers():
-                    for payload in payloads:
-                        try:
-                            sender.sendto(payload, peer)
-                        except BlockingIOError:
-                            break
-                        except (ConnectionRefusedError, FileNotFoundError):
-                            # a process that died without removing its socket
-                            with contextlib.suppress(OSError):
-                                os.unlink(peer)
-                            break
-                        except OSError:
-                            break
-                if self._stop.is_set() and self._outbox.empty():
-                    break
-        finally:
-            sender.close()
 
     def _peers(self) -> list[str]:
         try:

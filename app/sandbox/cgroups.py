@@ -25,15 +25,23 @@ class Counters:
     pids_max_hits: int
 
 
-def _read_key(path: Path, key: str) -> int:
+def _value_of(text: str, key: str) -> int:
+    """key's value in a cgroup file of "key value" lines; 0 if it has none."""
     try:
-        for line in path.read_text().splitlines():
+        for line in text.splitlines():
             name, _, value = line.partition(" ")
             if name == key:
                 return int(value)
-    except (OSError, ValueError):
+    except ValueError:
         pass
     return 0
+
+
+def _read_key(path: Path, key: str) -> int:
+    try:
+        return _value_of(path.read_text(), key)
+    except OSError:
+        return 0
 
 
 def _read_int(path: Path) -> int:
@@ -134,12 +142,19 @@ class SlotGroup:
         for directory in self.directories:
             _write(directory / "cgroup.procs", pid)
 
+    @property
+    def memory_events(self) -> Path:
+        """The memory group's file that counts OOM kills (key "oom_kill")."""
+        return self.memory_dir / ("memory.oom_control" if self.version == "v1" else "memory.events")
+
     def counters(self) -> Counters:
-        events = "memory.oom_control" if self.version == "v1" else "memory.events"
         return Counters(
-            oom_kills=_read_key(self.memory_dir / events, "oom_kill"),
+            oom_kills=_read_key(self.memory_events, "oom_kill"),
             pids_max_hits=_read_key(self.pids_dir / "pids.events", "max"),
         )
+
+    def oom_counter(self) -> OomCounter:
+        return OomCounter(self.memory_events)
 
     def pids(self) -> list[int]:
         try:
@@ -271,3 +286,30 @@ class Cgroups:
         _write(root / "cgroup.subtree_control", controllers)
         base.mkdir(exist_ok=True)
         _write(base / "cgroup.subtree_control", controllers)
+
+
+class OomCounter:
+    """A slot's count of OOM kills, read again and again (after every case of a graded run): its
+    cgroup file kept open and read from its start (a cgroup file is generated afresh at each read
+    from offset 0), not opened, read and closed at each look as counters() does once per run."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._fd = -1
+        if path is not None:
+            try:
+                self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
+
+    def read(self) -> int:
+        if self._fd < 0:
+            return 0
+        try:
+            return _value_of(os.pread(self._fd, 4096, 0).decode(), "oom_kill")
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

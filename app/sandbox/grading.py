@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cgroups import OomCounter
 from .isolation import BUILD_DIR, Step
 from .languages import Language
 from .limits import Limits
@@ -95,36 +96,6 @@ class SentCase:
         self.out_read = self.err_read = -1
 
 
-class OomCounter:
-    """The slot's count of OOM kills, read after every case: its cgroup file kept open and read again
-    from its start (a cgroup file is generated afresh at each read from offset 0), not opened,
-    read and parsed through pathlib twice per case as SlotGroup.counters() does for one run."""
-
-    def __init__(self, group: object) -> None:
-        self._fd = -1
-        if group:
-            name = "memory.oom_control" if group.version == "v1" else "memory.events"
-            with contextlib.suppress(OSError):
-                self._fd = os.open(group.memory_dir / name, os.O_RDONLY | os.O_CLOEXEC)
-
-    def read(self) -> int:
-        if self._fd < 0:
-            return 0
-        try:
-            for line in os.pread(self._fd, 4096, 0).splitlines():
-                name, _, value = line.partition(b" ")
-                if name == b"oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
 class Supervisor:
     """One sandbox start that runs test cases one after another until closed."""
 
@@ -150,7 +121,7 @@ class Supervisor:
         self.started_at = time.monotonic()
         self._oom = OomCounter(None)
         self._start(source, build_dir)
-        self._oom = OomCounter(self.group)
+        self._oom = self.group.oom_counter() if self.group else OomCounter(None)
         self._oom_kills = self._oom.read()
         self.ready_at = time.monotonic()
 
